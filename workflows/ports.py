@@ -1,0 +1,193 @@
+"""What the durable core needs from the outside world, as small Protocols.
+
+`workflows/` never imports Slack. The Slack edge (`bot/`) and the terminal mode
+implement these ports; tests implement them with loopback fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+#: Where a trip talks to its people. Opaque to the workflow; the chat port that
+#: created it knows how to read it (Slack: team, channel, thread_ts).
+type ThreadRef = Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One message from a person, as the planner will see it."""
+
+    key: str  # dedupe key, unique per trip: Slack "channel:ts", terminal "line-N"
+    author: str  # who wrote it, as the LLM should see it
+    text: str
+    ts: str = ""  # source timestamp, for the record
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Reply:
+        return cls(
+            key=str(data["key"]),
+            author=str(data["author"]),
+            text=str(data["text"]),
+            ts=str(data.get("ts", "")),
+        )
+
+
+#: Trip states as people see them.
+TRIP_STATES = ("active", "waiting", "parked", "done", "cancelled", "failed")
+
+
+@dataclass(slots=True)
+class TripRecord:
+    """What the registry knows about a trip (not its durable history)."""
+
+    trip_id: str
+    thread_key: str  # the surface's stable name for the thread
+    thread: dict[str, str] = field(default_factory=dict)
+    starter: str = ""
+    request: str = ""
+    state: str = "active"
+    last_question: str = ""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    usage: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TripRecord:
+        known = {f for f in cls.__slots__}  # type: ignore[attr-defined]
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Outcome of handing a reply to a trip's inbox."""
+
+    accepted: bool  # False: a duplicate of a reply already delivered
+    waiter: str | None  # the reply promise the trip is suspended on, if any
+
+
+@dataclass(frozen=True, slots=True)
+class PostRecord:
+    """The posting ledger's memory of one outgoing message."""
+
+    state: str  # "intent" (may or may not have reached the surface) or "done"
+    ref: str = ""  # the surface's id for the post (Slack ts) once done
+
+
+class ThreadRegistry(Protocol):
+    """Thread <-> trip map, pending reply promise, durable inbox, dedupe marks.
+
+    Every operation is atomic. The inbox contract that keeps replies from being
+    lost: `deliver` and `publish_waiter` are serialised, so a reply that lands
+    between "the planner checks its inbox" and "the planner publishes its
+    promise" is either seen by `publish_waiter` (returns True) or sees the
+    waiter (returned in `Delivery.waiter`) and the deliverer resolves it.
+    """
+
+    async def register_trip(self, record: TripRecord) -> bool:
+        """Store a new trip; False (and no change) when the trip exists."""
+        ...
+
+    async def get_trip(self, trip_id: str) -> TripRecord | None: ...
+
+    async def trip_for_thread(self, thread_key: str) -> str | None: ...
+
+    async def update_trip(self, trip_id: str, **fields: Any) -> None:
+        """Set some of state, last_question, usage, thread (updated_at is set)."""
+        ...
+
+    async def list_trips(self, starter: str | None = None) -> list[TripRecord]: ...
+
+    async def mark_event(self, key: str, ttl_seconds: int) -> bool:
+        """Remember an event key; True only the first time it is seen."""
+        ...
+
+    async def deliver(self, trip_id: str, reply: Reply) -> Delivery:
+        """Append a reply to the trip's inbox unless its key was seen before."""
+        ...
+
+    async def publish_waiter(self, trip_id: str, promise_id: str) -> bool:
+        """Record the promise the trip now waits on.
+
+        Returns True when unclaimed replies are already in the inbox: the
+        caller must then resolve the promise itself.
+        """
+        ...
+
+    async def claim_replies(self, trip_id: str, claim_id: str) -> list[Reply]:
+        """Claim every unclaimed reply, in arrival order, under `claim_id`.
+
+        Idempotent: calling again with the same `claim_id` returns the same
+        replies, so a step that crashed after claiming loses nothing.
+        """
+        ...
+
+    async def stranded_waiters(self) -> list[tuple[str, str]]:
+        """(trip_id, promise_id) pairs whose inbox holds unclaimed replies."""
+        ...
+
+    async def post_record(self, key: str) -> PostRecord | None: ...
+
+    async def record_post_intent(self, key: str) -> None: ...
+
+    async def record_post_done(self, key: str, ref: str) -> None: ...
+
+    async def forget_trip(self, trip_id: str) -> None:
+        """Drop everything kept for a trip (retention pruning)."""
+        ...
+
+
+class ChatPort(Protocol):
+    """How a trip talks to its people.
+
+    `key` is the durable step's id: stable across crashes and replays, so an
+    implementation can make every post happen exactly once.
+    """
+
+    async def ask(self, thread: ThreadRef, question: str, *, key: str) -> None:
+        """Post a question the planner waits on."""
+        ...
+
+    async def progress(self, thread: ThreadRef, text: str, *, key: str) -> None:
+        """Post what the planner is doing (research rounds)."""
+        ...
+
+    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str) -> None:
+        """Post the finished plan."""
+        ...
+
+    async def notice(self, thread: ThreadRef, text: str, *, key: str) -> None:
+        """Tell people something went wrong, in plain words."""
+        ...
+
+    async def set_status(self, thread: ThreadRef, status: str) -> None:
+        """A transient "is thinking..." indicator; "" clears it. Best effort."""
+        ...
+
+
+class PromiseResolver(Protocol):
+    """Settles a trip's reply promise from outside the workflow."""
+
+    async def resolve(self, promise_id: str) -> None: ...
+
+
+class TripControl(Protocol):
+    """What an edge (Slack listeners, terminal) needs from the trip engine.
+
+    Both calls are quick: they never wait for the planner.
+    """
+
+    async def start_trip(self, record: TripRecord) -> bool:
+        """Register the trip and start its workflow; False if it already ran."""
+        ...
+
+    async def deliver_reply(self, trip_id: str, reply: Reply) -> bool:
+        """Hand a person's reply to the trip and wake it; False if duplicate."""
+        ...
