@@ -1,0 +1,134 @@
+"""Run the real engine in-process, against loopback fakes, with a chat port
+that records what a trip said and lets a test answer it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workflows.ports import Reply, ThreadRef, ThreadRegistry, TripRecord
+from workflows.runtime import Collaborators, Runtime, open_embedded
+from workflows.tools import TOOL_SPECS, UNTRUSTED_CONTENT_RULE, WebTools
+
+from tests.fakes.llm_server import ScriptedLLM
+from tests.fakes.research import FakeSerper, PageSite
+
+
+@dataclass
+class Post:
+    kind: str
+    text: str
+    key: str
+
+
+@dataclass
+class RecordingChat:
+    """ChatPort that records posts (exactly once per key, like the real ones)."""
+
+    registry: ThreadRegistry
+    posts: list[Post] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def _post(self, kind: str, text: str, key: str) -> None:
+        record = await self.registry.post_record(key)
+        if record is not None and record.state == "done":
+            return
+        await self.registry.record_post_intent(key)
+        self.posts.append(Post(kind, text, key))
+        await self.registry.record_post_done(key, str(len(self.posts)))
+        self.changed.set()
+
+    async def ask(self, thread: ThreadRef, question: str, *, key: str) -> None:
+        await self._post("ask", question, key)
+
+    async def progress(self, thread: ThreadRef, text: str, *, key: str) -> None:
+        await self._post("progress", text, key)
+
+    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str) -> None:
+        await self._post("plan", plan, key)
+
+    async def notice(self, thread: ThreadRef, text: str, *, key: str) -> None:
+        await self._post("notice", text, key)
+
+    async def set_status(self, thread: ThreadRef, status: str) -> None:
+        self.statuses.append(status)
+
+    def of(self, kind: str) -> list[str]:
+        return [p.text for p in self.posts if p.kind == kind]
+
+
+def research_env(llm: ScriptedLLM, serper: FakeSerper, state_dir: Path, **extra: str) -> dict[str, str]:
+    return {
+        "OPENAI_BASE_URL": llm.base_url,
+        "OPENAI_API_KEY": "sk-test-not-a-real-key",
+        "TRAVEL_PLANNER_MODEL": "scripted-model",
+        "TRAVEL_PLANNER_LLM_MAX_RETRIES": "2",
+        "SERPER_URL": serper.url,
+        "SERPER_API_KEY": "serper-test-key",
+        "SCRAPE_ALLOW_HOSTS": "127.0.0.1",
+        "TRAVEL_PLANNER_STATE_DIR": str(state_dir),
+        **extra,
+    }
+
+
+@dataclass
+class Planner:
+    runtime: Runtime
+    chat: RecordingChat
+
+    async def start(self, trip_id: str, request: str, starter: str = "ana") -> None:
+        await self.runtime.engine.start_trip(
+            TripRecord(trip_id=trip_id, thread_key=f"test:{trip_id}", thread={"surface": "test"},
+                       starter=starter, request=request)
+        )
+
+    async def reply(self, trip_id: str, text: str, author: str = "ana", key: str | None = None) -> bool:
+        key = key or f"{author}:{len(self.chat.posts)}:{text}"
+        return await self.runtime.engine.deliver_reply(trip_id, Reply(key=key, author=author, text=text))
+
+    async def wait_for(self, kind: str, count: int, timeout: float = 20.0) -> list[str]:
+        async def until() -> list[str]:
+            while len(self.chat.of(kind)) < count:
+                self.chat.changed.clear()
+                await self.chat.changed.wait()
+            return self.chat.of(kind)
+
+        return await asyncio.wait_for(until(), timeout)
+
+    async def outcome(self, trip_id: str, timeout: float = 20.0) -> dict[str, Any]:
+        return await asyncio.wait_for(self.runtime.engine.outcome(trip_id), timeout)
+
+
+@contextlib.asynccontextmanager
+async def planner(env: dict[str, str]) -> AsyncIterator[Planner]:
+    chats: list[RecordingChat] = []
+
+    def make_chat(registry: ThreadRegistry) -> RecordingChat:
+        chats.append(RecordingChat(registry))
+        return chats[-1]
+
+    parts = Collaborators(
+        chat=make_chat,
+        tools=WebTools.from_env(env),
+        tool_specs=list(TOOL_SPECS),
+        untrusted_rule=UNTRUSTED_CONTENT_RULE,
+    )
+    runtime = await open_embedded(env, parts)
+    try:
+        yield Planner(runtime, chats[0])
+    finally:
+        await runtime.close()
+
+
+@contextlib.contextmanager
+def research_fakes(script_factory, **llm_kwargs):  # type: ignore[no-untyped-def]
+    from tests.fakes.scenario import PAGES
+
+    with PageSite(PAGES) as site, FakeSerper() as serper:
+        with ScriptedLLM(script_factory(site.url), **llm_kwargs) as llm:
+            yield llm, serper, site

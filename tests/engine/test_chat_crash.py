@@ -1,0 +1,126 @@
+"""`travel-planner chat` as a real process: the whole conversation, and
+SIGKILLs during a slow LLM call, while it waits for a human, and right after a
+tool step. Each time it is run again with the same --trip; no completed LLM
+call may be repeated and the plan must equal the crash-free run's."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.engine.chat_process import ChatProcess, answer_questions
+from tests.engine.harness import research_env, research_fakes
+from tests.fakes.llm_server import Fault
+from tests.fakes.scenario import QUESTIONS, lisbon_script
+
+ANSWERS = dict(zip(QUESTIONS, ("May 1-4", "2000 EUR", "vegetarian"), strict=True))
+FIRST_ONLY = {QUESTIONS[0]: ANSWERS[QUESTIONS[0]]}
+TRIP = "lisbon-test"
+
+
+def _finished(chat: ChatProcess) -> bool:
+    return "================" in chat.output()
+
+
+def _plan(output: str) -> str:
+    return output.split("===== PLAN =====", 1)[1].split("================", 1)[0].strip()
+
+
+def _run_to_end(env, tmp_path, answered, args=("--trip", TRIP)) -> ChatProcess:  # type: ignore[no-untyped-def]
+    chat = ChatProcess(env, args, str(tmp_path / "stderr.log"))
+    answer_questions(chat, ANSWERS, _finished, answered)
+    assert chat.wait(30) == 0, chat.output() + (tmp_path / "stderr.log").read_text()
+    return chat
+
+
+@pytest.fixture(scope="module")
+def reference_plan(tmp_path_factory) -> str:
+    """The crash-free run: what every crashed run must end with."""
+    tmp = tmp_path_factory.mktemp("reference")
+    with research_fakes(lisbon_script) as (llm, serper, site):
+        env = research_env(llm, serper, tmp / "state")
+        chat = _run_to_end(env, tmp, set(), args=("--trip", TRIP, "Lisbon in May, 4 people"))
+        assert llm.repeated_answers() == []
+        assert len(llm.answered()) == 7
+    return _plan(chat.output())
+
+
+def test_a_whole_conversation_in_the_terminal(reference_plan):
+    assert reference_plan.startswith("# Lisbon trip")
+    assert "[" in reference_plan and "May 1-4" in reference_plan and "vegetarian" in reference_plan
+
+
+def test_without_an_llm_it_exits_2_naming_the_variables(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "travel_planner.cli", "chat", "Lisbon"],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TRAVEL_PLANNER_STATE_DIR": str(tmp_path)},
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "OPENAI_API_KEY" in result.stderr and "OPENAI_BASE_URL" in result.stderr
+    assert not (tmp_path / "travel-planner.sqlite3").exists()  # failed before touching state
+
+
+def _start(env, tmp_path) -> ChatProcess:  # type: ignore[no-untyped-def]
+    return ChatProcess(env, ("--trip", TRIP, "Lisbon in May, 4 people"), str(tmp_path / "stderr.log"))
+
+
+def test_sigkill_during_a_slow_llm_call(tmp_path, reference_plan):
+    with research_fakes(lisbon_script) as (llm, serper, site):
+        env = research_env(llm, serper, tmp_path / "state")
+        answered: set[str] = set()
+        chat = _start(env, tmp_path)
+        chat.wait_for(lambda lines: any(QUESTIONS[0] in line for line in lines))
+        # The LLM call after the first answer will hang: kill it mid-call.
+        llm.inject(Fault(delay=30))
+        answer_questions(chat, FIRST_ONLY, lambda c: llm.in_flight.is_set(), answered)
+        in_flight = llm.calls[-1].fingerprint
+        chat.kill()
+        llm.faults.clear()
+
+        resumed = _run_to_end(env, tmp_path, answered)
+        repeats = set(llm.repeated_answers()) - {in_flight}
+        assert repeats == set(), "a completed LLM call was paid for twice"
+        assert _plan(resumed.output()) == reference_plan
+        assert sum(1 for p, _ in serper.requests if p == "/search") == 2
+
+
+def test_sigkill_while_waiting_for_the_human(tmp_path, reference_plan):
+    with research_fakes(lisbon_script) as (llm, serper, site):
+        env = research_env(llm, serper, tmp_path / "state")
+        answered: set[str] = set()
+        chat = _start(env, tmp_path)
+        answer_questions(chat, FIRST_ONLY, lambda c: len(c.questions()) >= 2, answered)
+        calls_before = len(llm.answered())
+        chat.kill()  # the planner waits for the answer to question 2
+
+        resumed = ChatProcess(env, ("--trip", TRIP), str(tmp_path / "stderr.log"))
+        # It shows the pending question again, without asking the LLM.
+        resumed.wait_for(lambda lines: any(QUESTIONS[1] in line for line in lines))
+        assert len(llm.answered()) == calls_before
+        answer_questions(resumed, ANSWERS, _finished, answered)
+        assert resumed.wait(30) == 0
+        assert llm.repeated_answers() == []
+        assert _plan(resumed.output()) == reference_plan
+
+
+def test_sigkill_right_after_a_tool_step(tmp_path, reference_plan):
+    with research_fakes(lisbon_script) as (llm, serper, site):
+        env = research_env(llm, serper, tmp_path / "state")
+        answered: set[str] = set()
+        crashing = ChatProcess(
+            {**env, "TRAVEL_PLANNER_FAILPOINT": "after:tool_step:2"},
+            ("--trip", TRIP, "Lisbon in May, 4 people"),
+            str(tmp_path / "stderr.log"),
+        )
+        answer_questions(crashing, ANSWERS, lambda c: c.proc.poll() is not None, answered)
+        assert crashing.wait(30) == -9  # SIGKILLed at the failpoint
+        assert [p for p, _ in site.requests] == ["/lisbon-hotels"]  # the scrape completed
+
+        resumed = _run_to_end(env, tmp_path, answered)
+        assert llm.repeated_answers() == []
+        assert [p for p, _ in site.requests] == ["/lisbon-hotels", "/sintra"]  # no repeat
+        assert sum(1 for p, _ in serper.requests if p == "/search") == 2
+        assert _plan(resumed.output()) == reference_plan

@@ -1,0 +1,96 @@
+"""The `travel-planner` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from workflows.config import LlmSettings
+from workflows.errors import ConfigError
+
+#: Exit code for a configuration problem (missing or malformed setting).
+CONFIG_ERROR = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="travel-planner", description="A durable trip-planning agent for Slack and the terminal."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    chat = sub.add_parser("chat", help="plan a trip in the terminal (embedded durable store)")
+    chat.add_argument("--trip", help="trip id to create or resume")
+    chat.add_argument("request", nargs="*", help="what to plan, e.g. Lisbon in May, 4 people")
+
+    sub.add_parser("run", help="Slack bot, worker and embedded store in one process")
+    sub.add_parser("web", help="Slack HTTP endpoint against a Resonate server (RESONATE_URL)")
+    sub.add_parser("worker", help="trip worker against a Resonate server (RESONATE_URL)")
+
+    tool = sub.add_parser("tool", help="run one research tool and print what the LLM would see")
+    tool.add_argument("args", nargs=argparse.REMAINDER, help="search QUERY... | scrape URL")
+    return parser
+
+
+def _configure_logging(env: Mapping[str, str]) -> None:
+    level = env.get("TRAVEL_PLANNER_LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(
+        level=getattr(logging, level, logging.WARNING),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _research_parts(env: Mapping[str, str], chat_factory):  # type: ignore[no-untyped-def]
+    from workflows.runtime import Collaborators
+    from workflows.tools import TOOL_SPECS, UNTRUSTED_CONTENT_RULE, WebTools
+
+    return Collaborators(
+        chat=chat_factory,
+        tools=WebTools.from_env(env),
+        tool_specs=list(TOOL_SPECS),
+        untrusted_rule=UNTRUSTED_CONTENT_RULE,
+    )
+
+
+def _chat(env: Mapping[str, str], args: argparse.Namespace) -> int:
+    from travel_planner.chat import run_chat
+    from travel_planner.terminal import TerminalChatPort
+
+    LlmSettings.from_env(env)  # fail before touching any state
+    parts = _research_parts(env, lambda registry: TerminalChatPort(registry, sys.stdout))
+    return asyncio.run(run_chat(env, parts, trip_id=args.trip, request=" ".join(args.request)))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from dotenv import load_dotenv
+
+    load_dotenv(Path.cwd() / ".env", override=False)
+    env = dict(os.environ)
+    args = _parser().parse_args(argv)
+    _configure_logging(env)
+    try:
+        if args.command == "chat":
+            return _chat(env, args)
+        if args.command == "tool":
+            from workflows.tools.cli import tool_command
+
+            return tool_command(list(args.args), env)
+        if args.command in ("run", "web", "worker"):
+            from bot.entrypoints import serve
+
+            return serve(args.command, env)
+    except ConfigError as exc:
+        print(f"travel-planner: configuration error: {exc}", file=sys.stderr)
+        return CONFIG_ERROR
+    except KeyboardInterrupt:
+        return 130
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

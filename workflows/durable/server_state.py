@@ -1,0 +1,211 @@
+"""The SDK's in-process server state machine, made fit to be journaled.
+
+`resonate.connections.local.ServerState` is a deterministic function of
+`(now, request)`. We keep it as the single source of truth and add only what a
+crash-proof, long-lived store needs:
+
+- a branch index, so `preload` costs O(branch) instead of O(every promise in
+  the store) (the SDK scans all promises on every fenced step);
+- operations of our own that are journaled like requests and are just as
+  deterministic: `recover` (a dead process's leases), `prune` (finished
+  trips), and `tick` only when something is due;
+- a snapshot codec.
+
+These lean on SDK internals; `resonate-sdk` is pinned exactly and
+tests/test_sdk_conformance.py fails loudly if an upgrade changes them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from resonate.connections.local import (
+    PENDING_RETRY_TTL,
+    DurablePromise,
+    PTimeout,
+    ScheduleStub,
+    ServerState,
+    Task,
+    TTimeout,
+)
+
+BRANCH_TAG = "resonate:branch"
+
+#: Requests that change nothing unless they happen to auto-time-out a promise
+#: (see `ServerState.apply`). They are journaled only when they would.
+_READS_BY_PROMISE_FIELD = {
+    "promise.get": "id",
+    "promise.register_listener": "awaited",
+}
+_PURE_READS = {"schedule.get", "schedule.search", "promise.search"}
+
+
+class BranchIndex(dict[str, DurablePromise]):
+    """`ServerState.promises`, with an index from branch tag to promise ids."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_branch: dict[str, set[str]] = {}
+
+    def __setitem__(self, key: str, value: DurablePromise) -> None:
+        old = self.get(key)
+        if old is not None:
+            self._unindex(old)
+        super().__setitem__(key, value)
+        branch = value.tags.get(BRANCH_TAG)
+        if branch is not None:
+            self.by_branch.setdefault(branch, set()).add(key)
+
+    def __delitem__(self, key: str) -> None:
+        self._unindex(self[key])
+        super().__delitem__(key)
+
+    def pop(self, key: str, *default: Any) -> Any:  # type: ignore[override]
+        if key in self:
+            self._unindex(self[key])
+        return super().pop(key, *default)
+
+    def _unindex(self, promise: DurablePromise) -> None:
+        branch = promise.tags.get(BRANCH_TAG)
+        if branch is None:
+            return
+        ids = self.by_branch.get(branch)
+        if ids is not None:
+            ids.discard(promise.id)
+            if not ids:
+                del self.by_branch[branch]
+
+
+class JournaledServerState(ServerState):
+    """ServerState plus the operations a journaled store needs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.promises = BranchIndex()
+
+    # -- cheaper preload (same result as the SDK's full scan) -----------------
+
+    def preload(self, promise_id: str) -> list[dict[str, Any]]:
+        p = self.promises.get(promise_id)
+        if p is None:
+            return []
+        branch = p.tags.get(BRANCH_TAG)
+        if branch is None:
+            return []
+        ids = self.promises.by_branch.get(branch, ())  # type: ignore[attr-defined]
+        return [self.promises[i].to_record() for i in sorted(ids) if i != promise_id]
+
+    # -- what must be journaled ------------------------------------------------
+
+    def mutates(self, now: int, req: Any) -> bool:
+        """Whether applying `req` at `now` can change the state."""
+        kind = req.get("kind") if isinstance(req, dict) else None
+        if kind in _PURE_READS:
+            return False
+        field = _READS_BY_PROMISE_FIELD.get(kind or "")
+        if field is None:
+            return True
+        p = self.promises.get(str(req.get(field, "")))
+        return p is not None and p.state == "pending" and now >= p.timeout_at
+
+    def tick_is_due(self, now: int) -> bool:
+        """Whether `tick(now)` would do anything at all."""
+        for pt in self.p_timeouts:
+            if now >= pt.timeout:
+                p = self.promises.get(pt.id)
+                if p is not None and p.state == "pending":
+                    return True
+        for tt in self.t_timeouts:
+            if now >= tt.timeout:
+                t = self.tasks.get(tt.id)
+                if t is not None and (
+                    (tt.typ == 1 and t.state == "acquired")
+                    or (tt.typ == 0 and t.state == "pending")
+                ):
+                    return True
+        return False
+
+    # -- our own deterministic operations --------------------------------------
+
+    def recover(self, now: int) -> None:
+        """Take back every lease (their holder is dead) and re-dispatch work.
+
+        Only one process owns a state directory (file lock), so at start-up
+        every `acquired` task belongs to a process that no longer exists.
+        """
+        self.outgoing.clear()
+        for task in self.tasks.values():
+            if task.state == "acquired":
+                task.state = "pending"
+                task.version += 1
+                task.pid = None
+                task.ttl = None
+                self.set_t_timeout(task.id, 0, now + PENDING_RETRY_TTL)
+        for promise in self.promises.values():
+            promise.subscribers.clear()  # addresses of the dead process
+        for task in self.tasks.values():
+            if task.state == "pending":
+                p = self.promises.get(task.id)
+                addr = p.tags.get("resonate:target") if p is not None else None
+                if addr is not None:
+                    self.send_execute_message(addr, task.id, task.version)
+
+    def prune(self, origins: list[str]) -> int:
+        """Forget every promise and task of the given lineage origins."""
+        wanted = set(origins)
+        doomed = [pid for pid in self.promises if pid.split(":", 1)[0] in wanted]
+        for pid in doomed:
+            del self.promises[pid]
+            self.tasks.pop(pid, None)
+        gone = set(doomed)
+        self.p_timeouts = [pt for pt in self.p_timeouts if pt.id not in gone]
+        self.t_timeouts = [tt for tt in self.t_timeouts if tt.id not in gone]
+        return len(doomed)
+
+    def finished_origins(self, settled_before: int) -> list[str]:
+        """Origins with no pending promise whose last settle is old enough."""
+        newest: dict[str, int] = {}
+        busy: set[str] = set()
+        for p in self.promises.values():
+            origin = p.id.split(":", 1)[0]
+            if p.state == "pending":
+                busy.add(origin)
+            else:
+                newest[origin] = max(newest.get(origin, 0), p.settled_at or 0)
+        return sorted(
+            o for o, at in newest.items() if o not in busy and at < settled_before
+        )
+
+    # -- snapshots ---------------------------------------------------------------
+
+    def to_snapshot(self) -> bytes:
+        return msgspec.json.encode(
+            _Snapshot(
+                promises=dict(self.promises),
+                tasks=self.tasks,
+                schedules=self.schedules,
+                p_timeouts=self.p_timeouts,
+                t_timeouts=self.t_timeouts,
+            )
+        )
+
+    @classmethod
+    def from_snapshot(cls, data: bytes) -> JournaledServerState:
+        snap = msgspec.json.decode(data, type=_Snapshot)
+        state = cls()
+        for pid, promise in snap.promises.items():
+            state.promises[pid] = promise
+        state.tasks = snap.tasks
+        state.schedules = snap.schedules
+        state.p_timeouts = snap.p_timeouts
+        state.t_timeouts = snap.t_timeouts
+        return state
+
+
+class _Snapshot(msgspec.Struct):
+    promises: dict[str, DurablePromise]
+    tasks: dict[str, Task]
+    schedules: dict[str, ScheduleStub]
+    p_timeouts: list[PTimeout]
+    t_timeouts: list[TTimeout]

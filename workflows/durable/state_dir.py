@@ -1,0 +1,67 @@
+"""The embedded state directory: one SQLite database, one owning process."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+from pathlib import Path
+
+DB_NAME = "travel-planner.sqlite3"
+LOCK_NAME = "owner.lock"
+
+
+class StateDirBusy(Exception):
+    """Another live process owns the state directory."""
+
+    def __init__(self, path: str, owner: str) -> None:
+        super().__init__(path, owner)
+        self.path = path
+        self.owner = owner
+
+    def __str__(self) -> str:
+        who = f" (pid {self.owner})" if self.owner else ""
+        return (
+            f"another travel-planner process{who} is using the state directory "
+            f"{self.path}; stop it first, or set TRAVEL_PLANNER_STATE_DIR to "
+            "another directory"
+        )
+
+
+class StateDir:
+    """Owns the state directory for the life of the process.
+
+    `flock` is released by the kernel when the process dies, SIGKILL included,
+    so a crash never leaves a stale lock behind.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(self.path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(self._lock_fd, 32, 0).decode(errors="replace").strip()
+            os.close(self._lock_fd)
+            raise StateDirBusy(str(self.path), owner) from None
+        os.ftruncate(self._lock_fd, 0)
+        os.pwrite(self._lock_fd, str(os.getpid()).encode(), 0)
+        self.db = open_database(self.path / DB_NAME)
+
+    def close(self) -> None:
+        self.db.close()
+        os.close(self._lock_fd)
+
+
+def open_database(path: Path) -> sqlite3.Connection:
+    """Autocommit connection in WAL mode, used from the event-loop thread only.
+
+    `synchronous=NORMAL` keeps every committed write through a process crash
+    (SIGKILL); only a power loss could drop the last few.
+    """
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn

@@ -1,0 +1,108 @@
+"""The trip engine: starts trips, hands replies to them, wakes them up.
+
+It is the `TripControl` the edges (Slack listeners, terminal) call, and the
+`PromiseResolver` the steps call. Both calls are quick: starting a trip
+dispatches its workflow without waiting for it, and a reply is stored in the
+trip's inbox before its reply promise is resolved, so nothing is lost if the
+process dies in between (start-up re-kicks stranded waiters).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from resonate.error import ServerError
+from resonate.resonate import Resonate
+from resonate.types import Value
+
+from workflows.config import TripSettings
+from workflows.ports import Reply, ThreadRegistry, TripRecord
+from workflows.trip import CURRENT_VERSION, TRIP_WORKFLOW, new_trip_state
+
+logger = logging.getLogger(__name__)
+
+
+class TripEngine:
+    def __init__(
+        self,
+        resonate: Resonate,
+        registry: ThreadRegistry,
+        settings: TripSettings,
+        *,
+        target: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._resonate = resonate
+        self._registry = registry
+        self._settings = settings
+        self._target = target
+        self._clock = clock
+
+    @property
+    def registry(self) -> ThreadRegistry:
+        return self._registry
+
+    # -- TripControl -----------------------------------------------------------
+
+    async def start_trip(self, record: TripRecord) -> bool:
+        now = self._clock()
+        record.created_at = record.created_at or now
+        record.updated_at = now
+        created = await self._registry.register_trip(record)
+        if not created:
+            existing = await self._registry.get_trip(record.trip_id)
+            record = existing or record
+        today = datetime.fromtimestamp(record.created_at, UTC).strftime("%A %d %B %Y")
+        state = new_trip_state(record.trip_id, record.thread, record.starter, record.request, today)
+        # Same id, same workflow: a second start (a retry, a crash between the
+        # registry write and this dispatch) attaches to the trip that exists.
+        self._resonate.options(
+            target=self._target,
+            timeout=timedelta(days=self._settings.lifetime_days),
+            version=CURRENT_VERSION,
+        ).rpc(record.trip_id, TRIP_WORKFLOW, state)
+        return created
+
+    async def deliver_reply(self, trip_id: str, reply: Reply) -> bool:
+        delivery = await self._registry.deliver(trip_id, reply)
+        if delivery.waiter is not None:
+            # Also on a duplicate: the first delivery may have died before
+            # this wake-up. Resolving a settled promise changes nothing.
+            await self.resolve(delivery.waiter)
+        return delivery.accepted
+
+    # -- PromiseResolver ---------------------------------------------------------
+
+    async def resolve(self, promise_id: str) -> None:
+        try:
+            await self._resonate.promises.resolve(promise_id, Value(data=None))
+        except ServerError as exc:
+            if exc.code == 404:
+                logger.warning("reply promise %s no longer exists; ignoring wake-up", promise_id)
+                return
+            raise
+
+    # -- maintenance -------------------------------------------------------------
+
+    async def kick_stranded(self) -> int:
+        """Wake trips whose replies arrived but whose wake-up was lost."""
+        stranded = await self._registry.stranded_waiters()
+        for trip_id, promise_id in stranded:
+            logger.info("waking trip %s: replies were waiting", trip_id)
+            await self.resolve(promise_id)
+        return len(stranded)
+
+    async def outcome(self, trip_id: str) -> dict[str, Any]:
+        """Wait for a trip to end, following its chain of segments."""
+        current = trip_id
+        while True:
+            handle = await self._resonate.get(current)
+            result = await handle.result()
+            if isinstance(result, dict) and result.get("status") == "continued":
+                current = str(result["successor"])
+                continue
+            return result

@@ -1,0 +1,34 @@
+"""Everything a trip's steps reach the outside through, in one dependency.
+
+Registered once with `Resonate.with_dependency`; steps get it with
+`ctx.get_dependency(TripServices)`. Nothing here is stored durably.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from workflows.config import TripSettings
+from workflows.llm import ChatModel
+from workflows.ports import ChatPort, PromiseResolver, ThreadRegistry
+
+
+class ResearchTools(Protocol):
+    """The planner's web tools (see workflows/tools)."""
+
+    async def internet_search(self, search_query: str, num_results: int = 5) -> str: ...
+
+    async def scrape_website(self, url: str) -> str: ...
+
+
+@dataclass(slots=True)
+class TripServices:
+    model: ChatModel
+    tools: ResearchTools
+    tool_specs: list[dict[str, Any]]
+    untrusted_rule: str
+    chat: ChatPort
+    registry: ThreadRegistry
+    resolver: PromiseResolver
+    settings: TripSettings

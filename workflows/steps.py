@@ -1,0 +1,92 @@
+"""The trip's leaf steps: each runs once, and its result is stored durably.
+
+Arguments are not stored (so clients and whole transcripts may be passed);
+results are, so they hold only what is new. A step that talks to people
+passes a `key` that is stable for the logical post, so the chat port can post
+exactly once even if the step runs again after a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from resonate.context import Context
+
+from workflows.failpoints import boundary
+from workflows.llm import LlmOutcome
+from workflows.ports import ThreadRef
+from workflows.services import TripServices
+from workflows.tool_calls import ToolCall
+
+logger = logging.getLogger(__name__)
+
+THINKING_STATUS = "is thinking…"
+RESEARCH_STATUS = "is searching the web…"
+
+
+@boundary("llm_step")
+async def llm_step(ctx: Context, thread: ThreadRef, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    svc = ctx.get_dependency(TripServices)
+    await svc.chat.set_status(thread, THINKING_STATUS)
+    tools = [*svc.tool_specs]
+    outcome: LlmOutcome = await svc.model.complete(messages, tools, svc.settings.context_chars)
+    return outcome.to_dict()
+
+
+@boundary("tool_step")
+async def tool_step(ctx: Context, call: ToolCall) -> str:
+    svc = ctx.get_dependency(TripServices)
+    try:
+        if call.name == "internet_search":
+            return await svc.tools.internet_search(
+                str(call.arguments["search_query"]), int(call.arguments.get("num_results", 5))
+            )
+        if call.name == "scrape_website":
+            return await svc.tools.scrape_website(str(call.arguments["url"]))
+    except Exception as exc:  # a tool bug must not end the trip; the LLM reads why
+        logger.exception("tool %s failed unexpectedly", call.name)
+        return f"Error: the tool {call.name} failed unexpectedly ({type(exc).__name__})."
+    return f"Error: unknown tool {call.name!r}."
+
+
+@boundary("post_step")
+async def post_step(ctx: Context, kind: str, thread: ThreadRef, text: str, key: str) -> None:
+    """Post to the thread through the chat port (exactly once per key)."""
+    svc = ctx.get_dependency(TripServices)
+    chat = svc.chat
+    if kind == "ask":
+        await chat.ask(thread, text, key=key)
+    elif kind == "progress":
+        await chat.set_status(thread, RESEARCH_STATUS)
+        await chat.progress(thread, text, key=key)
+    elif kind == "plan":
+        await chat.final_plan(thread, text, key=key)
+    else:
+        await chat.notice(thread, text, key=key)
+    if kind in ("ask", "plan", "notice"):
+        await chat.set_status(thread, "")
+
+
+@boundary("trip_state_step")
+async def trip_state_step(ctx: Context, trip_id: str, fields: dict[str, Any]) -> None:
+    svc = ctx.get_dependency(TripServices)
+    await svc.registry.update_trip(trip_id, **fields)
+
+
+@boundary("publish_waiter_step")
+async def publish_waiter_step(ctx: Context, trip_id: str, promise_id: str) -> bool:
+    """Publish the reply promise; resolve it at once if replies already wait."""
+    svc = ctx.get_dependency(TripServices)
+    waiting = await svc.registry.publish_waiter(trip_id, promise_id)
+    if waiting:
+        await svc.resolver.resolve(promise_id)
+    return waiting
+
+
+@boundary("claim_step")
+async def claim_step(ctx: Context, trip_id: str) -> list[dict[str, str]]:
+    """Take the replies that arrived; idempotent under this step's own id."""
+    svc = ctx.get_dependency(TripServices)
+    replies = await svc.registry.claim_replies(trip_id, claim_id=ctx.info.id)
+    return [r.to_dict() for r in replies]

@@ -1,0 +1,260 @@
+"""The trip workflow: the agent loop, durable on Resonate.
+
+A trip runs as a chain of segments. Each segment is a workflow that carries
+the loop for a few human turns, then hands a compacted state to a successor
+(`ctx.detached`) and finishes. The SDK replays a workflow body from the top on
+every resume, so bounding a segment bounds the work per resume, however long
+the conversation gets. The reply promise stays reachable through the thread
+registry, whichever segment publishes it.
+
+The body must be deterministic: everything it decides comes from its input
+state and from step results. Time, randomness and I/O live in steps.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from resonate.context import Context
+from resonate.retry import Exponential, Never
+
+from workflows import steps
+from workflows.llm import LlmOutcome
+from workflows.ports import Reply
+from workflows.prompts import (
+    ASK_FOR_REQUEST,
+    NUDGE_EMPTY,
+    failure_notice,
+    outage_notice,
+    replies_message,
+    request_message,
+    research_line,
+    strip_sentinel,
+    system_prompt,
+)
+from workflows.services import TripServices
+from workflows.tool_calls import FINISH_TOOL, FINISH_TOOL_SPEC, BrokenToolCall, parse_tool_call
+from workflows.transcript import fit_to_budget
+
+logger = logging.getLogger(__name__)
+
+#: The name every version of the trip workflow is registered under.
+TRIP_WORKFLOW = "trip"
+#: The version new trips (and every successor segment) start at. See README,
+#: "Rolling out a new workflow version".
+CURRENT_VERSION = 1
+
+#: Longer than any trip; the SDK caps it at the trip's own deadline.
+_UNTIL_TRIP_DEADLINE = timedelta(days=36_500)
+_NO_RETRY = Never()
+#: Posting rides out a Slack outage for ~10 minutes per attempt; the body then
+#: retries the same post (same key, so still exactly once) after a durable sleep.
+_POST_RETRY = Exponential(delay=1, factor=2, max_delay=60, max_retries=12)
+_EMPTY_ANSWER_RETRIES = 2
+
+
+@dataclass(slots=True)
+class TripState:
+    """What a segment hands its successor; stored durably, so kept compact."""
+
+    trip_id: str
+    thread: dict[str, str]
+    starter: str
+    request: str
+    today: str
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    turn: int = 0
+    segment: int = 0
+    usage: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TripState:
+        known = set(cls.__slots__)  # type: ignore[attr-defined]
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def new_trip_state(
+    trip_id: str, thread: dict[str, str], starter: str, request: str, today: str
+) -> dict[str, Any]:
+    return TripState(trip_id, dict(thread), starter, request.strip(), today).to_dict()
+
+
+class _Segment:
+    """One segment's run of the loop; methods are awaited in body order."""
+
+    def __init__(self, ctx: Context, state: TripState) -> None:
+        self.ctx = ctx
+        self.s = state
+        self.svc = ctx.get_dependency(TripServices)
+        self.posts = 0
+        self.turns_here = 0
+        self.steps_here = 0
+
+    # -- durable building blocks -------------------------------------------------
+
+    def _leaf(self, retry: Any = _NO_RETRY) -> Context:
+        return self.ctx.options(timeout=_UNTIL_TRIP_DEADLINE, retry_policy=retry)
+
+    async def post(self, kind: str, text: str) -> None:
+        """Post once; an outage longer than the step's retries waits and retries."""
+        self.posts += 1
+        key = f"{self.ctx.info.id}/{kind}{self.posts}"
+        attempt = 0
+        while True:
+            try:
+                await self._leaf(_POST_RETRY).run(steps.post_step, kind, self.s.thread, text, key)
+                return
+            except Exception:
+                attempt += 1
+                logger.exception("posting %s failed; retrying after a pause", key)
+                await self.ctx.options(timeout=_UNTIL_TRIP_DEADLINE).sleep(
+                    timedelta(minutes=min(5 * attempt, 30))
+                )
+
+    async def set_trip(self, **fields: Any) -> None:
+        await self._leaf(_POST_RETRY).run(steps.trip_state_step, self.s.trip_id, fields)
+
+    async def wait_for_replies(self) -> list[Reply]:
+        while True:
+            p = self.ctx.options(timeout=_UNTIL_TRIP_DEADLINE).promise()
+            promise_id = await p.id()
+            await self._leaf(_POST_RETRY).run(steps.publish_waiter_step, self.s.trip_id, promise_id)
+            await p
+            claimed = await self._leaf(_POST_RETRY).run(steps.claim_step, self.s.trip_id)
+            if claimed:
+                return [Reply.from_dict(r) for r in claimed]
+
+    async def ask_and_wait(self, question: str) -> None:
+        await self.post("ask", question)
+        await self.set_trip(state="waiting", last_question=question, usage=self.s.usage)
+        replies = await self.wait_for_replies()
+        await self.set_trip(state="active")
+        self.s.messages.append({"role": "user", "content": replies_message(replies)})
+        self.s.turn += 1
+        self.turns_here += 1
+
+    async def call_llm(self, extra: list[dict[str, Any]]) -> LlmOutcome:
+        messages = [
+            {"role": "system", "content": system_prompt(self.s.today, self.svc.untrusted_rule)},
+            *self.s.messages,
+            *extra,
+        ]
+        raw = await self._leaf().run(steps.llm_step, self.s.thread, messages)
+        self.steps_here += 1
+        outcome = LlmOutcome.from_dict(raw)
+        self._count("llm_calls", 1)
+        for name, value in outcome.usage.items():
+            self._count(name, value)
+        return outcome
+
+    def _count(self, name: str, value: int) -> None:
+        self.s.usage[name] = self.s.usage.get(name, 0) + value
+
+    # -- the loop ----------------------------------------------------------------
+
+    async def run(self) -> dict[str, Any]:
+        if not self.s.messages:
+            if not self.s.request:
+                await self.ask_and_wait(ASK_FOR_REQUEST)
+                self.s.request = self.s.messages.pop()["content"]
+            self.s.messages.append(
+                {"role": "user", "content": request_message(self.s.starter, self.s.request)}
+            )
+        specs = [*self.svc.tool_specs, FINISH_TOOL_SPEC]
+        empty_answers = 0
+        outage_told = False
+        outages = 0
+        while True:
+            if self._segment_is_full():
+                return await self.hand_over()
+            extra = [{"role": "user", "content": NUDGE_EMPTY}] if empty_answers else []
+            outcome = await self.call_llm(extra)
+            if outcome.failure == "transient":
+                outages += 1
+                if not outage_told:
+                    await self.post("notice", outage_notice(outcome.detail, self.svc.settings.provider_retry_minutes))
+                    outage_told = True
+                await self.ctx.options(timeout=_UNTIL_TRIP_DEADLINE).sleep(
+                    timedelta(minutes=self.svc.settings.provider_retry_minutes * min(outages, 5))
+                )
+                continue
+            outage_told, outages = False, 0
+            if outcome.failure == "empty" and empty_answers < _EMPTY_ANSWER_RETRIES:
+                empty_answers += 1
+                continue
+            if outcome.failure is not None:
+                empty_answers = 0
+                await self.ask_and_wait(failure_notice(outcome.failure, outcome.detail))
+                continue
+            empty_answers = 0
+            message = outcome.message or {"role": "assistant", "content": ""}
+            self.s.messages.append(message)
+            calls = message.get("tool_calls") or []
+            if calls:
+                plan = await self.run_tools(calls, specs)
+                if plan is not None:
+                    return await self.finish(plan)
+                continue
+            text, complete = strip_sentinel(message.get("content") or "")
+            if complete:
+                return await self.finish(text)
+            await self.ask_and_wait(text)
+
+    async def run_tools(self, calls: list[dict[str, Any]], specs: list[dict[str, Any]]) -> str | None:
+        """Run one research round; returns the plan if the LLM finished."""
+        parsed = [parse_tool_call(c, specs) for c in calls]
+        runnable = [p for p in parsed if not isinstance(p, BrokenToolCall) and p.name != FINISH_TOOL]
+        if runnable:
+            await self.post("progress", research_line([(p.name, p.arguments) for p in runnable]))
+        futures = {
+            p.call_id: self._leaf().run(steps.tool_step, p) for p in runnable
+        }
+        finish_plan: str | None = None
+        for p in parsed:
+            if isinstance(p, BrokenToolCall):
+                content = p.error
+            elif p.name == FINISH_TOOL:
+                finish_plan = str(p.arguments["plan"])
+                content = "The plan has been posted to the team."
+            else:
+                content = await futures[p.call_id]
+                self._count("tool_calls", 1)
+                self.steps_here += 1
+            self.s.messages.append({"role": "tool", "tool_call_id": p.call_id, "content": content})
+        return finish_plan
+
+    async def finish(self, plan: str) -> dict[str, Any]:
+        plan = strip_sentinel(plan)[0]
+        await self.post("plan", plan)
+        await self.set_trip(state="done", last_question="", usage=self.s.usage)
+        return {"status": "done", "plan": plan, "usage": self.s.usage}
+
+    def _segment_is_full(self) -> bool:
+        limits = self.svc.settings
+        return self.turns_here >= limits.turns_per_segment or self.steps_here >= limits.steps_per_segment
+
+    async def hand_over(self) -> dict[str, Any]:
+        """Start the successor with a compacted state and end this segment."""
+        self.s.messages = fit_to_budget(self.s.messages, self.svc.settings.context_chars)
+        self.s.segment += 1
+        successor = await self.ctx.options(
+            timeout=_UNTIL_TRIP_DEADLINE, version=CURRENT_VERSION
+        ).detached(TRIP_WORKFLOW, self.s.to_dict())
+        return {"status": "continued", "successor": successor}
+
+
+async def trip_v1(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 of the trip workflow (one segment of a trip)."""
+    # A private copy: the SDK hands every replay the same decoded arguments.
+    return await _Segment(ctx, TripState.from_dict(copy.deepcopy(state))).run()
+
+
+#: Every version still registered, so suspended segments keep their own code.
+TRIP_VERSIONS = {1: trip_v1}
