@@ -1,0 +1,347 @@
+"""Render the Markdown the model writes as Slack messages.
+
+Two styles:
+
+- ``"markdown"`` (default): one Block Kit ``markdown`` block per message. Slack
+  itself translates standard Markdown (``**bold**``, ``[a](url)``, lists,
+  headings, code fences), which is what the block is for ("AI apps ... when you
+  expect a markdown response from an LLM"). The block takes up to 12,000
+  characters and the limit is cumulative for all markdown blocks in one
+  payload, so a long text becomes several messages ("parts") of at most
+  `DEFAULT_PART_CHARS` characters each.
+- ``"mrkdwn"``: the Markdown is converted to Slack's own mrkdwn with the
+  ``markdown-to-mrkdwn`` library and laid out in ``section`` blocks of at most
+  3,000 characters, at most 50 blocks and ~40,000 characters a message. Used as
+  the fallback when Slack rejects a markdown block, and available by choice.
+
+Every message also carries a fallback ``text`` (mrkdwn, used for notifications
+and by clients that cannot draw the blocks); it never holds raw ``**bold**``.
+
+Mentions produced by the model are neutralised so a plan can never ping a
+channel or a person:
+
+- in the Markdown (markdown block) a zero-width space goes right after the
+  ``<`` of ``<!channel>``, ``<!here>``, ``<!everyone>``, ``<!subteam^...>``,
+  ``<@U...>`` and ``<#C...>`` (and after the ``@`` of a bare ``@channel`` /
+  ``@here`` / ``@everyone``): the text looks the same but no longer parses as
+  a mention;
+- in mrkdwn (fallback text and sections) additionally every ``&``, ``<`` and
+  ``>`` of the model's text is escaped as ``&amp;``, ``&lt;``, ``&gt;``, as
+  Slack documents for literal text; only the ``<url|label>`` links the
+  converter itself produces, and ``>`` quote markers at the start of a line,
+  stay unescaped.
+
+Text is split on paragraph boundaries, then line boundaries, then spaces; a
+code fence cut by a split is closed at the end of one part and reopened at the
+start of the next.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from markdown_to_mrkdwn import SlackMarkdownConverter
+
+#: Slack's documented limits.
+MARKDOWN_BLOCK_LIMIT = 12_000  # one markdown block, and all of them in one payload
+SECTION_TEXT_LIMIT = 3_000  # text of one section block
+MAX_BLOCKS = 50  # blocks in one message
+MESSAGE_TEXT_LIMIT = 40_000  # top-level text of one message (Slack truncates beyond)
+
+#: Markdown characters per message part. Headroom under 12,000: Slack's
+#: cumulative check is not exactly the documented number (slackapi/bolt-js#2509
+#: saw `msg_blocks_too_long` near 13k with mixed blocks).
+DEFAULT_PART_CHARS = 10_000
+#: Fallback `text` cap (Slack truncates a text above 40,000 characters).
+FALLBACK_TEXT_LIMIT = 12_000
+#: Per-message budget of section text in mrkdwn style (headroom under 40,000).
+MRKDWN_MESSAGE_BUDGET = 36_000
+
+Style = Literal["markdown", "mrkdwn"]
+
+ZWSP = "\u200b"
+EMPTY_TEXT = "(no content)"
+_ELLIPSIS = "\n…"
+
+# `<` (or an already-escaped `&lt;`) that opens a special: <!channel>, <!here>,
+# <!everyone>, <!subteam^S..>, <!date^...>, <@U..>, <@W..>, <#C..>.
+_MENTION_OPEN = re.compile(r"(<|&lt;)(?=[!@#])", re.IGNORECASE)
+# A bare @channel / @here / @everyone word.
+_BROADCAST_WORD = re.compile(r"(?<![\w@])@(channel|here|everyone)\b", re.IGNORECASE)
+# Link syntax the converter emits: <https://x|label>, <https://x>, <mailto:a@b|x>.
+_CONVERTED_LINK = re.compile(r"<(?:https?://|mailto:)[^<>\s|]+(?:\|[^<>\n]*)?>")
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_QUOTE_PREFIX = re.compile(r"^(\s*(?:>\s?)+)")
+
+
+@dataclass(frozen=True, slots=True)
+class SlackMessage:
+    """One chat.postMessage worth of content."""
+
+    text: str  # fallback text (mrkdwn)
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------
+# neutralising and escaping
+
+
+def neutralise_mentions(text: str) -> str:
+    """Break every Slack mention/broadcast token in `text` with a zero-width space.
+
+    Idempotent; the visible text is unchanged.
+    """
+    text = _MENTION_OPEN.sub(lambda m: m.group(1) + ZWSP, text)
+    return _BROADCAST_WORD.sub(lambda m: "@" + ZWSP + m.group(1), text)
+
+
+def escape_mrkdwn(text: str) -> str:
+    """Escape `&`, `<`, `>` the way Slack documents for literal text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def unescape_slack(text: str) -> str:
+    """Undo Slack's escaping of `&`, `<`, `>` (text that came from Slack)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _escape_converted(mrkdwn: str) -> str:
+    """Escape converter output, keeping its links and line-leading quote marks."""
+    out: list[str] = []
+    for line in mrkdwn.split("\n"):
+        prefix = ""
+        match = _QUOTE_PREFIX.match(line)
+        if match:
+            prefix, line = match.group(1), line[match.end() :]
+        pieces: list[str] = []
+        last = 0
+        for link in _CONVERTED_LINK.finditer(line):
+            pieces.append(escape_mrkdwn(line[last : link.start()]))
+            pieces.append(_escape_link(link.group(0)))
+            last = link.end()
+        pieces.append(escape_mrkdwn(line[last:]))
+        out.append(prefix + "".join(pieces))
+    return "\n".join(out)
+
+
+def _escape_link(link: str) -> str:
+    inner = link[1:-1]
+    url, sep, label = inner.partition("|")
+    # `&` inside the URL stays (Slack resolves it); the label is literal text.
+    return "<" + url + sep + (escape_mrkdwn(label) if sep else "") + ">"
+
+
+def markdown_to_mrkdwn(markdown: str) -> str:
+    """Markdown (as the model writes it) -> safe Slack mrkdwn."""
+    converted = SlackMarkdownConverter().convert(neutralise_mentions(markdown))
+    return _escape_converted(converted)
+
+
+# --------------------------------------------------------------------------
+# splitting
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Split `text` into chunks of at most `limit` characters.
+
+    Prefers paragraph boundaries, then line boundaries, then spaces; cuts hard
+    only inside a very long word. Code fences cut by a split are closed and
+    reopened so each chunk renders on its own.
+    """
+    if limit < 64:
+        raise ValueError("limit too small to split text sensibly")
+    text = text.strip("\n")
+    if len(text) <= limit:
+        return [text]
+    reserve = 32  # room for a closing fence and a reopened one
+    budget = limit - reserve
+    chunks = _pack(text, budget)
+    return _repair_fences(chunks, limit)
+
+
+_HEADING = re.compile(r"^(#{1,6} \S.*|\*[^*\n]+\*)$")
+
+
+def _pack(text: str, budget: int) -> list[str]:
+    paragraphs = [p.strip("\n") for p in re.split(r"\n[ \t]*\n", text)]
+    paragraphs = [p for p in paragraphs if p.strip()]
+    chunks: list[str] = []
+    current: list[tuple[str, str]] = []  # (joiner before it, piece)
+    size = 0
+    for paragraph in paragraphs:
+        pieces = [paragraph] if len(paragraph) <= budget else _split_lines(paragraph, budget)
+        for i, piece in enumerate(pieces):
+            joiner = "\n\n" if i == 0 else "\n"
+            if current and size + len(joiner) + len(piece) > budget:
+                carried: str | None = None
+                last = current[-1][1]
+                # don't leave a heading alone at the end of a part
+                if len(current) > 1 and _HEADING.match(last) and len(last) + len(joiner) + len(piece) <= budget:
+                    carried = current.pop()[1]
+                chunks.append("".join(j + p for j, p in current))
+                current, size = [], 0
+                if carried is not None:
+                    current, size = [("", carried)], len(carried)
+            if current:
+                current.append((joiner, piece))
+                size += len(joiner) + len(piece)
+            else:
+                current, size = [("", piece)], len(piece)
+    if current:
+        chunks.append("".join(j + p for j, p in current))
+    return chunks
+
+
+def _split_lines(paragraph: str, budget: int) -> list[str]:
+    """A paragraph longer than `budget` -> line groups (long lines split on spaces)."""
+    lines: list[str] = []
+    for line in paragraph.split("\n"):
+        while len(line) > budget:
+            cut = line.rfind(" ", budget // 2, budget)
+            if cut <= 0:
+                cut = budget
+                # don't cut inside an &entity;
+                amp = line.rfind("&", cut - 8, cut)
+                if amp > 0 and ";" not in line[amp:cut]:
+                    cut = amp
+            lines.append(line[:cut])
+            line = line[cut:].lstrip(" ")
+        lines.append(line)
+    groups: list[str] = []
+    current: str | None = None
+    for line in lines:
+        if current is None:
+            current = line
+        elif len(current) + 1 + len(line) <= budget:
+            current += "\n" + line
+        else:
+            groups.append(current)
+            current = line
+    if current is not None:
+        groups.append(current)
+    return groups
+
+
+def _repair_fences(chunks: list[str], limit: int) -> list[str]:
+    repaired: list[str] = []
+    open_fence: str | None = None
+    for chunk in chunks:
+        prefix = "" if open_fence is None else open_fence + "\n"
+        for line in chunk.split("\n"):
+            if _FENCE.match(line):
+                if open_fence is None:
+                    fence = line.strip()
+                    open_fence = fence if len(fence) <= 20 else fence[:3]
+                else:
+                    open_fence = None
+        chunk = prefix + chunk
+        if open_fence is not None:
+            chunk += "\n" + open_fence[:3]
+        repaired.append(chunk[:limit])
+    return repaired
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut `text` to at most `limit` characters, at a line break if one is near."""
+    if len(text) <= limit:
+        return text
+    room = limit - len(_ELLIPSIS)
+    cut = text.rfind("\n", room // 2, room)
+    if cut <= 0:
+        cut = room
+    return text[:cut] + _ELLIPSIS
+
+
+# --------------------------------------------------------------------------
+# rendering
+
+
+def fallback_text(markdown: str, limit: int = FALLBACK_TEXT_LIMIT) -> str:
+    """The mrkdwn fallback `text` of a message."""
+    return truncate(markdown_to_mrkdwn(markdown), limit) or EMPTY_TEXT
+
+
+def render(
+    markdown: str,
+    *,
+    style: Style = "markdown",
+    part_chars: int = DEFAULT_PART_CHARS,
+) -> list[SlackMessage]:
+    """Model Markdown -> one or more messages, each within Slack's limits."""
+    markdown = (markdown or "").strip()
+    if not markdown:
+        markdown = EMPTY_TEXT
+    if style == "markdown":
+        if not 64 <= part_chars <= MARKDOWN_BLOCK_LIMIT:
+            raise ValueError(f"part_chars must be between 64 and {MARKDOWN_BLOCK_LIMIT}")
+        safe = neutralise_mentions(markdown)
+        return [
+            SlackMessage(text=fallback_text(chunk), blocks=[{"type": "markdown", "text": chunk}])
+            for chunk in split_text(safe, part_chars)
+        ]
+    if style == "mrkdwn":
+        return _render_mrkdwn(markdown)
+    raise ValueError(f"unknown style {style!r}")
+
+
+def render_part_as_mrkdwn(markdown_part: str) -> SlackMessage:
+    """One markdown part as a single mrkdwn message (the markdown-block fallback).
+
+    Keeps the part count of a `render(style="markdown")` result, so the
+    exactly-once keys of the parts stay the same.
+    """
+    messages = _render_mrkdwn(markdown_part)
+    if len(messages) == 1:
+        return messages[0]
+    first = messages[0]
+    blocks = first.blocks[: MAX_BLOCKS - 1] + [_section("… (cut to fit one Slack message)")]
+    return SlackMessage(text=first.text, blocks=blocks)
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _render_mrkdwn(markdown: str) -> list[SlackMessage]:
+    mrkdwn = markdown_to_mrkdwn(markdown.strip() or EMPTY_TEXT) or EMPTY_TEXT
+    sections = split_text(mrkdwn, SECTION_TEXT_LIMIT)
+    messages: list[SlackMessage] = []
+    group: list[str] = []
+    size = 0
+    for section in sections:
+        if group and (len(group) >= MAX_BLOCKS or size + len(section) + 2 > MRKDWN_MESSAGE_BUDGET):
+            messages.append(_mrkdwn_message(group))
+            group, size = [], 0
+        group.append(section)
+        size += len(section) + 2
+    if group:
+        messages.append(_mrkdwn_message(group))
+    return messages
+
+
+def _mrkdwn_message(sections: list[str]) -> SlackMessage:
+    text = truncate("\n\n".join(sections), FALLBACK_TEXT_LIMIT)
+    return SlackMessage(text=text, blocks=[_section(s) for s in sections])
+
+
+__all__ = [
+    "DEFAULT_PART_CHARS",
+    "FALLBACK_TEXT_LIMIT",
+    "MARKDOWN_BLOCK_LIMIT",
+    "MAX_BLOCKS",
+    "MESSAGE_TEXT_LIMIT",
+    "SECTION_TEXT_LIMIT",
+    "SlackMessage",
+    "Style",
+    "escape_mrkdwn",
+    "fallback_text",
+    "markdown_to_mrkdwn",
+    "neutralise_mentions",
+    "render",
+    "render_part_as_mrkdwn",
+    "split_text",
+    "truncate",
+    "unescape_slack",
+]

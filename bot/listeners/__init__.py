@@ -1,0 +1,26 @@
+"""Bolt listeners, one module per Slack surface.
+
+- `commands`: the `/plan-trip` slash command.
+- `events`: `app_mention` and `message` events (trip starts and thread replies).
+- `home`: the App Home tab (`app_home_opened`).
+- `fallback`: everything else gets a 2xx (see `register_fallback`).
+
+Every listener acknowledges first and does its slow work afterwards.
+"""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.listeners import commands, events, fallback, home
+from bot.services import BotServices
+
+
+def register_listeners(app: AsyncApp, services: BotServices, *, command: str = "/plan-trip") -> None:
+    commands.register(app, services, command=command)
+    events.register(app, services)
+    home.register(app, services)
+    fallback.register(app, services)
+
+
+__all__ = ["register_listeners"]

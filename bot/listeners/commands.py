@@ -1,0 +1,106 @@
+"""The `/plan-trip [request]` slash command.
+
+Ack at once (empty body: nothing shown), then, off the ack path:
+
+1. post the root message in the channel ("Trip planning started by @ana: ...");
+2. when the bot is not in the channel, join it if it is public and post
+   again, or tell the user (ephemeral, via the response_url) how to invite it
+   to a private one;
+3. hand the trip (id derived from team, channel and the root ts) to the engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
+
+from bot.formatting import escape_mrkdwn, neutralise_mentions, unescape_slack
+from bot.services import BotServices
+
+ROOT_METADATA_EVENT_TYPE = "travel_planner_trip"
+_NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found"})
+
+
+def root_message_text(user_id: str, request: str) -> str:
+    """The channel message a trip's thread hangs off."""
+    if not request:
+        return f"Trip planning started by <@{user_id}>."
+    return f"Trip planning started by <@{user_id}>: {escape_mrkdwn(neutralise_mentions(request))}"
+
+
+def invite_instructions(bot_user_id: str | None, bot_name: str | None) -> str:
+    who = f"<@{bot_user_id}>" if bot_user_id else f"@{bot_name or 'Travel Planner'}"
+    return (
+        "I can't post in this channel yet: it is private and I'm not a member. "
+        f"Invite me with `/invite {who}`, then run `/plan-trip` again."
+    )
+
+
+def register(app: AsyncApp, services: BotServices, *, command: str = "/plan-trip") -> None:
+    async def plan_trip_command(ack: Any, command: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()  # first, always: Slack waits for this and nothing else
+        await handle_plan_trip(services, command, respond)
+
+    app.command(command)(plan_trip_command)
+
+
+async def handle_plan_trip(services: BotServices, command: dict[str, Any], respond: AsyncRespond) -> None:
+    team = str(command.get("team_id") or "")
+    channel = str(command.get("channel_id") or "")
+    user = str(command.get("user_id") or "")
+    request = unescape_slack(str(command.get("text") or "")).strip()
+    text = root_message_text(user, request)
+    log = services.logger
+
+    try:
+        root_ts = await _post_root(services, channel, user, text)
+    except SlackApiError as exc:
+        error = exc.response.get("error")
+        if error not in _NOT_A_MEMBER:
+            log.error("cannot post the trip root in %s: %s", channel, error)
+            await _ephemeral(respond, f"Sorry, I couldn't start a trip here (Slack said `{error}`).", log)
+            return
+        if not await services.join_if_public(channel):
+            identity = await services.identity.get()
+            await _ephemeral(
+                respond,
+                invite_instructions(identity.user_id if identity else None, identity.user_name if identity else None),
+                log,
+            )
+            return
+        try:
+            root_ts = await _post_root(services, channel, user, text)
+        except SlackApiError as again:
+            log.error("cannot post the trip root in %s after joining: %s", channel, again.response.get("error"))
+            await _ephemeral(respond, "Sorry, I joined the channel but still can't post in it.", log)
+            return
+
+    try:
+        await services.start_trip(team=team, channel=channel, root_ts=root_ts, starter=user, request=request)
+    except Exception:
+        log.exception("start_trip failed for %s/%s", channel, root_ts)
+        await _ephemeral(respond, "Sorry, the trip planner is unavailable right now. Try again in a minute.", log)
+
+
+async def _post_root(services: BotServices, channel: str, user: str, text: str) -> str:
+    response = await services.client.chat_postMessage(
+        channel=channel,
+        text=text,
+        unfurl_links=False,
+        unfurl_media=False,
+        metadata={"event_type": ROOT_METADATA_EVENT_TYPE, "event_payload": {"starter": user}},
+    )
+    return str(response["ts"])
+
+
+async def _ephemeral(respond: AsyncRespond, text: str, log: Any) -> None:
+    try:
+        await respond(text=text, response_type="ephemeral")
+    except Exception as exc:
+        log.warning("could not answer through the response_url: %r", exc)
+
+
+__all__ = ["ROOT_METADATA_EVENT_TYPE", "handle_plan_trip", "invite_instructions", "register", "root_message_text"]

@@ -1,0 +1,124 @@
+"""`app_mention` and `message` events: trip starts and answers in trip threads.
+
+Bolt acknowledges every event before these run (auto-ack), so they may take
+their time. What counts as an answer from a person:
+
+- message events with no subtype, `thread_broadcast` or `file_share`, inside
+  a thread (thread_ts present and not the message's own ts) that belongs to a
+  trip (`registry.trip_for_thread`);
+- never anything posted by an app (`bot_id`), edits (`message_changed`),
+  deletions (`message_deleted`) or other subtypes.
+
+Mentions: a top-level `@bot <request>` starts a trip in that message's thread;
+a mention inside a trip thread is an answer; a mention inside any other thread
+starts a trip in that thread. The bot's mention is stripped from the text.
+
+Dedupe: the event's `event_id` (Slack retries carry the same one) and the
+message's (channel, ts): a message that mentions the bot arrives twice, as
+`app_mention` and as `message`. The reply key `"{channel}:{ts}"` lets the
+engine dedupe once more.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.formatting import unescape_slack
+from bot.services import BotServices
+from bot.threads import thread_key
+
+#: Message subtypes written by people that count as answers.
+REPLY_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
+
+_LEADING_MENTION = re.compile(r"^\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>[\s,:]*")
+
+
+def register(app: AsyncApp, services: BotServices) -> None:
+    async def on_app_mention(body: dict[str, Any], event: dict[str, Any]) -> None:
+        await handle_app_mention(services, body, event)
+
+    async def on_message(body: dict[str, Any], event: dict[str, Any]) -> None:
+        await handle_message(services, body, event)
+
+    app.event("app_mention")(on_app_mention)
+    app.event("message")(on_message)
+
+
+def _team(body: dict[str, Any], event: dict[str, Any]) -> str:
+    return str(body.get("team_id") or event.get("team") or "")
+
+
+async def reply_text(services: BotServices, event: dict[str, Any], *, mention: bool) -> str:
+    """The text of a person's message as the planner should read it."""
+    text = str(event.get("text") or "")
+    pattern = await services.bot_mention_pattern()
+    if pattern is not None:
+        text = pattern.sub("", text)
+    elif mention:
+        text = _LEADING_MENTION.sub("", text, count=1)
+    text = unescape_slack(re.sub(r"[ \t]{2,}", " ", text)).strip()
+    files = [str(f.get("name") or f.get("title") or "file") for f in event.get("files") or [] if isinstance(f, dict)]
+    if files:
+        text = (text + "\n" if text else "") + "[shared files: " + ", ".join(files) + "]"
+    return text
+
+
+async def handle_app_mention(services: BotServices, body: dict[str, Any], event: dict[str, Any]) -> None:
+    if event.get("subtype") not in REPLY_SUBTYPES or await services.from_an_app(event):
+        return
+    channel = str(event.get("channel") or "")
+    ts = str(event.get("ts") or "")
+    user = str(event.get("user") or "")
+    if not channel or not ts or not user:
+        return
+    if not await services.first_delivery_of_event(body):
+        return
+    team = _team(body, event)
+    thread_ts = str(event.get("thread_ts") or "")
+    text = await reply_text(services, event, mention=True)
+
+    if not thread_ts or thread_ts == ts:
+        # A top-level mention: the mention itself is the trip's root message.
+        if not await services.first_time(f"msg:{team}:{channel}:{ts}"):
+            return
+        await services.start_trip(team=team, channel=channel, root_ts=ts, starter=user, request=text)
+        return
+
+    trip_id = await services.registry.trip_for_thread(thread_key(team, channel, thread_ts))
+    if trip_id is not None:
+        await services.deliver_reply(trip_id=trip_id, team=team, channel=channel, ts=ts, user=user, text=text)
+        return
+    # A mention in a thread that is not a trip yet: plan a trip in that thread.
+    if not await services.first_time(f"msg:{team}:{channel}:{ts}"):
+        return
+    await services.start_trip(team=team, channel=channel, root_ts=thread_ts, starter=user, request=text)
+
+
+async def handle_message(services: BotServices, body: dict[str, Any], event: dict[str, Any]) -> None:
+    # Cheap filters first: most channel messages are not answers to a trip.
+    if event.get("subtype") not in REPLY_SUBTYPES:
+        return  # edits, deletions, joins, bot_message, ...
+    if event.get("bot_id") or event.get("bot_profile"):
+        return
+    channel = str(event.get("channel") or "")
+    ts = str(event.get("ts") or "")
+    user = str(event.get("user") or "")
+    thread_ts = str(event.get("thread_ts") or "")
+    if not channel or not ts or not user or not thread_ts or thread_ts == ts:
+        return  # top-level messages are not answers (a top-level mention starts a trip via app_mention)
+    team = _team(body, event)
+    trip_id = await services.registry.trip_for_thread(thread_key(team, channel, thread_ts))
+    if trip_id is None:
+        return
+    if await services.from_an_app(event):
+        return
+    if not await services.first_delivery_of_event(body):
+        return
+    text = await reply_text(services, event, mention=False)
+    await services.deliver_reply(trip_id=trip_id, team=team, channel=channel, ts=ts, user=user, text=text)
+
+
+__all__ = ["REPLY_SUBTYPES", "handle_app_mention", "handle_message", "register", "reply_text"]

@@ -1,0 +1,138 @@
+"""What the listeners share: clients, registry, trip engine, and small helpers."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.identity import BotIdentityCache
+from bot.threads import slack_thread_ref, thread_key, trip_id_for_thread
+from workflows.ports import Reply, ThreadRegistry, TripControl, TripRecord
+
+log = logging.getLogger("bot")
+
+#: How long delivered Slack events are remembered. Slack retries a failed
+#: delivery after ~3 s, ~1 min and ~5 min, so two hours is plenty.
+DEFAULT_EVENT_TTL_SECONDS = 2 * 60 * 60
+
+_NAME_CACHE_SIZE = 2048
+
+
+@dataclass
+class BotServices:
+    client: AsyncWebClient
+    registry: ThreadRegistry
+    trips: TripControl
+    identity: BotIdentityCache
+    event_ttl_seconds: int = DEFAULT_EVENT_TTL_SECONDS
+    logger: logging.Logger = log
+    _names: OrderedDict[str, str] = field(default_factory=OrderedDict)
+
+    # -- dedupe ------------------------------------------------------------
+
+    async def first_time(self, key: str) -> bool:
+        """True the first time `key` is seen (registry dedupe mark)."""
+        return await self.registry.mark_event(key, self.event_ttl_seconds)
+
+    async def first_delivery_of_event(self, body: dict) -> bool:
+        """Dedupe Slack's event deliveries (retries carry the same event_id)."""
+        event_id = body.get("event_id")
+        if not event_id:
+            return True
+        return await self.first_time(f"event:{event_id}")
+
+    # -- people ------------------------------------------------------------
+
+    async def author_name(self, user_id: str) -> str:
+        """A person's display name for the planner, or the `<@U...>` form."""
+        if not user_id:
+            return "someone"
+        cached = self._names.get(user_id)
+        if cached is not None:
+            self._names.move_to_end(user_id)
+            return cached
+        name = f"<@{user_id}>"
+        try:
+            response = await self.client.users_info(user=user_id)
+            user = response.get("user") or {}
+            profile = user.get("profile") or {}
+            found = profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")
+            if found:
+                name = str(found)
+        except Exception as exc:  # a name is nice to have, never required
+            self.logger.info("users.info failed for %s: %r", user_id, exc)
+            return name
+        self._names[user_id] = name
+        while len(self._names) > _NAME_CACHE_SIZE:
+            self._names.popitem(last=False)
+        return name
+
+    async def bot_mention_pattern(self) -> re.Pattern[str] | None:
+        identity = await self.identity.get()
+        if identity is None or not identity.user_id:
+            return None
+        return re.compile(rf"<@{re.escape(identity.user_id)}(?:\|[^>]*)?>")
+
+    async def from_an_app(self, event: dict) -> bool:
+        """The event was posted by an app (ours or another bot)."""
+        if event.get("bot_id") or event.get("bot_profile"):
+            return True
+        identity = await self.identity.get()
+        return identity is not None and bool(identity.user_id) and event.get("user") == identity.user_id
+
+    # -- trips -------------------------------------------------------------
+
+    async def start_trip(self, *, team: str, channel: str, root_ts: str, starter: str, request: str) -> TripRecord:
+        now = time.time()
+        record = TripRecord(
+            trip_id=trip_id_for_thread(team, channel, root_ts),
+            thread_key=thread_key(team, channel, root_ts),
+            thread=slack_thread_ref(team, channel, root_ts),
+            starter=starter,
+            request=request,
+            created_at=now,
+            updated_at=now,
+        )
+        started = await self.trips.start_trip(record)
+        self.logger.info("trip %s %s by %s", record.trip_id, "started" if started else "already exists", starter)
+        return record
+
+    async def deliver_reply(self, *, trip_id: str, team: str, channel: str, ts: str, user: str, text: str) -> bool:
+        """Hand one reply to the trip, once per (channel, ts)."""
+        if not await self.first_time(f"msg:{team}:{channel}:{ts}"):
+            return False
+        reply = Reply(key=f"{channel}:{ts}", author=await self.author_name(user), text=text, ts=ts)
+        accepted = await self.trips.deliver_reply(trip_id, reply)
+        self.logger.debug("reply %s to %s %s", reply.key, trip_id, "accepted" if accepted else "duplicate")
+        return accepted
+
+    # -- channels ----------------------------------------------------------
+
+    async def join_if_public(self, channel: str) -> bool:
+        """Join `channel` when it is a public channel; False when we cannot."""
+        try:
+            info = await self.client.conversations_info(channel=channel)
+            conversation = info.get("channel") or {}
+        except SlackApiError as exc:
+            # channel_not_found: a private channel or DM we cannot see.
+            self.logger.info("conversations.info %s: %s", channel, exc.response.get("error"))
+            return False
+        if conversation.get("is_private") or conversation.get("is_im") or conversation.get("is_mpim"):
+            return False
+        if conversation.get("is_member"):
+            return True
+        try:
+            await self.client.conversations_join(channel=channel)
+        except SlackApiError as exc:
+            self.logger.warning("conversations.join %s: %s", channel, exc.response.get("error"))
+            return False
+        return True
+
+
+__all__ = ["DEFAULT_EVENT_TTL_SECONDS", "BotServices"]

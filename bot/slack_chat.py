@@ -1,0 +1,358 @@
+"""`ChatPort` on the Slack Web API: every post lands in the trip's thread, once.
+
+Exactly once across crashes. The workflow passes each post a `key`, the id of
+the durable step that posts (stable across replays, starting with the trip
+id). A message may be split into parts; part `i` has the ledger key
+``f"{key}#{i}"`` in the registry's posting ledger and carries Slack message
+metadata ``{"event_type": "travel_planner_post", "event_payload":
+{"trip_key", "step": key, "part": i, ...}}``. For each part:
+
+1. ledger says "done" -> skip;
+2. ledger says "intent" (an earlier process may have posted, then died before
+   recording it) -> look the part up in the thread (`conversations.replies`
+   with `include_all_metadata`, paginated) by step and part; found -> record
+   "done" and skip; not found -> post;
+3. nothing recorded -> record "intent", post, record "done" with the ts.
+
+Within one process a lock per ledger key keeps two concurrent calls for the
+same part from both posting.
+
+`set_status` drives `assistant.threads.setStatus` ("is searching the web..."),
+refreshing it from a background task (Slack drops the status after 2 minutes
+and whenever the app posts in the thread) until it is cleared with "". It is
+best effort: it logs and never raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.formatting import DEFAULT_PART_CHARS, SlackMessage, Style, render, render_part_as_mrkdwn
+from workflows.ports import ThreadRef, ThreadRegistry
+
+log = logging.getLogger(__name__)
+
+METADATA_EVENT_TYPE = "travel_planner_post"
+NOTICE_PREFIX = "⚠️ "
+
+#: chat.postMessage errors that no retry will fix.
+PERMANENT_POST_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "thread_not_found",
+        "msg_too_long",
+        "no_text",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+        "restricted_action_non_threadable_channel",
+        "cannot_reply_to_message",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "missing_scope",
+        "ekm_access_denied",
+        "team_access_not_granted",
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "msg_blocks_too_long",
+        "invalid_metadata_format",
+        "invalid_metadata_schema",
+    }
+)
+#: Errors that mean "Slack did not like the markdown block": retry as mrkdwn.
+_BLOCK_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_blocks_too_long"})
+#: Lookup errors after which we cannot search the thread and post anyway.
+_LOOKUP_GIVE_UP_ERRORS = frozenset({"missing_scope", "not_allowed_token_type"})
+
+
+class SlackPostError(Exception):
+    """chat.postMessage failed; `permanent` when retrying cannot help.
+
+    Pickles round-trip (every constructor argument goes to `super().__init__`),
+    so the durable engine can re-raise it after exhausting retries.
+    """
+
+    def __init__(self, error: str, channel: str, permanent: bool) -> None:
+        super().__init__(error, channel, permanent)
+        self.error = error
+        self.channel = channel
+        self.permanent = permanent
+
+    def __str__(self) -> str:
+        kind = "permanent" if self.permanent else "transient"
+        return f"Slack refused a post to {self.channel}: {self.error} ({kind})"
+
+
+def trip_key_of(step_key: str) -> str:
+    """The trip id a durable step key starts with (`{trip_id}:{seq}` -> trip_id)."""
+    return step_key.split(":", 1)[0].split("/", 1)[0]
+
+
+def _thread_parts(thread: ThreadRef) -> tuple[str, str]:
+    channel = str(thread.get("channel") or "")
+    thread_ts = str(thread.get("thread_ts") or "")
+    if not channel or not thread_ts:
+        raise ValueError(f"not a Slack thread reference: {dict(thread)!r}")
+    return channel, thread_ts
+
+
+class SlackChatPort:
+    """`workflows.ports.ChatPort` for Slack threads."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        registry: ThreadRegistry,
+        *,
+        style: Style = "markdown",
+        part_chars: int = DEFAULT_PART_CHARS,
+        status_refresh_seconds: float = 90.0,
+        status_max_seconds: float = 15 * 60.0,
+        replies_page_size: int = 200,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self._client = client
+        self._registry = registry
+        self._style: Style = style
+        self._part_chars = part_chars
+        self._status_refresh = status_refresh_seconds
+        self._status_max = status_max_seconds
+        self._page_size = replies_page_size
+        self._log = logger or log
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._status: dict[tuple[str, str], str] = {}
+        self._status_tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+
+    # -- ChatPort ----------------------------------------------------------
+
+    async def ask(self, thread: ThreadRef, question: str, *, key: str) -> None:
+        await self.post(thread, question, key=key, kind="ask")
+
+    async def progress(self, thread: ThreadRef, text: str, *, key: str) -> None:
+        await self.post(thread, text, key=key, kind="progress")
+
+    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str) -> None:
+        await self.post(thread, plan, key=key, kind="plan")
+
+    async def notice(self, thread: ThreadRef, text: str, *, key: str) -> None:
+        await self.post(thread, NOTICE_PREFIX + text, key=key, kind="notice")
+
+    async def set_status(self, thread: ThreadRef, status: str) -> None:
+        try:
+            channel, thread_ts = _thread_parts(thread)
+        except ValueError as exc:
+            self._log.warning("set_status ignored: %s", exc)
+            return
+        where = (channel, thread_ts)
+        self._stop_refresher(where)
+        status = status or ""
+        if status:
+            self._status[where] = status
+        else:
+            self._status.pop(where, None)
+        await self._send_status(channel, thread_ts, status)
+        if status and self._status_refresh > 0:
+            self._status_tasks[where] = asyncio.create_task(
+                self._refresh_status(where, status), name=f"slack-status-{channel}-{thread_ts}"
+            )
+
+    # -- more than the port ------------------------------------------------
+
+    async def post(self, thread: ThreadRef, markdown: str, *, key: str, kind: str = "message") -> list[str]:
+        """Post `markdown` in the thread exactly once per `key`; returns the parts' ts."""
+        channel, thread_ts = _thread_parts(thread)
+        messages = render(markdown, style=self._style, part_chars=self._part_chars)
+        refs: list[str] = []
+        for part, message in enumerate(messages):
+            ledger_key = f"{key}#{part}"
+            lock = self._locks.get(ledger_key)
+            if lock is None:
+                lock = self._locks[ledger_key] = asyncio.Lock()
+            async with lock:
+                payload = {
+                    "trip_key": trip_key_of(key),
+                    "step": key,
+                    "part": part,
+                    "parts": len(messages),
+                    "kind": kind,
+                }
+                refs.append(await self._post_part(channel, thread_ts, message, ledger_key, key, part, payload))
+        where = (channel, thread_ts)
+        if where in self._status:
+            # Slack clears the status when the app posts in the thread.
+            await self._send_status(channel, thread_ts, self._status[where])
+        return refs
+
+    def active_statuses(self) -> dict[tuple[str, str], str]:
+        """(channel, thread_ts) -> status currently kept alive."""
+        return dict(self._status)
+
+    async def aclose(self) -> None:
+        """Stop every status refresher (call on shutdown)."""
+        tasks = list(self._status_tasks.values())
+        self._status_tasks.clear()
+        self._status.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # -- posting -----------------------------------------------------------
+
+    async def _post_part(
+        self,
+        channel: str,
+        thread_ts: str,
+        message: SlackMessage,
+        ledger_key: str,
+        step: str,
+        part: int,
+        payload: dict[str, Any],
+    ) -> str:
+        record = await self._registry.post_record(ledger_key)
+        if record is not None and record.state == "done":
+            return record.ref
+        if record is not None and record.state == "intent":
+            found = await self._find_post(channel, thread_ts, step, part)
+            if found is not None:
+                self._log.info("post %s was already in the thread (ts %s)", ledger_key, found)
+                await self._registry.record_post_done(ledger_key, found)
+                return found
+        else:
+            await self._registry.record_post_intent(ledger_key)
+        ts = await self._send(channel, thread_ts, message, payload)
+        await self._registry.record_post_done(ledger_key, ts)
+        return ts
+
+    async def _send(self, channel: str, thread_ts: str, message: SlackMessage, payload: dict[str, Any]) -> str:
+        joined = False
+        fell_back = False
+        while True:
+            try:
+                response = await self._client.chat_postMessage(
+                    channel=channel,
+                    thread_ts=thread_ts,
+                    text=message.text,
+                    blocks=message.blocks,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                    metadata={"event_type": METADATA_EVENT_TYPE, "event_payload": payload},
+                )
+                return str(response["ts"])
+            except SlackApiError as exc:
+                error = str(exc.response.get("error", "")) if exc.response is not None else ""
+                if error in _BLOCK_ERRORS and not fell_back and _is_markdown_message(message):
+                    self._log.warning("Slack rejected a markdown block (%s); posting as mrkdwn", error)
+                    message = render_part_as_mrkdwn(message.blocks[0]["text"])
+                    fell_back = True
+                    continue
+                if error == "not_in_channel" and not joined:
+                    joined = True
+                    if await self._try_join(channel):
+                        continue
+                raise SlackPostError(error or "unknown_error", channel, error in PERMANENT_POST_ERRORS) from exc
+
+    async def _try_join(self, channel: str) -> bool:
+        try:
+            await self._client.conversations_join(channel=channel)
+            return True
+        except SlackApiError as exc:
+            self._log.warning("cannot join %s to post: %s", channel, exc.response.get("error"))
+            return False
+
+    async def _find_post(self, channel: str, thread_ts: str, step: str, part: int) -> str | None:
+        """The ts of our post for (step, part) in the thread, if it is there."""
+        cursor: str | None = None
+        pages = 0
+        while True:
+            kwargs: dict[str, Any] = {
+                "channel": channel,
+                "ts": thread_ts,
+                "include_all_metadata": True,
+                "limit": self._page_size,
+            }
+            if cursor:
+                kwargs["cursor"] = cursor
+            try:
+                response = await self._client.conversations_replies(**kwargs)
+            except SlackApiError as exc:
+                error = exc.response.get("error") if exc.response is not None else None
+                if error in _LOOKUP_GIVE_UP_ERRORS:
+                    self._log.warning("cannot search thread %s/%s (%s); posting", channel, thread_ts, error)
+                    return None
+                raise
+            for message in response.get("messages") or []:
+                if _matches(message, step, part):
+                    return str(message["ts"])
+            cursor = ((response.get("response_metadata") or {}).get("next_cursor") or "").strip() or None
+            pages += 1
+            if cursor is None or pages >= 1000:
+                return None
+
+    # -- status ------------------------------------------------------------
+
+    async def _send_status(self, channel: str, thread_ts: str, status: str) -> None:
+        try:
+            await self._client.assistant_threads_setStatus(channel_id=channel, thread_ts=thread_ts, status=status)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # best effort by contract
+            detail = exc.response.get("error") if isinstance(exc, SlackApiError) else repr(exc)
+            self._log.warning("assistant.threads.setStatus failed for %s/%s: %s", channel, thread_ts, detail)
+
+    async def _refresh_status(self, where: tuple[str, str], status: str) -> None:
+        started = time.monotonic()
+        try:
+            while True:
+                await asyncio.sleep(self._status_refresh)
+                if self._status.get(where) != status:
+                    return
+                if time.monotonic() - started > self._status_max:
+                    self._log.info("status for %s/%s kept for too long; letting it expire", *where)
+                    self._status.pop(where, None)
+                    return
+                await self._send_status(where[0], where[1], status)
+        finally:
+            if self._status_tasks.get(where) is asyncio.current_task():
+                del self._status_tasks[where]
+
+    def _stop_refresher(self, where: tuple[str, str]) -> None:
+        task = self._status_tasks.pop(where, None)
+        if task is not None:
+            task.cancel()
+
+
+def _is_markdown_message(message: SlackMessage) -> bool:
+    return len(message.blocks) == 1 and message.blocks[0].get("type") == "markdown"
+
+
+def _matches(message: Mapping[str, Any], step: str, part: int) -> bool:
+    metadata = message.get("metadata") or {}
+    if metadata.get("event_type") != METADATA_EVENT_TYPE:
+        return False
+    payload = metadata.get("event_payload") or {}
+    return payload.get("step") == step and str(payload.get("part")) == str(part)
+
+
+__all__ = [
+    "METADATA_EVENT_TYPE",
+    "PERMANENT_POST_ERRORS",
+    "SlackChatPort",
+    "SlackPostError",
+    "trip_key_of",
+]

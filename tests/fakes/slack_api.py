@@ -1,0 +1,703 @@
+"""`FakeSlackWebAPI`: a real HTTP server on 127.0.0.1 playing the Slack Web API.
+
+Point a client at it with ``base_url=api.api_url`` (``http://127.0.0.1:PORT/api/``).
+It runs in its own threads (``ThreadingHTTPServer``), so an asyncio client on
+any loop can call it, and a configured latency delays only that request.
+
+What it does, like Slack:
+
+- methods: chat.postMessage / chat.update / chat.postEphemeral,
+  conversations.join / .info / .replies, assistant.threads.setStatus,
+  auth.test, users.info, views.publish, files.getUploadURLExternal + the upload
+  URL + files.completeUploadExternal; anything else answers
+  ``{"ok": false, "error": "unknown_method"}``;
+- bodies: ``application/x-www-form-urlencoded``, ``application/json`` and GET
+  query strings (slack-sdk uses all three); the bearer token (or a ``token``
+  parameter) must match, else ``invalid_auth``;
+- chat.postMessage enforces the message limits (50 blocks, 3,000 characters a
+  section, 12,000 for all markdown blocks together) and channel membership
+  (``not_in_channel`` in a public channel we have not joined,
+  ``channel_not_found`` in a private one);
+- conversations.replies returns the thread (root first), with message
+  metadata only when ``include_all_metadata`` is set, paginated with cursors;
+- a ``response_url`` endpoint (``api.response_url(name)``) records what an app
+  answers to a slash command.
+
+Every call is recorded (`calls`) with method, params, headers, HTTP status and
+time. Faults: `fail` (N times an HTTP 429 with Retry-After, or 500),
+`error` (Slack-level ``ok: false`` errors, optionally only for one channel),
+`latency` / `method_latency`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+DEFAULT_TOKEN = "xoxb-test-token"
+BOT_USER_ID = "UBOT0001"
+BOT_ID = "BBOT0001"
+TEAM_ID = "T0001"
+APP_ID = "A0001"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiCall:
+    method: str
+    params: dict[str, Any]
+    headers: dict[str, str]
+    http_method: str
+    status: int
+    response: dict[str, Any] | None
+    time: float  # time.monotonic() when the request arrived
+
+
+@dataclass(slots=True)
+class FakeChannel:
+    id: str
+    name: str = ""
+    is_private: bool = False
+    is_member: bool = True
+    is_im: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name or self.id.lower(),
+            "is_channel": not self.is_private and not self.is_im,
+            "is_group": self.is_private,
+            "is_im": self.is_im,
+            "is_mpim": False,
+            "is_private": self.is_private,
+            "is_member": self.is_member,
+            "is_archived": False,
+        }
+
+
+@dataclass(slots=True)
+class _Fault:
+    status: int
+    remaining: int
+    retry_after: int | None = None
+
+
+@dataclass(slots=True)
+class _SlackError:
+    error: str
+    remaining: int | None  # None: until cleared
+    channel: str | None = None
+
+
+@dataclass
+class FakeSlackWebAPI:
+    token: str = DEFAULT_TOKEN
+    bot_user_id: str = BOT_USER_ID
+    bot_id: str = BOT_ID
+    team_id: str = TEAM_ID
+    latency: float = 0.0
+    #: when True, chat.postMessage answers `invalid_blocks` to any markdown block
+    reject_markdown_blocks: bool = False
+    #: conversations.replies page size cap (Slack caps some apps at 15)
+    replies_page_cap: int = 1000
+
+    method_latency: dict[str, float] = field(default_factory=dict)
+    channels: dict[str, FakeChannel] = field(default_factory=dict)
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    ephemerals: list[dict[str, Any]] = field(default_factory=list)
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    views: dict[str, dict[str, Any]] = field(default_factory=dict)
+    responses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    shared_files: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[ApiCall] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.RLock()
+        self._faults: dict[str, list[_Fault]] = {}
+        self._errors: dict[str, list[_SlackError]] = {}
+        self._ts = itertools.count(1)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------
+    # lifecycle
+
+    def start(self) -> FakeSlackWebAPI:
+        api = self
+
+        class Handler(_Handler):
+            fake = api
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-slack-api", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeSlackWebAPI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() the fake first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    @property
+    def api_url(self) -> str:
+        """The `base_url` for slack-sdk clients."""
+        return self.url + "api/"
+
+    def response_url(self, name: str = "default") -> str:
+        """A response_url for a slash command payload; see `responses[name]`."""
+        return f"{self.url}response/{name}"
+
+    # ------------------------------------------------------------------
+    # setup
+
+    def add_channel(self, channel_id: str, *, is_private: bool = False, is_member: bool = True, name: str = "") -> None:
+        with self._lock:
+            self.channels[channel_id] = FakeChannel(channel_id, name, is_private, is_member)
+
+    def add_user(self, user_id: str, display_name: str = "", real_name: str = "") -> None:
+        with self._lock:
+            self.users[user_id] = {
+                "id": user_id,
+                "name": (display_name or user_id).lower(),
+                "real_name": real_name or display_name,
+                "profile": {"display_name": display_name, "real_name": real_name or display_name},
+            }
+
+    def next_ts(self) -> str:
+        with self._lock:
+            n = next(self._ts)
+        return f"{1_700_000_000 + n}.{n:06d}"
+
+    def add_message(
+        self,
+        channel: str,
+        text: str,
+        *,
+        user: str = "U0HUMAN",
+        thread_ts: str | None = None,
+        ts: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        bot: bool = False,
+    ) -> str:
+        """Put a message in a channel as if someone (or, with bot=True, we) posted it."""
+        ts = ts or self.next_ts()
+        message: dict[str, Any] = {"type": "message", "channel": channel, "ts": ts, "text": text, "user": user}
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+        if metadata is not None:
+            message["metadata"] = metadata
+        if bot:
+            message.update(user=self.bot_user_id, bot_id=self.bot_id, app_id=APP_ID)
+        with self._lock:
+            self.messages.append(message)
+        return ts
+
+    # ------------------------------------------------------------------
+    # faults
+
+    def fail(self, method: str, *, status: int = 429, times: int = 1, retry_after: int | None = 0) -> None:
+        """The next `times` calls of `method` answer HTTP `status` (429 carries Retry-After)."""
+        with self._lock:
+            self._faults.setdefault(method, []).append(_Fault(status, times, retry_after if status == 429 else None))
+
+    def error(self, method: str, error: str, *, times: int | None = 1, channel: str | None = None) -> None:
+        """`method` answers ``{"ok": false, "error": error}`` (`times` None: until cleared)."""
+        with self._lock:
+            self._errors.setdefault(method, []).append(_SlackError(error, times, channel))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self._errors.clear()
+
+    # ------------------------------------------------------------------
+    # assertions
+
+    def calls_to(self, method: str) -> list[ApiCall]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def posts(self, channel: str | None = None, thread_ts: str | None = None) -> list[dict[str, Any]]:
+        """Messages the app posted (chat.postMessage), in order."""
+        with self._lock:
+            return [
+                m
+                for m in self.messages
+                if m.get("bot_id") == self.bot_id
+                and m.get("_via") == "chat.postMessage"
+                and (channel is None or m["channel"] == channel)
+                and (thread_ts is None or m.get("thread_ts") == thread_ts)
+            ]
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met within {timeout}s")
+            time.sleep(interval)
+
+    def reset_calls(self) -> None:
+        with self._lock:
+            self.calls.clear()
+
+    # ------------------------------------------------------------------
+    # request handling (server threads)
+
+    def _channel(self, channel_id: str) -> FakeChannel:
+        with self._lock:
+            channel = self.channels.get(channel_id)
+            if channel is None:
+                is_im = channel_id.startswith("D")
+                channel = self.channels[channel_id] = FakeChannel(channel_id, is_im=is_im)
+            return channel
+
+    def _take_fault(self, method: str) -> _Fault | None:
+        with self._lock:
+            queue = self._faults.get(method) or []
+            while queue and queue[0].remaining <= 0:
+                queue.pop(0)
+            if not queue:
+                return None
+            queue[0].remaining -= 1
+            return queue[0]
+
+    def _take_error(self, method: str, params: dict[str, Any]) -> str | None:
+        channel = str(params.get("channel") or params.get("channel_id") or "")
+        with self._lock:
+            for item in self._errors.get(method) or []:
+                if item.remaining is not None and item.remaining <= 0:
+                    continue
+                if item.channel is not None and item.channel != channel:
+                    continue
+                if item.remaining is not None:
+                    item.remaining -= 1
+                return item.error
+        return None
+
+    def _record(self, call: ApiCall) -> None:
+        with self._lock:
+            self.calls.append(call)
+
+    def handle(
+        self, http_method: str, path: str, headers: dict[str, str], raw: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        arrived = time.monotonic()
+        split = urlsplit(path)
+        route = split.path
+        if route.startswith("/response/"):
+            return self._handle_response_url(route[len("/response/") :], headers, raw, arrived)
+        if route.startswith("/upload/"):
+            return self._handle_upload(route[len("/upload/") :], headers, raw, arrived)
+        if not route.startswith("/api/"):
+            return 404, {"content-type": "text/plain"}, b"not found"
+        method = route[len("/api/") :]
+        try:
+            params = _parse_params(headers, raw, split.query)
+        except ValueError as exc:
+            return self._reply(
+                method, {}, headers, http_method, arrived, 400, {"ok": False, "error": f"bad_request: {exc}"}
+            )
+
+        delay = self.method_latency.get(method, self.latency)
+        if delay:
+            time.sleep(delay)
+
+        fault = self._take_fault(method)
+        if fault is not None:
+            extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            body = {"ok": False, "error": "ratelimited" if fault.status == 429 else "internal_error"}
+            return self._reply(method, params, headers, http_method, arrived, fault.status, body, extra)
+
+        token = params.get("token") or _bearer(headers)
+        if method != "api.test" and token != self.token:
+            return self._reply(
+                method, params, headers, http_method, arrived, 200, {"ok": False, "error": "invalid_auth"}
+            )
+
+        injected = self._take_error(method, params)
+        if injected is not None:
+            return self._reply(method, params, headers, http_method, arrived, 200, {"ok": False, "error": injected})
+
+        handler = getattr(self, "_m_" + method.replace(".", "_"), None)
+        if handler is None:
+            body = {"ok": False, "error": "unknown_method"}
+        else:
+            try:
+                body = handler(params)
+            except _SlackFailure as failure:
+                body = {"ok": False, "error": failure.error}
+        return self._reply(method, params, headers, http_method, arrived, 200, body)
+
+    def _reply(
+        self,
+        method: str,
+        params: dict[str, Any],
+        headers: dict[str, str],
+        http_method: str,
+        arrived: float,
+        status: int,
+        body: dict[str, Any],
+        extra_headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        self._record(ApiCall(method, params, headers, http_method, status, body, arrived))
+        out_headers = {"content-type": "application/json; charset=utf-8", **(extra_headers or {})}
+        return status, out_headers, json.dumps(body).encode()
+
+    def _handle_response_url(
+        self, name: str, headers: dict[str, str], raw: bytes, arrived: float
+    ) -> tuple[int, dict[str, str], bytes]:
+        try:
+            payload = json.loads(raw or b"{}")
+        except ValueError:
+            payload = {"_raw": raw.decode("utf-8", "replace")}
+        with self._lock:
+            self.responses.setdefault(name, []).append(payload)
+        self._record(ApiCall("response_url", {"name": name, **payload}, headers, "POST", 200, None, arrived))
+        return 200, {"content-type": "text/plain"}, b"ok"
+
+    def _handle_upload(
+        self, file_id: str, headers: dict[str, str], raw: bytes, arrived: float
+    ) -> tuple[int, dict[str, str], bytes]:
+        with self._lock:
+            upload = self.uploads.get(file_id)
+            if upload is not None:
+                upload["content"] = raw
+        self._record(
+            ApiCall(
+                "upload",
+                {"file_id": file_id, "bytes": len(raw)},
+                headers,
+                "POST",
+                200 if upload else 404,
+                None,
+                arrived,
+            )
+        )
+        if upload is None:
+            return 404, {"content-type": "text/plain"}, b"no such upload"
+        return 200, {"content-type": "text/plain"}, b"OK - " + str(len(raw)).encode()
+
+    # ------------------------------------------------------------------
+    # methods
+
+    def _m_api_test(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "args": params}
+
+    def _m_auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://test.slack.com/",
+            "team": "Test Team",
+            "user": "travel-planner",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _m_users_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(str(params.get("user") or ""))
+        if user is None:
+            raise _SlackFailure("user_not_found")
+        return {"ok": True, "user": user}
+
+    def _check_can_post(self, channel: FakeChannel) -> None:
+        if channel.is_private and not channel.is_member:
+            raise _SlackFailure("channel_not_found")
+        if not channel.is_member:
+            raise _SlackFailure("not_in_channel")
+
+    def _m_chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(str(params.get("channel") or ""))
+        self._check_can_post(channel)
+        text = params.get("text")
+        blocks = _json_value(params.get("blocks"))
+        metadata = _json_value(params.get("metadata"))
+        if not text and not blocks:
+            raise _SlackFailure("no_text")
+        if blocks is not None:
+            _check_blocks(blocks, self.reject_markdown_blocks)
+        ts = self.next_ts()
+        message: dict[str, Any] = {
+            "type": "message",
+            "channel": channel.id,
+            "ts": ts,
+            "text": text or "",
+            "user": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "app_id": APP_ID,
+            "_via": "chat.postMessage",
+        }
+        if blocks is not None:
+            message["blocks"] = blocks
+        if params.get("thread_ts"):
+            message["thread_ts"] = str(params["thread_ts"])
+        if metadata:
+            message["metadata"] = metadata
+        for flag in ("unfurl_links", "unfurl_media", "reply_broadcast", "mrkdwn"):
+            if flag in params:
+                message[flag] = _truthy(params[flag])
+        with self._lock:
+            self.messages.append(message)
+        public = {k: v for k, v in message.items() if not k.startswith("_")}
+        return {"ok": True, "channel": channel.id, "ts": ts, "message": public}
+
+    def _m_chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel_id, ts = str(params.get("channel") or ""), str(params.get("ts") or "")
+        with self._lock:
+            for message in self.messages:
+                if message["channel"] == channel_id and message["ts"] == ts:
+                    if "text" in params:
+                        message["text"] = params["text"]
+                    if "blocks" in params:
+                        message["blocks"] = _json_value(params["blocks"])
+                    return {"ok": True, "channel": channel_id, "ts": ts, "text": message["text"]}
+        raise _SlackFailure("message_not_found")
+
+    def _m_chat_postEphemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(str(params.get("channel") or ""))
+        self._check_can_post(channel)
+        with self._lock:
+            self.ephemerals.append(dict(params))
+        return {"ok": True, "message_ts": self.next_ts()}
+
+    def _m_conversations_join(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(str(params.get("channel") or ""))
+        if channel.is_private or channel.is_im:
+            raise _SlackFailure("method_not_supported_for_channel_type")
+        with self._lock:
+            channel.is_member = True
+        return {"ok": True, "channel": channel.to_dict()}
+
+    def _m_conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(str(params.get("channel") or ""))
+        if channel.is_private and not channel.is_member:
+            raise _SlackFailure("channel_not_found")
+        return {"ok": True, "channel": channel.to_dict()}
+
+    def _m_conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(str(params.get("channel") or ""))
+        if channel.is_private and not channel.is_member:
+            raise _SlackFailure("channel_not_found")
+        if not channel.is_member:
+            raise _SlackFailure("not_in_channel")
+        ts = str(params.get("ts") or "")
+        with self._lock:
+            thread = [
+                dict(m)
+                for m in self.messages
+                if m["channel"] == channel.id and (m["ts"] == ts or m.get("thread_ts") == ts)
+            ]
+        if not thread:
+            raise _SlackFailure("thread_not_found")
+        thread.sort(key=lambda m: (m["ts"] != ts, float(m["ts"])))
+        with_metadata = _truthy(params.get("include_all_metadata"))
+        for message in thread:
+            for key in [k for k in message if k.startswith("_") or k == "channel"]:
+                del message[key]
+            if not with_metadata:
+                message.pop("metadata", None)
+        limit = max(1, min(int(params.get("limit") or 1000), self.replies_page_cap))
+        start = int(str(params.get("cursor") or "").removeprefix("next:") or 0)
+        page = thread[start : start + limit]
+        has_more = start + limit < len(thread)
+        body: dict[str, Any] = {"ok": True, "messages": page, "has_more": has_more}
+        body["response_metadata"] = {"next_cursor": f"next:{start + limit}" if has_more else ""}
+        return body
+
+    def _m_assistant_threads_setStatus(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("channel_id") or not params.get("thread_ts") or "status" not in params:
+            raise _SlackFailure("invalid_arguments")
+        with self._lock:
+            self.statuses.append(
+                {
+                    "channel_id": params["channel_id"],
+                    "thread_ts": params["thread_ts"],
+                    "status": params["status"],
+                    "time": time.monotonic(),
+                }
+            )
+        return {"ok": True}
+
+    def _m_views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        view = _json_value(params.get("view"))
+        if not isinstance(view, dict) or view.get("type") != "home":
+            raise _SlackFailure("invalid_arguments")
+        with self._lock:
+            self.views[str(params.get("user_id"))] = view
+        return {"ok": True, "view": {"id": "V" + uuid.uuid4().hex[:8].upper(), **view}}
+
+    def _m_files_getUploadURLExternal(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("filename") or not params.get("length"):
+            raise _SlackFailure("invalid_arguments")
+        file_id = "F" + uuid.uuid4().hex[:10].upper()
+        with self._lock:
+            self.uploads[file_id] = {"filename": params["filename"], "length": int(params["length"]), "content": None}
+        return {"ok": True, "upload_url": f"{self.url}upload/{file_id}", "file_id": file_id}
+
+    def _m_files_completeUploadExternal(self, params: dict[str, Any]) -> dict[str, Any]:
+        files = _json_value(params.get("files")) or []
+        done = []
+        with self._lock:
+            for item in files:
+                upload = self.uploads.get(item.get("id"))
+                if upload is None or upload.get("content") is None:
+                    raise _SlackFailure("file_not_found")
+                shared = {
+                    "id": item["id"],
+                    "title": item.get("title") or upload["filename"],
+                    "name": upload["filename"],
+                    "content": upload["content"],
+                    "channel_id": params.get("channel_id"),
+                    "thread_ts": params.get("thread_ts"),
+                    "initial_comment": params.get("initial_comment"),
+                }
+                self.shared_files.append(shared)
+                done.append({"id": item["id"], "title": shared["title"], "name": shared["name"]})
+        return {"ok": True, "files": done}
+
+
+class _SlackFailure(Exception):
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeSlackWebAPI
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self, http_method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        status, out_headers, body = self.fake.handle(http_method, self.path, headers, raw)
+        try:
+            self.send_response(status)
+            for key, value in out_headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client went away (a test ended mid-call)
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._serve("POST")
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._serve("GET")
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+
+def _bearer(headers: dict[str, str]) -> str | None:
+    value = headers.get("authorization") or ""
+    return value[len("Bearer ") :] if value.startswith("Bearer ") else None
+
+
+def _parse_params(headers: dict[str, str], raw: bytes, query: str) -> dict[str, Any]:
+    params: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
+    if not raw:
+        return params
+    content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    text = raw.decode("utf-8")
+    if content_type == "application/json":
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("JSON body must be an object")
+        params.update(data)
+    elif content_type in ("application/x-www-form-urlencoded", ""):
+        params.update(parse_qsl(text, keep_blank_values=True))
+    else:
+        raise ValueError(f"unsupported content type {content_type!r}")
+    return params
+
+
+def _json_value(value: Any) -> Any:
+    """Form bodies carry blocks/metadata as JSON strings; JSON bodies as objects."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise _SlackFailure("invalid_json") from exc
+    return value
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() in ("1", "true")
+
+
+def _check_blocks(blocks: Any, reject_markdown: bool) -> None:
+    if not isinstance(blocks, list) or not all(isinstance(b, dict) for b in blocks):
+        raise _SlackFailure("invalid_blocks_format")
+    if len(blocks) > 50:
+        raise _SlackFailure("invalid_blocks")
+    markdown_total = 0
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "markdown":
+            if reject_markdown:
+                raise _SlackFailure("invalid_blocks")
+            text = block.get("text")
+            if not isinstance(text, str) or not text:
+                raise _SlackFailure("invalid_blocks")
+            markdown_total += len(text)
+        elif kind == "section":
+            text = (block.get("text") or {}).get("text", "")
+            if len(text) > 3000 or not text:
+                raise _SlackFailure("invalid_blocks")
+    if markdown_total > 12_000:
+        raise _SlackFailure("msg_blocks_too_long")
+
+
+@contextmanager
+def running_fake_slack(**kwargs: Any) -> Iterator[FakeSlackWebAPI]:
+    api = FakeSlackWebAPI(**kwargs).start()
+    try:
+        yield api
+    finally:
+        api.stop()
+
+
+__all__ = [
+    "APP_ID",
+    "BOT_ID",
+    "BOT_USER_ID",
+    "DEFAULT_TOKEN",
+    "TEAM_ID",
+    "ApiCall",
+    "FakeChannel",
+    "FakeSlackWebAPI",
+    "running_fake_slack",
+]

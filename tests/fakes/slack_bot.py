@@ -1,0 +1,132 @@
+"""The whole Slack edge running for a test: fake Slack API <- Bolt app <- aiohttp.
+
+    with running_fake_slack() as api, start_slack_bot(api) as bot:
+        status, body, elapsed = send_signed(bot.events_url, slash_command("Lisbon"))
+        bot.wait_for(lambda: bot.trips.started)
+
+Everything async (registry, Bolt, aiohttp server, web client) lives on one
+`LoopThread`, as in production where it shares the durable engine's loop; the
+test thread plays Slack with blocking HTTP requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.app import create_bolt_app
+from bot.http_server import HEALTH_PATH, SLACK_EVENTS_PATH, build_web_app
+from bot.identity import BotIdentity, fetch_bot_identity
+from bot.slack_client import make_web_client
+from tests.fakes.loop import LoopThread
+from tests.fakes.registry import make_test_registry
+from tests.fakes.slack_api import FakeSlackWebAPI
+from tests.fakes.slack_requests import SIGNING_SECRET
+from tests.fakes.trips import RecordingTripControl
+from workflows.ports import ThreadRegistry
+
+T = TypeVar("T")
+
+
+@dataclass
+class RunningSlackBot:
+    api: FakeSlackWebAPI
+    loop: LoopThread
+    registry: ThreadRegistry
+    trips: RecordingTripControl
+    client: AsyncWebClient
+    app: AsyncApp
+    runner: web.AppRunner
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def events_url(self) -> str:
+        return self.base_url + SLACK_EVENTS_PATH
+
+    @property
+    def health_url(self) -> str:
+        return self.base_url + HEALTH_PATH
+
+    def run(self, awaitable: Awaitable[T], timeout: float = 10.0) -> T:
+        return self.loop.run(awaitable, timeout)
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met within {timeout}s")
+            time.sleep(0.01)
+
+    def settle(self, seconds: float = 0.15) -> None:
+        """Give background listeners time to (not) act, for negative assertions."""
+        time.sleep(seconds)
+
+
+@contextmanager
+def start_slack_bot(
+    api: FakeSlackWebAPI,
+    *,
+    registry_kind: str = "auto",
+    trips_delay: float = 0.0,
+    identity: BotIdentity | None | str = "fetch",
+    signing_secret: str = SIGNING_SECRET,
+    logger: logging.Logger | None = None,
+) -> Iterator[RunningSlackBot]:
+    """Start the Slack edge on 127.0.0.1 (random port) against `api`.
+
+    `identity`: "fetch" calls auth.test before serving (as the entry point
+    should); None leaves it to the lazy background fetch; or pass one.
+    """
+    loop = LoopThread("slack-bot-loop")
+    runner: web.AppRunner | None = None
+    try:
+
+        async def setup() -> RunningSlackBot:
+            nonlocal runner
+            registry = make_test_registry(registry_kind)
+            trips = RecordingTripControl(registry, delay=trips_delay)
+            client = make_web_client(api.token, api.api_url)
+            bot_identity = await fetch_bot_identity(client) if identity == "fetch" else identity
+            app = create_bolt_app(
+                signing_secret=signing_secret,
+                bot_token=api.token,
+                client=client,
+                registry=registry,
+                trips=trips,
+                bot_identity=bot_identity,  # type: ignore[arg-type]
+                logger=logger,
+            )
+            runner = web.AppRunner(build_web_app(app), access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            port = runner.addresses[0][1]
+            return RunningSlackBot(api, loop, registry, trips, client, app, runner, port)
+
+        bot = loop.run(setup())
+        yield bot
+    finally:
+        if runner is not None:
+            try:
+                loop.run(runner.cleanup())
+            except Exception:
+                pass
+        loop.stop()
+
+
+__all__ = ["RunningSlackBot", "start_slack_bot"]

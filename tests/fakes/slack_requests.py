@@ -1,0 +1,468 @@
+"""Requests as Slack sends them: signed bodies and payload builders.
+
+Signing (https://docs.slack.dev/authentication/verifying-requests-from-slack/):
+``X-Slack-Signature: v0=hex(HMAC-SHA256(signing_secret, "v0:{timestamp}:{body}"))``
+with ``X-Slack-Request-Timestamp: {timestamp}`` (Unix seconds). Bolt rejects a
+timestamp more than 5 minutes away from now.
+
+Payload shapes follow Slack's docs and bolt-python's scenario tests: slash
+commands are form-encoded, Events API envelopes are JSON, interactivity is a
+form with one ``payload`` field holding JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+from tests.fakes.slack_api import APP_ID, BOT_ID, BOT_USER_ID, TEAM_ID
+
+SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+
+_ts_counter = itertools.count(1)
+
+
+def unique_ts() -> str:
+    """A fresh message ts (distinct from the fake API's, which start at 1.7e9)."""
+    n = next(_ts_counter)
+    return f"{1_600_000_000 + n}.{n:06d}"
+
+
+# --------------------------------------------------------------------------
+# signing
+
+
+def compute_signature(signing_secret: str, timestamp: str | int, body: str | bytes) -> str:
+    """Slack's v0 request signature."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8")
+    base = f"v0:{timestamp}:{body}".encode()
+    return "v0=" + hmac.new(signing_secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def signed_headers(
+    body: str,
+    *,
+    signing_secret: str = SIGNING_SECRET,
+    timestamp: int | None = None,
+    content_type: str | None = None,
+) -> dict[str, str]:
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    if content_type is None:
+        content_type = JSON if body.lstrip().startswith(("{", "[")) else FORM
+    return {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": str(timestamp),
+        "X-Slack-Signature": compute_signature(signing_secret, timestamp, body),
+    }
+
+
+# --------------------------------------------------------------------------
+# payloads
+
+
+def slash_command(
+    text: str = "",
+    *,
+    command: str = "/plan-trip",
+    team_id: str = TEAM_ID,
+    channel_id: str = "C0001",
+    channel_name: str = "general",
+    user_id: str = "U0ANA",
+    user_name: str = "ana",
+    response_url: str = "https://hooks.slack.com/commands/T0001/1/abc",
+) -> str:
+    """A slash command request body (form-encoded, as Slack sends it)."""
+    return urlencode(
+        {
+            "token": "verification-token",
+            "team_id": team_id,
+            "team_domain": "test",
+            "channel_id": channel_id,
+            "channel_name": channel_name,
+            "user_id": user_id,
+            "user_name": user_name,
+            "command": command,
+            "text": text,
+            "api_app_id": APP_ID,
+            "is_enterprise_install": "false",
+            "response_url": response_url,
+            "trigger_id": f"{uuid.uuid4().int % 10**12}.1.{uuid.uuid4().hex}",
+        }
+    )
+
+
+def event_envelope(
+    event: dict[str, Any],
+    *,
+    team_id: str = TEAM_ID,
+    event_id: str | None = None,
+    bot_user_id: str = BOT_USER_ID,
+) -> dict[str, Any]:
+    """An Events API `event_callback` envelope around `event`."""
+    return {
+        "token": "verification-token",
+        "team_id": team_id,
+        "api_app_id": APP_ID,
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id or "Ev" + uuid.uuid4().hex[:10].upper(),
+        "event_time": int(time.time()),
+        "authorizations": [
+            {
+                "enterprise_id": None,
+                "team_id": team_id,
+                "user_id": bot_user_id,
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
+        "is_ext_shared_channel": False,
+        "event_context": "4-" + uuid.uuid4().hex[:16],
+    }
+
+
+def _message(channel: str, text: str, user: str, ts: str | None, thread_ts: str | None, team: str) -> dict[str, Any]:
+    ts = ts or unique_ts()
+    event: dict[str, Any] = {
+        "type": "message",
+        "text": text,
+        "user": user,
+        "ts": ts,
+        "team": team,
+        "blocks": [
+            {
+                "type": "rich_text",
+                "block_id": "b" + ts[-4:],
+                "elements": [{"type": "rich_text_section", "elements": [{"type": "text", "text": text}]}],
+            }
+        ],
+        "client_msg_id": str(uuid.uuid4()),
+        "channel": channel,
+        "event_ts": ts,
+        "channel_type": "channel",
+    }
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+        event["parent_user_id"] = BOT_USER_ID
+    return event
+
+
+def channel_message(
+    channel: str, text: str, *, user: str = "U0BOB", ts: str | None = None, team: str = TEAM_ID
+) -> dict[str, Any]:
+    """A top-level message event (not in a thread)."""
+    return _message(channel, text, user, ts, None, team)
+
+
+def thread_reply(
+    channel: str, thread_ts: str, text: str, *, user: str = "U0BOB", ts: str | None = None, team: str = TEAM_ID
+) -> dict[str, Any]:
+    """A person's reply in a thread (message event, no subtype)."""
+    return _message(channel, text, user, ts, thread_ts, team)
+
+
+def thread_broadcast(
+    channel: str, thread_ts: str, text: str, *, user: str = "U0BOB", ts: str | None = None, team: str = TEAM_ID
+) -> dict[str, Any]:
+    """A thread reply also sent to the channel."""
+    event = _message(channel, text, user, ts, thread_ts, team)
+    event["subtype"] = "thread_broadcast"
+    event["root"] = {"type": "message", "ts": thread_ts, "user": BOT_USER_ID, "text": "Trip planning started"}
+    return event
+
+
+def file_share(
+    channel: str,
+    thread_ts: str | None,
+    text: str,
+    *,
+    user: str = "U0BOB",
+    ts: str | None = None,
+    file_name: str = "flights.png",
+    team: str = TEAM_ID,
+) -> dict[str, Any]:
+    """A message with a file (subtype file_share)."""
+    event = _message(channel, text, user, ts, thread_ts, team)
+    event["subtype"] = "file_share"
+    event["upload"] = False
+    event["display_as_bot"] = False
+    event["files"] = [
+        {
+            "id": "F" + uuid.uuid4().hex[:8].upper(),
+            "name": file_name,
+            "title": file_name,
+            "mimetype": "image/png",
+            "filetype": "png",
+            "user": user,
+            "size": 1234,
+            "url_private": f"https://files.slack.com/files-pri/{team}-F1/{file_name}",
+        }
+    ]
+    return event
+
+
+def app_mention(
+    channel: str,
+    text: str,
+    *,
+    user: str = "U0ANA",
+    ts: str | None = None,
+    thread_ts: str | None = None,
+    bot_user_id: str = BOT_USER_ID,
+    team: str = TEAM_ID,
+) -> dict[str, Any]:
+    """An app_mention event; `text` should contain `<@{bot_user_id}>`."""
+    event = _message(channel, text, user, ts, thread_ts, team)
+    event["type"] = "app_mention"
+    event.pop("channel_type", None)
+    return event
+
+
+def as_message_event(mention: dict[str, Any]) -> dict[str, Any]:
+    """The `message` event Slack also sends for a message that mentions the bot."""
+    event = dict(mention)
+    event["type"] = "message"
+    event["channel_type"] = "channel"
+    return event
+
+
+def message_changed(
+    channel: str, ts: str, new_text: str, *, thread_ts: str | None = None, user: str = "U0BOB"
+) -> dict[str, Any]:
+    edit_ts = unique_ts()
+    message: dict[str, Any] = {
+        "type": "message",
+        "text": new_text,
+        "user": user,
+        "ts": ts,
+        "edited": {"user": user, "ts": edit_ts},
+    }
+    if thread_ts:
+        message["thread_ts"] = thread_ts
+    return {
+        "type": "message",
+        "subtype": "message_changed",
+        "hidden": True,
+        "message": message,
+        "previous_message": {"type": "message", "text": "before", "user": user, "ts": ts},
+        "channel": channel,
+        "ts": edit_ts,
+        "event_ts": edit_ts,
+        "channel_type": "channel",
+    }
+
+
+def message_deleted(channel: str, deleted_ts: str, *, thread_ts: str | None = None) -> dict[str, Any]:
+    ts = unique_ts()
+    previous: dict[str, Any] = {"type": "message", "text": "gone", "user": "U0BOB", "ts": deleted_ts}
+    if thread_ts:
+        previous["thread_ts"] = thread_ts
+    return {
+        "type": "message",
+        "subtype": "message_deleted",
+        "hidden": True,
+        "deleted_ts": deleted_ts,
+        "previous_message": previous,
+        "channel": channel,
+        "ts": ts,
+        "event_ts": ts,
+        "channel_type": "channel",
+    }
+
+
+def bot_message(
+    channel: str,
+    thread_ts: str | None,
+    text: str,
+    *,
+    bot_id: str = BOT_ID,
+    user: str | None = BOT_USER_ID,
+    subtype: str | None = None,
+) -> dict[str, Any]:
+    """A message posted by an app (ours by default): it carries `bot_id`."""
+    ts = unique_ts()
+    event: dict[str, Any] = {
+        "type": "message",
+        "text": text,
+        "ts": ts,
+        "bot_id": bot_id,
+        "app_id": APP_ID,
+        "bot_profile": {"id": bot_id, "app_id": APP_ID, "name": "travel-planner"},
+        "channel": channel,
+        "event_ts": ts,
+        "channel_type": "channel",
+    }
+    if user:
+        event["user"] = user
+    if subtype:
+        event["subtype"] = subtype
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return event
+
+
+def app_home_opened(user: str = "U0ANA", *, tab: str = "home") -> dict[str, Any]:
+    return {"type": "app_home_opened", "user": user, "channel": "D0" + user[-4:], "tab": tab, "event_ts": unique_ts()}
+
+
+def reaction_added(channel: str, ts: str, *, user: str = "U0BOB", reaction: str = "thumbsup") -> dict[str, Any]:
+    return {
+        "type": "reaction_added",
+        "user": user,
+        "reaction": reaction,
+        "item": {"type": "message", "channel": channel, "ts": ts},
+        "event_ts": unique_ts(),
+    }
+
+
+def url_verification(challenge: str = "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P") -> dict[str, Any]:
+    return {"token": "verification-token", "challenge": challenge, "type": "url_verification"}
+
+
+def block_actions(
+    *,
+    action_id: str = "some_button",
+    user_id: str = "U0ANA",
+    channel_id: str = "C0001",
+    team_id: str = TEAM_ID,
+    message_ts: str | None = None,
+    response_url: str = "https://hooks.slack.com/actions/T0001/1/abc",
+) -> str:
+    """A block_actions interactivity request body (form with `payload=` JSON)."""
+    ts = message_ts or unique_ts()
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user_id, "username": "ana", "name": "ana", "team_id": team_id},
+        "api_app_id": APP_ID,
+        "token": "verification-token",
+        "container": {"type": "message", "message_ts": ts, "channel_id": channel_id, "is_ephemeral": False},
+        "trigger_id": f"{uuid.uuid4().int % 10**12}.1.{uuid.uuid4().hex}",
+        "team": {"id": team_id, "domain": "test"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel_id, "name": "general"},
+        "message": {"type": "message", "ts": ts, "text": "x", "bot_id": BOT_ID},
+        "response_url": response_url,
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": "b1",
+                "text": {"type": "plain_text", "text": "Click", "emoji": True},
+                "value": "v",
+                "type": "button",
+                "action_ts": str(time.time()),
+            }
+        ],
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def json_body(payload: dict[str, Any]) -> str:
+    return json.dumps(payload)
+
+
+# --------------------------------------------------------------------------
+# sending
+
+
+def send(
+    url: str,
+    body: str | bytes,
+    headers: dict[str, str],
+    *,
+    retry_num: int | None = None,
+    retry_reason: str = "http_timeout",
+    timeout: float = 10.0,
+) -> tuple[int, str, float]:
+    """POST `body` to `url` (blocking); returns (status, response body, seconds)."""
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    all_headers = dict(headers)
+    if retry_num is not None:
+        all_headers["X-Slack-Retry-Num"] = str(retry_num)
+        all_headers["X-Slack-Retry-Reason"] = retry_reason
+    request = urllib.request.Request(url, data=data, headers=all_headers, method="POST")
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, text = response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        status, text = exc.code, exc.read().decode("utf-8", "replace")
+    return status, text, time.perf_counter() - started
+
+
+def send_signed(
+    url: str,
+    body: str,
+    *,
+    signing_secret: str = SIGNING_SECRET,
+    timestamp: int | None = None,
+    content_type: str | None = None,
+    retry_num: int | None = None,
+) -> tuple[int, str, float]:
+    """Sign `body` as Slack would and POST it."""
+    headers = signed_headers(body, signing_secret=signing_secret, timestamp=timestamp, content_type=content_type)
+    return send(url, body, headers, retry_num=retry_num)
+
+
+async def asend(
+    url: str,
+    body: str | bytes,
+    headers: dict[str, str],
+    *,
+    retry_num: int | None = None,
+    retry_reason: str = "http_timeout",
+    timeout: float = 10.0,
+) -> tuple[int, str, float]:
+    """`send` for code already on an event loop (uses aiohttp)."""
+    import aiohttp
+
+    all_headers = dict(headers)
+    if retry_num is not None:
+        all_headers["X-Slack-Retry-Num"] = str(retry_num)
+        all_headers["X-Slack-Retry-Reason"] = retry_reason
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    started = time.perf_counter()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+        async with session.post(url, data=data, headers=all_headers) as response:
+            text = await response.text()
+            return response.status, text, time.perf_counter() - started
+
+
+__all__ = [
+    "FORM",
+    "JSON",
+    "SIGNING_SECRET",
+    "app_home_opened",
+    "app_mention",
+    "as_message_event",
+    "asend",
+    "block_actions",
+    "bot_message",
+    "channel_message",
+    "compute_signature",
+    "event_envelope",
+    "file_share",
+    "json_body",
+    "message_changed",
+    "message_deleted",
+    "reaction_added",
+    "send",
+    "send_signed",
+    "signed_headers",
+    "slash_command",
+    "thread_broadcast",
+    "thread_reply",
+    "unique_ts",
+    "url_verification",
+]

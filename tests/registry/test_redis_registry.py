@@ -1,0 +1,159 @@
+"""What only the Redis registry promises: key layout, TTLs, restarts, errors."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import redis.asyncio as aioredis
+import redis.exceptions
+
+from tests.redis_server import RedisServer, _free_port
+from workflows.ports import Delivery, PostRecord, Reply, TripRecord
+from workflows.registry import RedisThreadRegistry, UnknownTripError, open_redis_client
+
+T = "T1-C1-1700000000.000100"
+
+
+def trip(trip_id: str = T, **kw: object) -> TripRecord:
+    return TripRecord(trip_id=trip_id, thread_key=f"thread:{trip_id}", starter="U-ana", **kw)  # type: ignore[arg-type]
+
+
+def reply(n: int) -> Reply:
+    return Reply(key=f"C1:{n}", author=f"U{n}", text=f"answer {n}", ts=str(n))
+
+
+def namespace() -> str:
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+async def exercise(reg: RedisThreadRegistry) -> None:
+    """Touch every kind of key the registry writes."""
+    await reg.register_trip(trip())
+    await reg.deliver(T, reply(1))
+    await reg.claim_replies(T, "c1")
+    await reg.deliver(T, reply(2))
+    await reg.publish_waiter(T, f"{T}:3")
+    await reg.mark_event("Ev1", 60)
+    await reg.record_post_intent(f"{T}:1")
+    await reg.record_post_done(f"{T}:2", "ts")
+
+
+async def test_all_keys_live_under_the_namespace_and_forget_removes_the_trips(
+    private_redis_server: RedisServer,
+) -> None:
+    client = aioredis.Redis.from_url(private_redis_server.url)
+    try:
+        reg = RedisThreadRegistry(client, namespace="tp-test")
+        await exercise(reg)
+        keys = sorted(k.decode() for k in await client.keys("*"))
+        assert keys and all(k.startswith("tp-test:") for k in keys), keys
+        await reg.forget_trip(T)
+        assert sorted(k.decode() for k in await client.keys("*")) == ["tp-test:event:Ev1"]
+    finally:
+        await client.aclose()
+
+
+async def test_namespaces_do_not_see_each_other(redis_url: str) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        a = RedisThreadRegistry(client, namespace=namespace())
+        b = RedisThreadRegistry(client, namespace=namespace())
+        await exercise(a)
+        assert await b.get_trip(T) is None
+        assert await b.list_trips() == []
+        assert await b.stranded_waiters() == []
+        assert await b.mark_event("Ev1", 60) is True
+        assert await b.post_record(f"{T}:2") is None
+        assert await a.stranded_waiters() == [(T, f"{T}:3")]
+    finally:
+        await client.aclose()
+
+
+async def test_event_marks_carry_a_ttl(redis_url: str) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        ns = namespace()
+        reg = RedisThreadRegistry(client, namespace=ns, event_ttl_seconds=777)
+        assert await reg.mark_event("Ev1", 300)
+        assert 295 <= await client.ttl(f"{ns}:event:Ev1") <= 300
+        assert await reg.mark_event("Ev2", 0)  # no usable TTL given: the default
+        assert 770 <= await client.ttl(f"{ns}:event:Ev2") <= 777
+    finally:
+        await client.aclose()
+
+
+async def test_works_with_a_decoding_client(redis_url: str) -> None:
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        reg = RedisThreadRegistry(client, namespace=namespace(), clock=lambda: 5.0)
+        await exercise(reg)
+        assert await reg.get_trip(T) == trip(created_at=5.0, updated_at=5.0)
+        assert [r.trip_id for r in await reg.list_trips("U-ana")] == [T]
+        assert await reg.trip_for_thread(f"thread:{T}") == T
+        assert await reg.claim_replies(T, "c1") == [reply(1)]
+        assert await reg.deliver(T, reply(2)) == Delivery(False, f"{T}:3")
+        assert await reg.stranded_waiters() == [(T, f"{T}:3")]
+        assert await reg.post_record(f"{T}:2") == PostRecord("done", "ts")
+    finally:
+        await client.aclose()
+
+
+async def test_a_restart_with_persistence_keeps_everything(
+    private_redis_server: RedisServer,
+) -> None:
+    client = open_redis_client(private_redis_server.url)
+    try:
+        reg = RedisThreadRegistry(client, namespace="tp")
+        await exercise(reg)
+        private_redis_server.restart(keep_data=True)
+        # Same client and registry: connections re-open, scripts re-load (NOSCRIPT).
+        assert await reg.stranded_waiters() == [(T, f"{T}:3")]
+        assert await reg.claim_replies(T, "c1") == [reply(1)]
+        assert await reg.deliver(T, reply(2)) == Delivery(False, f"{T}:3")
+        assert await reg.deliver(T, reply(4)) == Delivery(True, f"{T}:3")
+        assert await reg.claim_replies(T, "c2") == [reply(2), reply(4)]
+        assert await reg.mark_event("Ev1", 60) is False
+        assert await reg.post_record(f"{T}:2") == PostRecord("done", "ts")
+    finally:
+        await client.aclose()
+
+
+async def test_a_restart_without_persistence_is_loud_not_silent(
+    private_redis_server: RedisServer,
+) -> None:
+    client = open_redis_client(private_redis_server.url)
+    try:
+        reg = RedisThreadRegistry(client, namespace="tp")
+        await exercise(reg)
+        private_redis_server.restart(keep_data=False)
+        assert await reg.get_trip(T) is None
+        with pytest.raises(UnknownTripError):
+            await reg.publish_waiter(T, f"{T}:5")
+        assert await reg.deliver(T, reply(9)) == Delivery(accepted=False, waiter=None)
+    finally:
+        await client.aclose()
+
+
+async def test_unreachable_redis_raises_the_redis_connection_error() -> None:
+    port = _free_port()  # nothing listens here
+    client = open_redis_client(f"redis://127.0.0.1:{port}/0")
+    try:
+        reg = RedisThreadRegistry(client)
+        started = time.monotonic()
+        with pytest.raises(redis.exceptions.ConnectionError):
+            await reg.deliver(T, reply(1))
+        with pytest.raises(redis.exceptions.ConnectionError):
+            await reg.ping()
+        assert time.monotonic() - started < 5
+    finally:
+        await client.aclose()
+
+
+def test_fixture_gives_a_url_to_a_server_of_our_own(
+    redis_server: RedisServer, redis_url: str
+) -> None:
+    assert redis_url == f"redis://127.0.0.1:{redis_server.port}/0"
+    assert redis_server.running
+    assert str(redis_server.dir).startswith("/") and (redis_server.dir / "redis.log").exists()
