@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from workflows.config import LlmSettings
+from workflows.durable.state_dir import StateDirBusy
 from workflows.errors import ConfigError
 
 #: Exit code for a configuration problem (missing or malformed setting).
@@ -86,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve(args.command, env)
     except ConfigError as exc:
         print(f"travel-planner: configuration error: {exc}", file=sys.stderr)
+        return CONFIG_ERROR
+    except StateDirBusy as exc:
+        print(f"travel-planner: {exc}", file=sys.stderr)
         return CONFIG_ERROR
     except KeyboardInterrupt:
         return 130

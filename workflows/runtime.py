@@ -32,6 +32,7 @@ from workflows.engine import TripEngine
 from workflows.llm import ChatModel, OpenAIChatModel
 from workflows.ports import ChatPort, ThreadRegistry
 from workflows.services import ResearchTools, TripServices
+from workflows.steps import STEPS
 from workflows.trip import TRIP_VERSIONS, TRIP_WORKFLOW
 
 logger = logging.getLogger(__name__)
@@ -109,6 +110,8 @@ def _services(
 
 
 def _register(resonate: Resonate) -> None:
+    for name, step in STEPS.items():
+        resonate.register(step, name=name, retry_policy=Never())
     for version, fn in TRIP_VERSIONS.items():
         # Workflow bodies never retry as a whole; steps carry their own policies.
         resonate.register(fn, name=TRIP_WORKFLOW, version=version, retry_policy=Never())

@@ -51,8 +51,14 @@ async def tool_step(ctx: Context, call: ToolCall) -> str:
 
 
 @boundary("post_step")
-async def post_step(ctx: Context, kind: str, thread: ThreadRef, text: str, key: str) -> None:
-    """Post to the thread through the chat port (exactly once per key)."""
+async def post_step(
+    ctx: Context, kind: str, thread: ThreadRef, text: str, key: str, trip: tuple[str, dict[str, Any]] | None = None
+) -> None:
+    """Post to the thread through the chat port (exactly once per key).
+
+    `trip` = (trip_id, fields) also records the trip's new state, in the same
+    step so a turn costs one durable step less.
+    """
     svc = ctx.get_dependency(TripServices)
     chat = svc.chat
     if kind == "ask":
@@ -66,12 +72,8 @@ async def post_step(ctx: Context, kind: str, thread: ThreadRef, text: str, key: 
         await chat.notice(thread, text, key=key)
     if kind in ("ask", "plan", "notice"):
         await chat.set_status(thread, "")
-
-
-@boundary("trip_state_step")
-async def trip_state_step(ctx: Context, trip_id: str, fields: dict[str, Any]) -> None:
-    svc = ctx.get_dependency(TripServices)
-    await svc.registry.update_trip(trip_id, **fields)
+    if trip is not None:
+        await svc.registry.update_trip(trip[0], **trip[1])
 
 
 @boundary("publish_waiter_step")
@@ -89,4 +91,17 @@ async def claim_step(ctx: Context, trip_id: str) -> list[dict[str, str]]:
     """Take the replies that arrived; idempotent under this step's own id."""
     svc = ctx.get_dependency(TripServices)
     replies = await svc.registry.claim_replies(trip_id, claim_id=ctx.info.id)
+    if replies:
+        await svc.registry.update_trip(trip_id, state="active")
     return [r.to_dict() for r in replies]
+
+
+#: Leaf steps are registered by name, so the SDK builds each one's
+#: DurableFunction once instead of on every `ctx.run` (~0.25 ms a step).
+STEPS = {
+    "llm_step": llm_step,
+    "tool_step": tool_step,
+    "post_step": post_step,
+    "publish_waiter_step": publish_waiter_step,
+    "claim_step": claim_step,
+}

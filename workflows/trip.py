@@ -22,7 +22,6 @@ from typing import Any
 from resonate.context import Context
 from resonate.retry import Exponential, Never
 
-from workflows import steps
 from workflows.llm import LlmOutcome
 from workflows.ports import Reply
 from workflows.prompts import (
@@ -102,14 +101,15 @@ class _Segment:
     def _leaf(self, retry: Any = _NO_RETRY) -> Context:
         return self.ctx.options(timeout=_UNTIL_TRIP_DEADLINE, retry_policy=retry)
 
-    async def post(self, kind: str, text: str) -> None:
+    async def post(self, kind: str, text: str, trip_fields: dict[str, Any] | None = None) -> None:
         """Post once; an outage longer than the step's retries waits and retries."""
         self.posts += 1
         key = f"{self.ctx.info.id}/{kind}{self.posts}"
         attempt = 0
         while True:
             try:
-                await self._leaf(_POST_RETRY).run(steps.post_step, kind, self.s.thread, text, key)
+                trip = (self.s.trip_id, trip_fields) if trip_fields is not None else None
+                await self._leaf(_POST_RETRY).run("post_step", kind, self.s.thread, text, key, trip)
                 return
             except Exception:
                 attempt += 1
@@ -118,24 +118,19 @@ class _Segment:
                     timedelta(minutes=min(5 * attempt, 30))
                 )
 
-    async def set_trip(self, **fields: Any) -> None:
-        await self._leaf(_POST_RETRY).run(steps.trip_state_step, self.s.trip_id, fields)
-
     async def wait_for_replies(self) -> list[Reply]:
         while True:
-            p = self.ctx.options(timeout=_UNTIL_TRIP_DEADLINE).promise()
+            p = self.ctx.promise(timeout=_UNTIL_TRIP_DEADLINE)  # its own argument; options are ignored
             promise_id = await p.id()
-            await self._leaf(_POST_RETRY).run(steps.publish_waiter_step, self.s.trip_id, promise_id)
+            await self._leaf(_POST_RETRY).run("publish_waiter_step", self.s.trip_id, promise_id)
             await p
-            claimed = await self._leaf(_POST_RETRY).run(steps.claim_step, self.s.trip_id)
+            claimed = await self._leaf(_POST_RETRY).run("claim_step", self.s.trip_id)
             if claimed:
                 return [Reply.from_dict(r) for r in claimed]
 
     async def ask_and_wait(self, question: str) -> None:
-        await self.post("ask", question)
-        await self.set_trip(state="waiting", last_question=question, usage=self.s.usage)
+        await self.post("ask", question, {"state": "waiting", "last_question": question, "usage": self.s.usage})
         replies = await self.wait_for_replies()
-        await self.set_trip(state="active")
         self.s.messages.append({"role": "user", "content": replies_message(replies)})
         self.s.turn += 1
         self.turns_here += 1
@@ -146,7 +141,7 @@ class _Segment:
             *self.s.messages,
             *extra,
         ]
-        raw = await self._leaf().run(steps.llm_step, self.s.thread, messages)
+        raw = await self._leaf().run("llm_step", self.s.thread, messages)
         self.steps_here += 1
         outcome = LlmOutcome.from_dict(raw)
         self._count("llm_calls", 1)
@@ -214,7 +209,7 @@ class _Segment:
         if runnable:
             await self.post("progress", research_line([(p.name, p.arguments) for p in runnable]))
         futures = {
-            p.call_id: self._leaf().run(steps.tool_step, p) for p in runnable
+            p.call_id: self._leaf().run("tool_step", p) for p in runnable
         }
         finish_plan: str | None = None
         for p in parsed:
@@ -232,8 +227,7 @@ class _Segment:
 
     async def finish(self, plan: str) -> dict[str, Any]:
         plan = strip_sentinel(plan)[0]
-        await self.post("plan", plan)
-        await self.set_trip(state="done", last_question="", usage=self.s.usage)
+        await self.post("plan", plan, {"state": "done", "last_question": "", "usage": self.s.usage})
         return {"status": "done", "plan": plan, "usage": self.s.usage}
 
     def _segment_is_full(self) -> bool:

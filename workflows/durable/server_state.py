@@ -21,6 +21,7 @@ from typing import Any
 
 import msgspec
 from resonate.connections.local import (
+    extract_action_data,
     PENDING_RETRY_TTL,
     DurablePromise,
     PTimeout,
@@ -83,10 +84,13 @@ class JournaledServerState(ServerState):
     def __init__(self) -> None:
         super().__init__()
         self.promises = BranchIndex()
+        self._answer_without_preload = False
 
     # -- cheaper preload (same result as the SDK's full scan) -----------------
 
     def preload(self, promise_id: str) -> list[dict[str, Any]]:
+        if self._answer_without_preload:
+            return []
         p = self.promises.get(promise_id)
         if p is None:
             return []
@@ -96,18 +100,65 @@ class JournaledServerState(ServerState):
         ids = self.promises.by_branch.get(branch, ())  # type: ignore[attr-defined]
         return [self.promises[i].to_record() for i in sorted(ids) if i != promise_id]
 
+    def task_fence(self, now: int, corr_id: Any, req: Any) -> dict[str, Any]:
+        """As the SDK's, minus the branch preload in the answer.
+
+        The executing task already received the whole branch when it acquired
+        the task (and again on every redirect); sending it back with every
+        fenced step made each step cost O(branch), each resume O(branch^2).
+        Only the answer changes, never the state.
+        """
+        self._answer_without_preload = True
+        try:
+            return super().task_fence(now, corr_id, req)
+        finally:
+            self._answer_without_preload = False
+
     # -- what must be journaled ------------------------------------------------
 
     def mutates(self, now: int, req: Any) -> bool:
-        """Whether applying `req` at `now` can change the state."""
+        """Whether applying `req` at `now` can change the state.
+
+        Conservative: True unless the request is known to be a pure read at
+        `now`. Replays re-create every existing promise (a round trip for each
+        `ctx.promise`), so skipping those keeps the journal from growing with
+        every resume.
+        """
         kind = req.get("kind") if isinstance(req, dict) else None
         if kind in _PURE_READS:
             return False
         field = _READS_BY_PROMISE_FIELD.get(kind or "")
-        if field is None:
-            return True
-        p = self.promises.get(str(req.get(field, "")))
+        if field is not None:
+            return self._would_time_out(now, req.get(field))
+        if kind == "promise.create":
+            return req.get("id") not in self.promises or self._would_time_out(now, req.get("id"))
+        if kind == "task.fence":
+            return self._fence_mutates(now, req)
+        return True
+
+    def _would_time_out(self, now: int, promise_id: Any) -> bool:
+        p = self.promises.get(str(promise_id or ""))
         return p is not None and p.state == "pending" and now >= p.timeout_at
+
+    def _fence_mutates(self, now: int, req: dict[str, Any]) -> bool:
+        action = req.get("action")
+        if not isinstance(action, dict):
+            return True
+        data = extract_action_data(action)
+        target = data.get("id") if isinstance(data, dict) else None
+        if self._would_time_out(now, req.get("id")) or self._would_time_out(now, target):
+            return True
+        task = self.tasks.get(str(req.get("id", "")))
+        if task is None or task.state != "acquired" or task.version != req.get("version", 0):
+            return False  # refused with 404/409, nothing applied
+        existing = self.promises.get(str(target or ""))
+        if existing is None:
+            return True
+        if action.get("kind") == "promise.create":
+            return False  # answers the existing promise
+        if action.get("kind") == "promise.settle":
+            return existing.state == "pending"
+        return True
 
     def tick_is_due(self, now: int) -> bool:
         """Whether `tick(now)` would do anything at all."""
