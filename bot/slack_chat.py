@@ -37,7 +37,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.formatting import DEFAULT_PART_CHARS, SlackMessage, Style, render, render_part_as_mrkdwn
-from workflows.ports import ThreadRef, ThreadRegistry
+from workflows.ports import PostFailed, ThreadRef, ThreadRegistry
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ _BLOCK_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_block
 _LOOKUP_GIVE_UP_ERRORS = frozenset({"missing_scope", "not_allowed_token_type"})
 
 
-class SlackPostError(Exception):
+class SlackPostError(PostFailed):
     """chat.postMessage failed; `permanent` when retrying cannot help.
 
     Pickles round-trip (every constructor argument goes to `super().__init__`),

@@ -144,6 +144,14 @@ class ThreadRegistry(Protocol):
         ...
 
 
+class PostFailed(Exception):
+    """A chat port could not post. `permanent`: retrying cannot help (the
+    channel is archived, the token revoked), so the trip stops instead of
+    retrying forever. Subclasses must pickle round-trip."""
+
+    permanent: bool = False
+
+
 class ChatPort(Protocol):
     """How a trip talks to its people.
 

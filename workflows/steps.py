@@ -15,7 +15,7 @@ from resonate.context import Context
 
 from workflows.failpoints import boundary
 from workflows.llm import LlmOutcome
-from workflows.ports import ThreadRef
+from workflows.ports import PostFailed, ThreadRef
 from workflows.services import TripServices
 from workflows.tool_calls import ToolCall
 
@@ -53,13 +53,27 @@ async def tool_step(ctx: Context, call: ToolCall) -> str:
 @boundary("post_step")
 async def post_step(
     ctx: Context, kind: str, thread: ThreadRef, text: str, key: str, trip: tuple[str, dict[str, Any]] | None = None
-) -> None:
+) -> str:
     """Post to the thread through the chat port (exactly once per key).
 
     `trip` = (trip_id, fields) also records the trip's new state, in the same
-    step so a turn costs one durable step less.
+    step so a turn costs one durable step less. Returns "" once posted, or why
+    the thread can never be posted to; a transient failure raises (retried).
     """
     svc = ctx.get_dependency(TripServices)
+    try:
+        await _post(svc, kind, thread, text, key)
+    except PostFailed as exc:
+        if not exc.permanent:
+            raise
+        logger.error("cannot post to the thread of %s: %s", key, exc)
+        return str(exc)
+    if trip is not None:
+        await svc.registry.update_trip(trip[0], **trip[1])
+    return ""
+
+
+async def _post(svc: TripServices, kind: str, thread: ThreadRef, text: str, key: str) -> None:
     chat = svc.chat
     if kind == "ask":
         await chat.ask(thread, text, key=key)
@@ -72,8 +86,12 @@ async def post_step(
         await chat.notice(thread, text, key=key)
     if kind in ("ask", "plan", "notice"):
         await chat.set_status(thread, "")
-    if trip is not None:
-        await svc.registry.update_trip(trip[0], **trip[1])
+
+
+@boundary("trip_state_step")
+async def trip_state_step(ctx: Context, trip_id: str, fields: dict[str, Any]) -> None:
+    svc = ctx.get_dependency(TripServices)
+    await svc.registry.update_trip(trip_id, **fields)
 
 
 @boundary("publish_waiter_step")
@@ -102,6 +120,7 @@ STEPS = {
     "llm_step": llm_step,
     "tool_step": tool_step,
     "post_step": post_step,
+    "trip_state_step": trip_state_step,
     "publish_waiter_step": publish_waiter_step,
     "claim_step": claim_step,
 }

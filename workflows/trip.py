@@ -85,6 +85,10 @@ def new_trip_state(
     return TripState(trip_id, dict(thread), starter, request.strip(), today).to_dict()
 
 
+class ThreadUnavailable(Exception):
+    """The trip's thread can never be posted to again (archived, token revoked)."""
+
+
 class _Segment:
     """One segment's run of the loop; methods are awaited in body order."""
 
@@ -109,7 +113,9 @@ class _Segment:
         while True:
             try:
                 trip = (self.s.trip_id, trip_fields) if trip_fields is not None else None
-                await self._leaf(_POST_RETRY).run("post_step", kind, self.s.thread, text, key, trip)
+                failure = await self._leaf(_POST_RETRY).run("post_step", kind, self.s.thread, text, key, trip)
+                if failure:
+                    raise ThreadUnavailable(failure)
                 return
             except Exception:
                 attempt += 1
@@ -247,7 +253,15 @@ class _Segment:
 async def trip_v1(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
     """Version 1 of the trip workflow (one segment of a trip)."""
     # A private copy: the SDK hands every replay the same decoded arguments.
-    return await _Segment(ctx, TripState.from_dict(copy.deepcopy(state))).run()
+    segment = _Segment(ctx, TripState.from_dict(copy.deepcopy(state)))
+    try:
+        return await segment.run()
+    except ThreadUnavailable as exc:
+        # Nobody can read this trip any more: stop instead of retrying forever.
+        await segment._leaf(_POST_RETRY).run(
+            "trip_state_step", segment.s.trip_id, {"state": "failed", "last_question": ""}
+        )
+        return {"status": "failed", "reason": str(exc), "usage": segment.s.usage}
 
 
 #: Every version still registered, so suspended segments keep their own code.

@@ -1,0 +1,80 @@
+"""Serper (Google results): POST {SERPER_URL}/search with X-API-KEY.
+
+Serper answers 403 for a bad key and 400 "Not enough credits", and sends no
+rate-limit headers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from workflows.errors import ConfigError
+from workflows.tools import env as envvars
+from workflows.tools.search.base import SearchResults
+from workflows.tools.search.fields import hits_from, object_body, plain
+from workflows.tools.search.http import HttpSettings, ProviderClient
+
+KEY_VARIABLE = "SERPER_API_KEY"
+URL_VARIABLE = "SERPER_URL"
+DEFAULT_URL = "https://google.serper.dev"
+_KNOWLEDGE_ATTRIBUTES = 8
+
+
+class SerperProvider:
+    name = "serper"
+
+    def __init__(self, api_key: str, base_url: str = DEFAULT_URL, http: HttpSettings | None = None) -> None:
+        if not api_key.strip():
+            raise ConfigError(KEY_VARIABLE, "is empty")
+        self._api_key = api_key.strip()
+        self._url = base_url.rstrip("/") + "/search"
+        self._client = ProviderClient(self.name, http or HttpSettings(), secret=api_key, key_variable=KEY_VARIABLE)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], http: HttpSettings | None = None) -> SerperProvider:
+        return cls(
+            envvars.secret(env, KEY_VARIABLE, needed_for="SEARCH_PROVIDER=serper (the default)"),
+            envvars.http_url(env, URL_VARIABLE, DEFAULT_URL),
+            http,
+        )
+
+    def __repr__(self) -> str:  # never show the key
+        return f"SerperProvider(url={self._url!r})"
+
+    def search(self, query: str, num_results: int) -> SearchResults:
+        data = object_body(
+            self._client.request_json(
+                "POST", self._url, headers={"X-API-KEY": self._api_key}, json_body={"q": query, "num": num_results}
+            )
+        )
+        return SearchResults(
+            hits=hits_from(data.get("organic"), title="title", link="link", snippet="snippet", limit=num_results),
+            answer=_answer_box(data.get("answerBox")),
+            knowledge=_knowledge_graph(data.get("knowledgeGraph")),
+        )
+
+
+def _answer_box(box: Any) -> str:
+    if not isinstance(box, dict):
+        return ""
+    answer = plain(box.get("answer")) or plain(box.get("snippet"))
+    if not answer:
+        return ""
+    title, link = plain(box.get("title")), plain(box.get("link"))
+    return " - ".join(part for part in (answer, title, link) if part)
+
+
+def _knowledge_graph(graph: Any) -> str:
+    if not isinstance(graph, dict):
+        return ""
+    title = plain(graph.get("title"))
+    kind = plain(graph.get("type"))
+    head = f"{title} ({kind})" if title and kind else title or kind
+    parts = [p for p in (head, plain(graph.get("description")), plain(graph.get("website"))) if p]
+    attributes = graph.get("attributes")
+    if isinstance(attributes, dict):
+        shown = [f"{plain(k)}: {plain(v)}" for k, v in list(attributes.items())[:_KNOWLEDGE_ATTRIBUTES] if plain(v)]
+        if shown:
+            parts.append("; ".join(shown))
+    return ". ".join(parts)
