@@ -37,8 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(env: Mapping[str, str]) -> None:
-    level = env.get("TRAVEL_PLANNER_LOG_LEVEL", "WARNING").upper()
+def _configure_logging(env: Mapping[str, str], command: str) -> None:
+    # Servers report what they do; the terminal chat keeps stderr quiet.
+    default = "INFO" if command in ("run", "web", "worker") else "WARNING"
+    level = env.get("TRAVEL_PLANNER_LOG_LEVEL", default).upper()
     logging.basicConfig(
         level=getattr(logging, level, logging.WARNING),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -46,24 +48,14 @@ def _configure_logging(env: Mapping[str, str]) -> None:
     )
 
 
-def _research_parts(env: Mapping[str, str], chat_factory):  # type: ignore[no-untyped-def]
-    from workflows.runtime import Collaborators
-    from workflows.tools import TOOL_SPECS, UNTRUSTED_CONTENT_RULE, WebTools
-
-    return Collaborators(
-        chat=chat_factory,
-        tools=WebTools.from_env(env),
-        tool_specs=list(TOOL_SPECS),
-        untrusted_rule=UNTRUSTED_CONTENT_RULE,
-    )
-
-
 def _chat(env: Mapping[str, str], args: argparse.Namespace) -> int:
     from travel_planner.chat import run_chat
     from travel_planner.terminal import TerminalChatPort
 
+    from workflows.runtime import research_collaborators
+
     LlmSettings.from_env(env)  # fail before touching any state
-    parts = _research_parts(env, lambda registry: TerminalChatPort(registry, sys.stdout))
+    parts = research_collaborators(env, lambda registry: TerminalChatPort(registry, sys.stdout))
     return asyncio.run(run_chat(env, parts, trip_id=args.trip, request=" ".join(args.request)))
 
 
@@ -73,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_dotenv(Path.cwd() / ".env", override=False)
     env = dict(os.environ)
     args = _parser().parse_args(argv)
-    _configure_logging(env)
+    _configure_logging(env, args.command)
     try:
         if args.command == "chat":
             return _chat(env, args)

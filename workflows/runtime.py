@@ -88,6 +88,20 @@ class Collaborators:
     model: ChatModel | None = None  # default: OpenAI-compatible client from env
 
 
+def research_collaborators(
+    env: Mapping[str, str], chat: Callable[[ThreadRegistry], ChatPort]
+) -> Collaborators:
+    """The production tools (web search, page reader) and prompt rule."""
+    from workflows.tools import TOOL_SPECS, UNTRUSTED_CONTENT_RULE, WebTools
+
+    return Collaborators(
+        chat=chat,
+        tools=WebTools.from_env(env),
+        tool_specs=list(TOOL_SPECS),
+        untrusted_rule=UNTRUSTED_CONTENT_RULE,
+    )
+
+
 def _services(
     env: Mapping[str, str], parts: Collaborators, registry: ThreadRegistry, engine: TripEngine,
     settings: TripSettings, closers: list[Callable[[], object]],

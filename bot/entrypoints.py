@@ -1,0 +1,121 @@
+"""The processes: `run` (all in one), `web` (Bolt over HTTP) and `worker`.
+
+- `run`: Bolt, the worker and the embedded durable store in one process.
+  Socket Mode when `SLACK_APP_TOKEN` is set, else HTTP on `$PORT`.
+- `web`: Bolt over HTTP against a Resonate server; starts trips, delivers replies.
+- `worker`: runs trips against the Resonate server and posts back to Slack.
+
+Everything shares one asyncio loop per process: the Resonate SDK is not
+thread-safe, and Bolt's `AsyncApp` acks on the same loop in milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Mapping
+
+from aiohttp import web
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.app import create_bolt_app
+from bot.http_server import build_web_app
+from bot.identity import BotIdentity, fetch_bot_identity
+from bot.settings import SlackSettings
+from bot.slack_chat import SlackChatPort
+from bot.slack_client import make_web_client
+from workflows.errors import ConfigError
+from workflows.ports import ThreadRegistry
+from workflows.runtime import Runtime, open_embedded, open_server_mode, research_collaborators
+
+log = logging.getLogger("bot")
+
+_REJECTED_TOKEN = {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
+LISTEN_HOST = "0.0.0.0"
+
+
+def serve(command: str, env: Mapping[str, str]) -> int:
+    slack = SlackSettings.from_env(env, allow_socket_mode=command == "run")
+    if command in ("web", "worker"):
+        for name in ("RESONATE_URL", "REDIS_URL"):
+            if not env.get(name, "").strip():
+                raise ConfigError(name, f"`travel-planner {command}` needs it (multi-process mode)")
+    return asyncio.run(_serve(command, env, slack))
+
+
+async def _check_token(client: AsyncWebClient) -> BotIdentity | None:
+    try:
+        return await asyncio.wait_for(fetch_bot_identity(client), 15)
+    except SlackApiError as exc:
+        error = str(exc.response.get("error", ""))
+        if error in _REJECTED_TOKEN:
+            raise ConfigError("SLACK_BOT_TOKEN", f"Slack rejected the token ({error})") from None
+        log.warning("auth.test failed (%s); continuing, the bot will retry it", error)
+    except (TimeoutError, OSError) as exc:
+        log.warning("Slack API unreachable at start-up (%s); continuing", type(exc).__name__)
+    return None
+
+
+async def _serve(command: str, env: Mapping[str, str], slack: SlackSettings) -> int:
+    client = make_web_client(slack.bot_token, slack.api_url)
+    identity = await _check_token(client)
+    ports: list[SlackChatPort] = []
+
+    def chat(registry: ThreadRegistry) -> SlackChatPort:
+        ports.append(SlackChatPort(client, registry))
+        return ports[-1]
+
+    runtime: Runtime
+    if command == "run":
+        runtime = await open_embedded(env, research_collaborators(env, chat))
+    elif command == "worker":
+        runtime = await open_server_mode(env, role="worker", parts=research_collaborators(env, chat))
+    else:
+        runtime = await open_server_mode(env, role="web", parts=None)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    runner: web.AppRunner | None = None
+    socket_handler = None
+    try:
+        if command in ("run", "web"):
+            app = create_bolt_app(
+                signing_secret=slack.signing_secret,
+                bot_token=slack.bot_token,
+                client=client,
+                registry=runtime.registry,
+                trips=runtime.engine,
+                socket_mode=slack.socket_mode,
+                bot_identity=identity,
+            )
+            if slack.socket_mode:
+                from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+                socket_handler = AsyncSocketModeHandler(app, slack.app_token)
+                await socket_handler.connect_async()
+                log.info("travel-planner %s: connected over Socket Mode", command)
+            else:
+                runner = web.AppRunner(build_web_app(app), access_log=None)
+                await runner.setup()
+                await web.TCPSite(runner, LISTEN_HOST, slack.port).start()
+                log.info("travel-planner %s: listening on port %d at /slack/events", command, slack.port)
+        else:
+            log.info("travel-planner worker: running trips from %s", env.get("RESONATE_URL"))
+        await stop.wait()
+        log.info("travel-planner %s: shutting down", command)
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        if socket_handler is not None:
+            with contextlib.suppress(Exception):
+                await socket_handler.close_async()
+        for port in ports:
+            await port.aclose()
+        await runtime.close()
+    return 0

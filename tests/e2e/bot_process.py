@@ -1,0 +1,166 @@
+"""A real `travel-planner run` process wired to loopback fakes, and a Slack
+player that drives it with signed requests."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.engine.harness import research_env
+from tests.fakes.llm_server import ScriptedLLM
+from tests.fakes.research import FakeSerper
+from tests.fakes.slack_api import BOT_USER_ID, DEFAULT_TOKEN, FakeSlackWebAPI
+from tests.fakes.slack_requests import (
+    app_mention,
+    as_message_event,
+    event_envelope,
+    send_signed,
+    slash_command,
+    thread_reply,
+)
+
+SIGNING_SECRET = "0123456789abcdef0123456789abcdef"
+CHANNEL = "C0TRIP"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bot_env(api: FakeSlackWebAPI, llm: ScriptedLLM, serper: FakeSerper, state_dir: Path, port: int) -> dict[str, str]:
+    return {
+        **research_env(llm, serper, state_dir),
+        "SLACK_BOT_TOKEN": DEFAULT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": api.api_url,
+        "PORT": str(port),
+        "TRAVEL_PLANNER_LOG_LEVEL": "INFO",
+    }
+
+
+class BotProcess:
+    """`python -m travel_planner.cli run`, started and killed for real."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, command: str = "run") -> None:
+        self.port = int(env["PORT"])
+        self._log = open(log_path, "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "travel_planner.cli", command],
+            env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        self.wait_healthy()
+
+    @property
+    def events_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/slack/events"
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"bot exited with {self.proc.returncode}")
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            time.sleep(0.05)
+        raise AssertionError("bot did not become healthy")
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self._log.close()
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            code = self.proc.wait(20)
+        else:
+            code = self.proc.returncode
+        self._log.close()
+        return code
+
+
+@dataclass
+class SlackPlayer:
+    """Plays Slack: sends commands and thread messages, reads the thread."""
+
+    api: FakeSlackWebAPI
+    events_url: str
+    acks: list[float] = field(default_factory=list)
+
+    def post(self, body: str, retry_num: int | None = None) -> int:
+        status, _, elapsed = send_signed(self.events_url, body, signing_secret=SIGNING_SECRET, retry_num=retry_num)
+        self.acks.append(elapsed)
+        return status
+
+    def plan_trip(self, text: str, user: str = "U0ANA") -> dict[str, Any]:
+        before = len(self.api.posts(CHANNEL))
+        assert self.post(slash_command(text, channel_id=CHANNEL, user_id=user,
+                                       response_url=self.api.response_url())) == 200
+        return self.api.wait_for(lambda: [m for m in self.api.posts(CHANNEL)[before:] if not m.get("thread_ts")],
+                                 timeout=20)[0]
+
+    def thread(self, root_ts: str) -> list[dict[str, Any]]:
+        return self.api.posts(CHANNEL, thread_ts=root_ts)
+
+    def questions(self, root_ts: str) -> list[str]:
+        return [m["text"] for m in self.thread(root_ts) if _step_kind(m) == "ask"]
+
+    def wait_questions(self, root_ts: str, n: int, timeout: float = 30.0) -> list[str]:
+        self.api.wait_for(lambda: len(self.questions(root_ts)) >= n, timeout=timeout)
+        return self.questions(root_ts)
+
+    def reply(self, root_ts: str, text: str, user: str, *, retries: int = 0) -> str:
+        event = thread_reply(CHANNEL, root_ts, text, user=user)
+        body = json.dumps(event_envelope(event))
+        assert self.post(body) == 200
+        for n in range(1, retries + 1):
+            assert self.post(body, retry_num=n) == 200
+        return str(event["ts"])
+
+    def mention_reply(self, root_ts: str, text: str, user: str) -> None:
+        """A reply that mentions the bot: Slack sends app_mention and message."""
+        mention = app_mention(CHANNEL, f"<@{BOT_USER_ID}> {text}", user=user, thread_ts=root_ts)
+        assert self.post(json.dumps(event_envelope(mention))) == 200
+        assert self.post(json.dumps(event_envelope(as_message_event(mention)))) == 200
+
+
+def _step_kind(message: dict[str, Any]) -> str:
+    step = str(((message.get("metadata") or {}).get("event_payload") or {}).get("step", ""))
+    name = step.rsplit("/", 1)[-1]
+    return name.rstrip("0123456789")
+
+
+def duplicate_posts(api: FakeSlackWebAPI) -> list[tuple[str, int]]:
+    """(step, part) pairs posted more than once."""
+    seen: dict[tuple[str, int], int] = {}
+    for m in api.posts():
+        payload = (m.get("metadata") or {}).get("event_payload") or {}
+        if "step" in payload:
+            key = (str(payload["step"]), int(payload.get("part", 0)))
+            seen[key] = seen.get(key, 0) + 1
+    return [k for k, n in seen.items() if n > 1]
+
+
+@contextlib.contextmanager
+def running_bot(env: dict[str, str], log_path: Path) -> Iterator[BotProcess]:
+    bot = BotProcess(env, log_path)
+    try:
+        yield bot
+    finally:
+        if bot.proc.poll() is None:
+            bot.stop()
