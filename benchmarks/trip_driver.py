@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -19,10 +20,21 @@ from workflows.ports import Reply, ThreadRef, ThreadRegistry, TripRecord
 from workflows.runtime import Collaborators, Runtime, open_embedded
 from workflows.tools import TOOL_SPECS
 
-RESULT_TEXT = (
-    "Lisbon's Alfama district is the oldest in the city; trams climb its hills "
-    "and fado bars open late. "
-) * 14  # ~1.4 kB, the size of a compact search result page
+_WORDS = (
+    "lisbon alfama tram hill fado bar museum river tagus castle view bakery pastry "
+    "ferry beach sintra palace garden train ticket price euro hour open closed queue "
+    "market fish wine tile azulejo street square cathedral monastery tower bridge "
+    "sunset walk tour guide hotel hostel room night booking review rating family kids"
+).split()
+
+
+def prose(seed: int, words: int) -> str:
+    """Deterministic text that compresses like prose, not like a repeated line."""
+    rng = random.Random(seed)
+    return " ".join(rng.choice(_WORDS) + ("." if rng.random() < 0.08 else "") for _ in range(words))
+
+
+RESULT_WORDS = 220  # ~1.4 kB, the size of a compact search result page
 
 
 @dataclass
@@ -54,7 +66,7 @@ class FakeModel:
                               usage={"prompt_tokens": 10, "completion_tokens": 5})
         if answers >= self.turns:
             return LlmOutcome(message={"role": "assistant", "content": "Plan.\nTRIP PLANNING COMPLETE"})
-        question = f"Question {answers + 1}: which neighbourhood suits you best for day {answers + 1}? " * 2
+        question = f"Question {answers + 1}: " + prose(answers, 30) + "?"
         return LlmOutcome(message={"role": "assistant", "content": question})
 
 
@@ -63,12 +75,12 @@ class FakeTools:
     said: list[dict[str, Any]]
 
     async def internet_search(self, search_query: str, num_results: int = 5) -> str:
-        result = f"Results for {search_query}:\n{RESULT_TEXT}"
+        result = f"Results for {search_query}:\n{prose(len(self.said), RESULT_WORDS)}"
         self.said.append({"role": "tool", "tool_call_id": "c000", "content": result})
         return result
 
     async def scrape_website(self, url: str) -> str:
-        return RESULT_TEXT
+        return prose(len(url), RESULT_WORDS)
 
 
 @dataclass
@@ -105,7 +117,7 @@ class TripRun:
         """Deliver the answer; return seconds until the next LLM call began."""
         self.model.called.clear()
         start = time.perf_counter()
-        reply = Reply(key=f"r{turn}", author="ana", text=f"Answer {turn}: somewhere quiet near the river, please.")
+        reply = Reply(key=f"r{turn}", author="ana", text=f"Answer {turn}: " + prose(10_000 + turn, 12))
         self.model.said.append({"role": "user", "content": f"[{reply.author}] {reply.text}"})
         await self.runtime.engine.deliver_reply(self.trip_id, reply)
         await self.model.called.wait()

@@ -21,7 +21,8 @@ from resonate.types import Value
 
 from workflows.config import TripSettings
 from workflows.ports import Reply, ThreadRegistry, TripRecord
-from workflows.trip import CURRENT_VERSION, TRIP_WORKFLOW, new_trip_state
+from workflows.trip import TRIP_VERSIONS, TRIP_WORKFLOW, new_trip_state
+from workflows.versions import TripVersions
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +35,10 @@ class TripEngine:
         settings: TripSettings,
         *,
         target: str,
+        versions: TripVersions = TRIP_VERSIONS,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._versions = versions
         self._resonate = resonate
         self._registry = registry
         self._settings = settings
@@ -63,7 +66,7 @@ class TripEngine:
         self._resonate.options(
             target=self._target,
             timeout=timedelta(days=self._settings.lifetime_days),
-            version=CURRENT_VERSION,
+            version=self._versions.current,
         ).rpc(record.trip_id, TRIP_WORKFLOW, state)
         return created
 
@@ -82,7 +85,7 @@ class TripEngine:
             await self._resonate.promises.resolve(promise_id, Value(data=None))
         except ServerError as exc:
             if exc.code == 404:
-                logger.warning("reply promise %s no longer exists; ignoring wake-up", promise_id)
+                logger.info("reply promise %s no longer exists (its segment finished); the reply waits in the inbox", promise_id)
                 return
             raise
 

@@ -34,6 +34,7 @@ from workflows.ports import ChatPort, ThreadRegistry
 from workflows.services import ResearchTools, TripServices
 from workflows.steps import STEPS
 from workflows.trip import TRIP_VERSIONS, TRIP_WORKFLOW
+from workflows.versions import TripVersions
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class Collaborators:
     tool_specs: list[dict]
     untrusted_rule: str
     model: ChatModel | None = None  # default: OpenAI-compatible client from env
+    versions: TripVersions = TRIP_VERSIONS
 
 
 def research_collaborators(
@@ -120,13 +122,14 @@ def _services(
         registry=registry,
         resolver=engine,
         settings=settings,
+        versions=parts.versions,
     )
 
 
-def _register(resonate: Resonate) -> None:
+def _register(resonate: Resonate, versions: TripVersions) -> None:
     for name, step in STEPS.items():
         resonate.register(step, name=name, retry_policy=Never())
-    for version, fn in TRIP_VERSIONS.items():
+    for version, fn in versions.registered.items():
         # Workflow bodies never retry as a whole; steps carry their own policies.
         resonate.register(fn, name=TRIP_WORKFLOW, version=version, retry_policy=Never())
 
@@ -160,10 +163,12 @@ async def open_embedded(
             subscription_refresh_secs=0,
             autostart=False,
         )
-        engine = TripEngine(resonate, registry, settings, target=EMBEDDED_GROUP, clock=clock)
+        engine = TripEngine(
+            resonate, registry, settings, target=EMBEDDED_GROUP, versions=parts.versions, clock=clock
+        )
         closers: list[Callable[[], object]] = []
         resonate.with_dependency(_services(env, parts, registry, engine, settings, closers))
-        _register(resonate)
+        _register(resonate, parts.versions)
     except BaseException:
         state_dir.close()
         raise
@@ -219,12 +224,13 @@ async def open_server_mode(
     resonate = Resonate(
         url=url, group=group, env={}, max_concurrent_tasks=MAX_CONCURRENT_TRIPS, autostart=False
     )
-    engine = TripEngine(resonate, registry, settings, target=WORKER_GROUP, clock=clock)
+    versions = parts.versions if parts is not None else TRIP_VERSIONS
+    engine = TripEngine(resonate, registry, settings, target=WORKER_GROUP, versions=versions, clock=clock)
     closers: list[Callable[[], object]] = [client.aclose]
     if role == "worker":
         assert parts is not None
         resonate.with_dependency(_services(env, parts, registry, engine, settings, closers))
-        _register(resonate)
+        _register(resonate, parts.versions)
     resonate.start()
     runtime = Runtime(resonate, engine, registry, settings, closers=closers)
     if role == "web":

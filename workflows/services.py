@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from workflows.config import TripSettings
 from workflows.llm import ChatModel
 from workflows.ports import ChatPort, PromiseResolver, ThreadRegistry
+from workflows.versions import TripVersions
 
 
 class ResearchTools(Protocol):
@@ -32,3 +33,4 @@ class TripServices:
     registry: ThreadRegistry
     resolver: PromiseResolver
     settings: TripSettings
+    versions: TripVersions

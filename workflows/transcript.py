@@ -114,3 +114,14 @@ def _cut_longest(messages: list[Message], budget_chars: int) -> list[Message]:
 def _flatten(head: list[list[Message]], tail: list[list[Message]], dropped: int) -> list[Message]:
     note = [{"role": "user", "content": OMITTED_NOTE.format(n=dropped)}] if dropped else []
     return [m for u in head for m in u] + note + [m for u in tail for m in u]
+
+
+def compact_history(messages: list[Message], budget_chars: int) -> list[Message]:
+    """What a segment hands its successor: within budget, and old research
+    rounds already cut to their start (the LLM has digested them)."""
+    units = _units(messages)
+    shrunk = [
+        _shrink_tool_outputs(u, COMPACT_TOOL_CHARS) if i < len(units) - 1 else u
+        for i, u in enumerate(units)
+    ]
+    return fit_to_budget([m for u in shrunk for m in u], budget_chars)

@@ -36,16 +36,14 @@ from workflows.prompts import (
     system_prompt,
 )
 from workflows.services import TripServices
+from workflows.versions import TripVersions
 from workflows.tool_calls import FINISH_TOOL, FINISH_TOOL_SPEC, BrokenToolCall, parse_tool_call
-from workflows.transcript import fit_to_budget
+from workflows.transcript import compact_history
 
 logger = logging.getLogger(__name__)
 
 #: The name every version of the trip workflow is registered under.
 TRIP_WORKFLOW = "trip"
-#: The version new trips (and every successor segment) start at. See README,
-#: "Rolling out a new workflow version".
-CURRENT_VERSION = 1
 
 #: Longer than any trip; the SDK caps it at the trip's own deadline.
 _UNTIL_TRIP_DEADLINE = timedelta(days=36_500)
@@ -242,10 +240,10 @@ class _Segment:
 
     async def hand_over(self) -> dict[str, Any]:
         """Start the successor with a compacted state and end this segment."""
-        self.s.messages = fit_to_budget(self.s.messages, self.svc.settings.context_chars)
+        self.s.messages = compact_history(self.s.messages, self.svc.settings.context_chars)
         self.s.segment += 1
         successor = await self.ctx.options(
-            timeout=_UNTIL_TRIP_DEADLINE, version=CURRENT_VERSION
+            timeout=_UNTIL_TRIP_DEADLINE, version=self.svc.versions.current
         ).detached(TRIP_WORKFLOW, self.s.to_dict())
         return {"status": "continued", "successor": successor}
 
@@ -264,5 +262,4 @@ async def trip_v1(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
         return {"status": "failed", "reason": str(exc), "usage": segment.s.usage}
 
 
-#: Every version still registered, so suspended segments keep their own code.
-TRIP_VERSIONS = {1: trip_v1}
+TRIP_VERSIONS = TripVersions(registered={1: trip_v1}, current=1)

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from workflows.ports import Reply, ThreadRef, ThreadRegistry, TripRecord
-from workflows.runtime import Collaborators, Runtime, open_embedded
-from workflows.tools import TOOL_SPECS, UNTRUSTED_CONTENT_RULE, WebTools
+from workflows.runtime import Runtime, open_embedded, research_collaborators
+from workflows.trip import TRIP_VERSIONS
+from workflows.versions import TripVersions
 
 from tests.fakes.llm_server import ScriptedLLM
 from tests.fakes.research import FakeSerper, PageSite
@@ -105,19 +106,15 @@ class Planner:
 
 
 @contextlib.asynccontextmanager
-async def planner(env: dict[str, str]) -> AsyncIterator[Planner]:
+async def planner(env: dict[str, str], versions: TripVersions = TRIP_VERSIONS) -> AsyncIterator[Planner]:
     chats: list[RecordingChat] = []
 
     def make_chat(registry: ThreadRegistry) -> RecordingChat:
         chats.append(RecordingChat(registry))
         return chats[-1]
 
-    parts = Collaborators(
-        chat=make_chat,
-        tools=WebTools.from_env(env),
-        tool_specs=list(TOOL_SPECS),
-        untrusted_rule=UNTRUSTED_CONTENT_RULE,
-    )
+    parts = research_collaborators(env, make_chat)
+    parts.versions = versions
     runtime = await open_embedded(env, parts)
     try:
         yield Planner(runtime, chats[0])

@@ -120,3 +120,39 @@ def test_a_second_process_on_the_same_state_dir_is_refused(tmp_path):
 
     StateDir(tmp_path).close()
     assert time.monotonic() - start < 1
+
+
+def test_a_new_workflow_version_leaves_suspended_segments_on_theirs(tmp_path):
+    """Roll-out: v1 segments resume on v1 code; successors start on v2."""
+    from workflows.trip import trip_v1
+    from workflows.versions import TripVersions
+
+    ran: list[tuple[int, str]] = []
+
+    async def trip_v2(ctx, state):  # type: ignore[no-untyped-def]
+        ran.append((2, ctx.info.id))
+        return await trip_v1(ctx, state)
+
+    with research_fakes(lisbon_script) as (llm, serper, site):
+        env = research_env(llm, serper, tmp_path, TRAVEL_PLANNER_TURNS_PER_SEGMENT="1")
+
+        async def before_upgrade():
+            async with planner(env) as p:
+                await p.start("upgrade", "Lisbon in May")
+                await p.wait_for("ask", 1)
+
+        async def after_upgrade():
+            v2 = TripVersions(registered={1: trip_v1, 2: trip_v2}, current=2)
+            async with planner(env, versions=v2) as p:
+                await p.reply("upgrade", "May 1-4")
+                for i, answer in ((2, "2000 EUR"), (3, "vegetarian")):
+                    await p.wait_for("ask", i - 1 if i == 2 else 2)  # this process's own posts
+                    await p.reply("upgrade", answer)
+                return await p.outcome("upgrade")
+
+        asyncio.run(before_upgrade())
+        outcome = asyncio.run(after_upgrade())
+
+    assert outcome["status"] == "done"
+    assert "upgrade" not in [seg for _, seg in ran]  # the suspended v1 segment stayed on v1
+    assert len({seg for _, seg in ran}) == 3  # every successor started on v2

@@ -27,6 +27,7 @@ from resonate.error import DecodingError
 from resonate.timing import Clock, Sleeper, now_ms, sleep
 
 from workflows.durable.journal import (
+    OP_COMPACT,
     OP_PRUNE,
     OP_RECOVER,
     OP_REQUEST,
@@ -40,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 #: Journal entries between snapshots. Start-up replays at most this many.
 DEFAULT_SNAPSHOT_EVERY = 5_000
+#: A snapshot is also due once the journal outweighs it (and this floor), so
+#: the bytes on disk stay within about twice the live state.
+SNAPSHOT_MIN_JOURNAL_BYTES = 64 * 1024
 
 
 def _fail_stop(exc: StoreWriteError) -> None:
@@ -115,6 +119,8 @@ class JournaledConnection:
     # -- Network -----------------------------------------------------------------
 
     async def send(self, req: str, headers: dict[str, str] | None = None) -> str:
+        if self._failed is not None:
+            raise self._failed  # fail-stop: nothing more is answered
         try:
             flat = unwrap_request_envelope(msgspec.json.decode(req))
         except msgspec.DecodeError as exc:
@@ -150,6 +156,10 @@ class JournaledConnection:
             self._maybe_snapshot(force=True)
         return origins
 
+    def checkpoint(self) -> None:
+        """Compact finished workflows and write a snapshot now."""
+        self._maybe_snapshot(force=True)
+
     def stored_bytes(self) -> int:
         return self._journal.stored_bytes()
 
@@ -183,9 +193,16 @@ class JournaledConnection:
         return outgoing
 
     def _maybe_snapshot(self, *, force: bool = False) -> None:
-        due = self._journal.entries_since_snapshot >= self._snapshot_every
-        if not (due or (force and self._journal.entries_since_snapshot)):
+        journal = self._journal
+        due = journal.entries_since_snapshot >= self._snapshot_every or journal.bytes_since_snapshot >= max(
+            SNAPSHOT_MIN_JOURNAL_BYTES, journal.snapshot_bytes
+        )
+        if not (due or (force and journal.entries_since_snapshot)):
             return
+        finished = self.state.compactable()
+        if finished:
+            body = msgspec.json.encode(finished)
+            self._record(OP_COMPACT, body, lambda _now: self.state.compact(finished))
         try:
             self._journal.write_snapshot(self.state, self._last_seq, self._clock())
         except StoreWriteError as exc:

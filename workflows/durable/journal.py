@@ -28,6 +28,7 @@ OP_REQUEST = "req"
 OP_TICK = "tick"
 OP_RECOVER = "recover"
 OP_PRUNE = "prune"
+OP_COMPACT = "compact"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS durable_journal (
@@ -91,6 +92,8 @@ class DurableJournal:
         self._conn = conn
         conn.executescript(_SCHEMA)
         self.entries_since_snapshot = 0
+        self.bytes_since_snapshot = 0
+        self.snapshot_bytes = 0
 
     def append(self, at: int, op: str, body: bytes = b"") -> int:
         z, stored = _pack(body)
@@ -102,6 +105,7 @@ class DurableJournal:
         except sqlite3.Error as exc:
             raise StoreWriteError(str(exc)) from exc
         self.entries_since_snapshot += 1
+        self.bytes_since_snapshot += len(stored)
         return int(cur.lastrowid or 0)
 
     def load(self) -> LoadedState:
@@ -116,12 +120,15 @@ class DurableJournal:
             snap_bytes = len(body)
         replayed = 0
         last = after
+        self.bytes_since_snapshot = 0
+        self.snapshot_bytes = snap_bytes
         for seq, at, op, z, body in self._conn.execute(
             "SELECT seq, at, op, z, body FROM durable_journal WHERE seq > ? "
             "ORDER BY seq",
             (after,),
         ):
             apply_entry(state, at, op, _unpack(z, body))
+            self.bytes_since_snapshot += len(body)
             last = seq
             replayed += 1
         self.entries_since_snapshot = replayed
@@ -144,6 +151,8 @@ class DurableJournal:
                 self._conn.execute("ROLLBACK")
             raise StoreWriteError(str(exc)) from exc
         self.entries_since_snapshot = 0
+        self.bytes_since_snapshot = 0
+        self.snapshot_bytes = len(body)
 
     def stored_bytes(self) -> int:
         """Bytes of durable state: snapshot plus journal bodies."""
@@ -170,6 +179,8 @@ def apply_entry(state: JournaledServerState, at: int, op: str, body: bytes) -> N
         state.recover(at)
     elif op == OP_PRUNE:
         state.prune(msgspec.json.decode(body, type=list[str]))
+    elif op == OP_COMPACT:
+        state.compact(msgspec.json.decode(body, type=list[str]))
     else:
         msg = f"unknown journal operation {op!r}: was this state written by a newer version?"
         raise ValueError(msg)

@@ -214,6 +214,60 @@ class JournaledServerState(ServerState):
         self.t_timeouts = [tt for tt in self.t_timeouts if tt.id not in gone]
         return len(doomed)
 
+    def compactable(self) -> list[str]:
+        """Finished workflows whose history can go: settled, task fulfilled.
+
+        A fulfilled task never executes again, so nothing will replay its
+        body: its steps and its arguments are dead weight. Its own promise
+        (the result) stays, for whoever awaits or attaches to it.
+        """
+        history = self._histories(self._finished_workflows())
+        return sorted(w for w, kids in history.items() if kids or self.promises[w].param)
+
+    def compact(self, workflow_ids: list[str]) -> int:
+        """Drop the history of finished workflows (see `compactable`)."""
+        history = self._histories(set(workflow_ids) & self._finished_workflows())
+        dropped = 0
+        for wid, kids in history.items():
+            for child in kids:
+                del self.promises[child]
+                self.tasks.pop(child, None)
+            self.p_timeouts = [pt for pt in self.p_timeouts if pt.id not in kids]
+            self.t_timeouts = [tt for tt in self.t_timeouts if tt.id not in kids]
+            self.promises[wid].param = {}
+            dropped += len(kids)
+        return dropped
+
+    def _finished_workflows(self) -> set[str]:
+        finished = set()
+        for task in self.tasks.values():
+            p = self.promises.get(task.id)
+            if (
+                task.state == "fulfilled"
+                and p is not None
+                and p.state != "pending"
+                and p.tags.get("resonate:timer") != "true"
+            ):
+                finished.add(task.id)
+        return finished
+
+    def _histories(self, workflows: set[str]) -> dict[str, set[str]]:
+        """Each workflow's steps (its branch) and settled bare promises and timers."""
+        history: dict[str, set[str]] = {w: set() for w in workflows}
+        for p in self.promises.values():
+            branch = p.tags.get("resonate:branch")
+            parent = p.tags.get("resonate:parent")
+            if branch in history and p.id != branch:
+                history[branch].add(p.id)
+            elif (
+                parent in history
+                and branch == p.id
+                and p.state != "pending"
+                and ("resonate:target" not in p.tags or p.tags.get("resonate:timer") == "true")
+            ):
+                history[parent].add(p.id)
+        return history
+
     def finished_origins(self, settled_before: int) -> list[str]:
         """Origins with no pending promise whose last settle is old enough."""
         newest: dict[str, int] = {}
