@@ -12,7 +12,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "tests" / "data" / "manifest.schema.json"
-SHARED_SCHEMA = ROOT.parent / "shared" / "slack" / "manifest.schema.1.0.0.json"
 
 REQUIRED_SCOPES = {
     "app_mentions:read",
@@ -36,12 +35,6 @@ def schema_errors(manifest: dict[str, Any]) -> list[str]:
     schema = json.loads(SCHEMA.read_text())
     validator = jsonschema.Draft7Validator(schema)
     return [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(manifest)]
-
-
-def test_schema_copy_matches_the_shared_one() -> None:
-    if not SHARED_SCHEMA.exists():
-        pytest.skip(f"shared schema not found at {SHARED_SCHEMA}")
-    assert json.loads(SCHEMA.read_text()) == json.loads(SHARED_SCHEMA.read_text())
 
 
 def test_schema_rejects_a_broken_manifest() -> None:
