@@ -5,7 +5,8 @@ message ts). From those three values we derive:
 
 - `thread_key`: the registry's key for the thread (thread -> trip map);
 - `trip_id_for_thread`: the trip id, which becomes the Resonate root id, so it
-  must not contain ':' (Resonate builds child ids as `{root_id}:{seq}`);
+  contains neither ':' (Resonate builds child ids as `{root_id}:{seq}`) nor
+  '.' (the Resonate server refuses an origin with one; the SDK alone does not);
 - `slack_thread_ref`: the opaque `ThreadRef` the workflow hands back to the
   chat port on every post.
 
@@ -37,11 +38,11 @@ def thread_key(team: str, channel: str, thread_ts: str) -> str:
 
 
 def trip_id_for_thread(team: str, channel: str, thread_ts: str) -> str:
-    """The trip (Resonate root) id of a Slack thread: `slack-{team}-{channel}-{ts}`.
-
-    Never contains ':'.
+    """The trip (Resonate root) id of a Slack thread: `slack-{team}-{channel}-{ts}`,
+    with the ts's '.' written as '_'. Never contains ':' or '.'.
     """
-    return f"{SURFACE}-{_part(team, 'team')}-{_part(channel, 'channel')}-{_part(thread_ts, 'thread_ts')}"
+    parts = (_part(team, "team"), _part(channel, "channel"), _part(thread_ts, "thread_ts"))
+    return "-".join((SURFACE, *parts)).replace(".", "_")
 
 
 def slack_thread_ref(team: str, channel: str, thread_ts: str) -> dict[str, str]:

@@ -27,6 +27,13 @@ from workflows.versions import TripVersions
 logger = logging.getLogger(__name__)
 
 
+def check_trip_id(trip_id: str) -> None:
+    """A trip id becomes a Resonate origin: no ':' and (server rule) no '.'."""
+    if not trip_id or ":" in trip_id or "." in trip_id or len(trip_id) > 200:
+        msg = f"invalid trip id {trip_id!r}: use 1-200 characters without ':' or '.'"
+        raise ValueError(msg)
+
+
 class TripEngine:
     def __init__(
         self,
@@ -52,6 +59,8 @@ class TripEngine:
     # -- TripControl -----------------------------------------------------------
 
     async def start_trip(self, record: TripRecord) -> bool:
+        """Register and dispatch the trip; raises if the store refuses it."""
+        check_trip_id(record.trip_id)
         now = self._clock()
         record.created_at = record.created_at or now
         record.updated_at = now
@@ -63,11 +72,12 @@ class TripEngine:
         state = new_trip_state(record.trip_id, record.thread, record.starter, record.request, today)
         # Same id, same workflow: a second start (a retry, a crash between the
         # registry write and this dispatch) attaches to the trip that exists.
-        self._resonate.options(
+        handle = self._resonate.options(
             target=self._target,
             timeout=timedelta(days=self._settings.lifetime_days),
             version=self._versions.current,
         ).rpc(record.trip_id, TRIP_WORKFLOW, state)
+        await handle.id()  # the trip's promise exists (or the store's refusal raises)
         return created
 
     async def deliver_reply(self, trip_id: str, reply: Reply) -> bool:

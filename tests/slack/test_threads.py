@@ -7,10 +7,10 @@ import pytest
 from bot.threads import slack_thread_ref, thread_key, trip_id_for_thread
 
 
-def test_trip_id_is_stable_and_has_no_colon() -> None:
+def test_trip_id_is_stable_and_a_valid_resonate_origin() -> None:
     trip_id = trip_id_for_thread("T0001", "C0001", "1700000000.000100")
-    assert trip_id == "slack-T0001-C0001-1700000000.000100"
-    assert ":" not in trip_id
+    assert trip_id == "slack-T0001-C0001-1700000000_000100"
+    assert ":" not in trip_id and "." not in trip_id  # the Resonate server refuses both
     assert trip_id == trip_id_for_thread("T0001", "C0001", "1700000000.000100")
 
 
@@ -25,8 +25,9 @@ def test_different_threads_get_different_names() -> None:
     assert thread_key("T1", "C1", "1.1") != thread_key("T1", "C1", "1.2")
 
 
-def test_odd_characters_never_leak_a_colon() -> None:
-    assert ":" not in trip_id_for_thread("T:1", "C 1", "1.2:3")
+def test_odd_characters_never_leak_a_colon_or_a_dot() -> None:
+    trip_id = trip_id_for_thread("T:1", "C 1", "1.2:3")
+    assert ":" not in trip_id and "." not in trip_id
 
 
 def test_empty_parts_are_rejected() -> None:
