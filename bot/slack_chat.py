@@ -164,11 +164,11 @@ class SlackChatPort:
             self._status[where] = status
         else:
             self._status.pop(where, None)
-        await self._send_status(channel, thread_ts, status)
-        if status and self._status_refresh > 0:
-            self._status_tasks[where] = asyncio.create_task(
-                self._refresh_status(where, status), name=f"slack-status-{channel}-{thread_ts}"
-            )
+        # Sent in the background: a step never waits on a cosmetic call. One
+        # task per thread, replaced on every change, so the latest status wins.
+        self._status_tasks[where] = asyncio.create_task(
+            self._keep_status(where, status), name=f"slack-status-{channel}-{thread_ts}"
+        )
 
     # -- more than the port ------------------------------------------------
 
@@ -315,10 +315,12 @@ class SlackChatPort:
             detail = exc.response.get("error") if isinstance(exc, SlackApiError) else repr(exc)
             self._log.warning("assistant.threads.setStatus failed for %s/%s: %s", channel, thread_ts, detail)
 
-    async def _refresh_status(self, where: tuple[str, str], status: str) -> None:
+    async def _keep_status(self, where: tuple[str, str], status: str) -> None:
+        """Send `status` now, then refresh it until it changes or runs too long."""
         started = time.monotonic()
         try:
-            while True:
+            await self._send_status(where[0], where[1], status)
+            while status and self._status_refresh > 0:
                 await asyncio.sleep(self._status_refresh)
                 if self._status.get(where) != status:
                     return

@@ -300,9 +300,9 @@ def test_status_is_refreshed_until_cleared(chat: Chat) -> None:
     assert set(_statuses(chat)) == {"is searching the web…"}
     assert chat.api.statuses[0]["channel_id"] == CHANNEL
 
-    chat.run(chat.port.set_status(chat.thread, ""))
+    chat.run(chat.port.set_status(chat.thread, ""))  # sent in the background
+    chat.api.wait_for(lambda: _statuses(chat)[-1] == "", timeout=2)
     after_clear = len(_statuses(chat))
-    assert _statuses(chat)[-1] == ""
     time.sleep(0.2)  # four refresh periods
     assert len(_statuses(chat)) == after_clear
     assert chat.port.active_statuses() == {}
@@ -312,8 +312,10 @@ def test_status_is_restored_after_a_post(chat: Chat) -> None:
     slow = SlackChatPort(chat.client, chat.registry, status_refresh_seconds=60)
     try:
         chat.run(slow.set_status(chat.thread, "is reading pages…"))
+        chat.api.wait_for(lambda: _statuses(chat), timeout=2)
         chat.run(slow.progress(chat.thread, "Found 3 hotels", key=chat.key(1)))
         # Slack clears the status when the app posts; the port sets it again
+        chat.api.wait_for(lambda: len(_statuses(chat)) >= 2, timeout=2)
         assert _statuses(chat) == ["is reading pages…", "is reading pages…"]
     finally:
         chat.run(slow.aclose())
