@@ -15,7 +15,7 @@ from resonate.context import Context
 
 from workflows.failpoints import boundary
 from workflows.llm import LlmOutcome
-from workflows.ports import PostFailed, ThreadRef
+from workflows.ports import PostFailed, Reply, ThreadRef
 from workflows.services import TripServices
 from workflows.tool_calls import ToolCall
 
@@ -111,7 +111,16 @@ async def claim_step(ctx: Context, trip_id: str) -> list[dict[str, str]]:
     replies = await svc.registry.claim_replies(trip_id, claim_id=ctx.info.id)
     if replies:
         await svc.registry.update_trip(trip_id, state="active")
-    return [r.to_dict() for r in replies]
+    # Replies handled concurrently can reach the inbox a hair out of order;
+    # the surface's own timestamps say who spoke first.
+    return [r.to_dict() for r in sorted(replies, key=_spoken_at)]
+
+
+def _spoken_at(reply: Reply) -> float:
+    try:
+        return float(reply.ts)
+    except ValueError:
+        return float("inf")  # unknown: keep arrival order (the sort is stable)
 
 
 #: Leaf steps are registered by name, so the SDK builds each one's

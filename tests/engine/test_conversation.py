@@ -131,3 +131,30 @@ def test_context_length_error_compacts_and_tries_once_more(tmp_path):
     assert [c.status for c in llm.calls] == [400, 200]
     first, second = (len(json.dumps(c.messages)) for c in llm.calls)
     assert second < first  # compacted before the one retry
+
+
+def test_replies_reach_the_llm_in_the_order_people_spoke_with_their_authors(tmp_path):
+    from workflows.ports import Reply
+
+    def script(messages):  # type: ignore[no-untyped-def]
+        return say("Who is coming?") if len(messages) == 1 else say("TRIP PLANNING COMPLETE\nok")
+
+    with research_fakes(lambda url: script) as (llm, serper, site):
+        async def scenario():
+            async with planner(research_env(llm, serper, tmp_path)) as p:
+                await p.start("order", "Lisbon")
+                await p.wait_for("ask", 1)
+                engine = p.runtime.engine
+                # Five people within a few ms; delivered out of order, one twice.
+                said = [("ana", "1700000001.000100"), ("ben", "1700000001.000200"), ("cy", "1700000001.000300"),
+                        ("di", "1700000001.000400"), ("ed", "1700000001.000500")]
+                shuffled = [said[2], said[0], said[4], said[1], said[3], said[0]]
+                await asyncio.gather(*(
+                    engine.deliver_reply("order", Reply(key=f"C1:{ts}", author=who, text=f"{who} is in", ts=ts))
+                    for who, ts in shuffled
+                ))
+                return await p.outcome("order")
+        asyncio.run(scenario())
+
+    answer = llm.calls[-1].messages[-1]["content"]
+    assert answer.splitlines() == ["[ana] ana is in", "[ben] ben is in", "[cy] cy is in", "[di] di is in", "[ed] ed is in"]
