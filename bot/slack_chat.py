@@ -37,6 +37,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.formatting import DEFAULT_PART_CHARS, SlackMessage, Style, render, render_part_as_mrkdwn
+from workflows import failpoints
 from workflows.ports import PostFailed, ThreadRef, ThreadRegistry
 
 log = logging.getLogger(__name__)
@@ -236,6 +237,7 @@ class SlackChatPort:
         else:
             await self._registry.record_post_intent(ledger_key)
         ts = await self._send(channel, thread_ts, message, payload)
+        failpoints.reached("after:slack_post")  # posted, not yet recorded: the hard case
         await self._registry.record_post_done(ledger_key, ts)
         return ts
 

@@ -22,6 +22,7 @@ from typing import Any
 from resonate.context import Context
 from resonate.retry import Exponential, Never
 
+from workflows import failpoints
 from workflows.llm import LlmOutcome
 from workflows.ports import Reply
 from workflows.prompts import (
@@ -242,9 +243,11 @@ class _Segment:
         """Start the successor with a compacted state and end this segment."""
         self.s.messages = compact_history(self.s.messages, self.svc.settings.context_chars)
         self.s.segment += 1
+        failpoints.reached("before:handover")
         successor = await self.ctx.options(
             timeout=_UNTIL_TRIP_DEADLINE, version=self.svc.versions.current
         ).detached(TRIP_WORKFLOW, self.s.to_dict())
+        failpoints.reached("after:handover")  # successor exists, this segment not yet done
         return {"status": "continued", "successor": successor}
 
 
