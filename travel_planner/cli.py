@@ -46,6 +46,14 @@ def _configure_logging(env: Mapping[str, str], command: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if level != "DEBUG":
+        # One line per promise and per HTTP request drowns what matters.
+        for chatty in ("resonate", "httpx2", "httpx"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
+    if level != "DEBUG":
+        # One line per promise and per HTTP request drowns what matters.
+        for chatty in ("resonate", "httpx2", "httpx"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def _chat(env: Mapping[str, str], args: argparse.Namespace) -> int:

@@ -6,14 +6,23 @@ second tool step's result is journaled; `before:llm_step:3` right after the
 third LLM step's promise exists but before it calls the LLM. A real kill of a
 real process, at a point an external observer could not hit reliably. Off (a
 dictionary lookup) unless the variable is set.
+
+A trailing `:pause=SECONDS` pauses there instead of dying:
+`after:handover:1:pause=2.0` holds the first hand-over for 2 s (stderr says
+"failpoint after:handover:1 reached: pause 2 s" and, after, "... resumed"),
+so a test can act inside that window. Async call sites (`reached_async`: the
+step boundaries `before:<step>`, the hand-over) sleep without blocking the
+event loop; sync ones (`reached`: `after:<step>`, `after:slack_post`) block.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import signal
 import sys
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
@@ -23,37 +32,79 @@ from resonate.context import Context
 ENV_VAR = "TRAVEL_PLANNER_FAILPOINT"
 
 _armed: tuple[str, int] | None = None
+#: Seconds to pause at the armed point; 0 means SIGKILL.
+_pause: float = 0.0
 _counts: Counter[str] = Counter()
 #: Step promise id -> step name, for the "after" points (process-local).
 _running_steps: dict[str, str] = {}
 
 
 def arm(spec: str | None) -> None:
-    """Arm `<point>:<n>` (e.g. `after:llm_step:2`); None or "" disarms."""
-    global _armed
+    """Arm `<point>:<n>[:pause=SECONDS]` (e.g. `after:llm_step:2`); None or "" disarms."""
+    global _armed, _pause
     _counts.clear()
+    _pause = 0.0
     if not spec:
         _armed = None
         return
+    head, _, action = spec.rpartition(":")
+    pause = 0.0
+    if action.startswith("pause="):
+        try:
+            pause = float(action.removeprefix("pause="))
+        except ValueError:
+            pause = -1.0
+        if not pause > 0:
+            msg = f"{ENV_VAR}: pause must be a number of seconds > 0, got {spec!r}"
+            raise ValueError(msg)
+        spec = head
     point, _, n = spec.rpartition(":")
     if not point or not n.isdigit():
-        msg = f"{ENV_VAR} must look like 'after:llm_step:2', got {spec!r}"
+        msg = f"{ENV_VAR} must look like 'after:llm_step:2' or 'after:handover:1:pause=2.0', got {spec!r}"
         raise ValueError(msg)
     _armed = (point, int(n))
+    _pause = pause
 
 
 def armed() -> bool:
     return _armed is not None
 
 
-def reached(point: str) -> None:
+def _hit(point: str) -> float:
+    """Count a visit of `point`: SIGKILL, or the seconds to pause (0: go on)."""
     if _armed is None or _armed[0] != point:
-        return
+        return 0.0
     _counts[point] += 1
-    if _counts[point] == _armed[1]:
+    if _counts[point] != _armed[1]:
+        return 0.0
+    if not _pause:
         sys.stderr.write(f"failpoint {point}:{_armed[1]} reached: SIGKILL\n")
         sys.stderr.flush()
         os.kill(os.getpid(), signal.SIGKILL)
+    sys.stderr.write(f"failpoint {point}:{_armed[1]} reached: pause {_pause:g} s\n")
+    sys.stderr.flush()
+    return _pause
+
+
+def _resumed(point: str) -> None:
+    sys.stderr.write(f"failpoint {point}:{_armed[1] if _armed else '?'} resumed\n")
+    sys.stderr.flush()
+
+
+def reached(point: str) -> None:
+    """A sync crash point (a pause here blocks the calling thread)."""
+    delay = _hit(point)
+    if delay:
+        time.sleep(delay)
+        _resumed(point)
+
+
+async def reached_async(point: str) -> None:
+    """An async crash point: a pause sleeps without blocking the event loop."""
+    delay = _hit(point)
+    if delay:
+        await asyncio.sleep(delay)
+        _resumed(point)
 
 
 def on_settle_journaled(promise_id: str) -> None:
@@ -75,7 +126,7 @@ def boundary(name: str) -> Callable[[Callable[..., Awaitable[R]]], Callable[...,
         async def step(ctx: Context, *args: Any, **kwargs: Any) -> R:
             if _armed is not None:
                 _running_steps[ctx.info.id] = name
-                reached(f"before:{name}")
+                await reached_async(f"before:{name}")
             return await fn(ctx, *args, **kwargs)
 
         return step

@@ -243,11 +243,11 @@ class _Segment:
         """Start the successor with a compacted state and end this segment."""
         self.s.messages = compact_history(self.s.messages, self.svc.settings.context_chars)
         self.s.segment += 1
-        failpoints.reached("before:handover")
+        await failpoints.reached_async("before:handover")
         successor = await self.ctx.options(
             timeout=_UNTIL_TRIP_DEADLINE, version=self.svc.versions.current
         ).detached(TRIP_WORKFLOW, self.s.to_dict())
-        failpoints.reached("after:handover")  # successor exists, this segment not yet done
+        await failpoints.reached_async("after:handover")  # successor exists, this segment not yet done
         return {"status": "continued", "successor": successor}
 
 

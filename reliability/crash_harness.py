@@ -1,0 +1,761 @@
+"""One scripted trip against a real `travel-planner run` process that is
+SIGKILLed and restarted, and what the run proves.
+
+A run starts the bot (HTTP mode, embedded store) wired to per-run loopback
+fakes: `FakeSlackWebAPI`, `ScriptedLLM` playing `lisbon_script`, `FakeSerper`
+and `PageSite`. A `Driver` then plays Slack and the people in the thread:
+
+- it sends `/plan-trip` once, then answers each question once, when it shows
+  up in the thread (matched by its text), whatever restarts happen;
+- like Slack, it re-sends an event (with `X-Slack-Retry-Num`) until the bot
+  answers it with a 2xx, and never re-sends one the bot acknowledged;
+- the process dies at a failpoint (`TRAVEL_PLANNER_FAILPOINT`), or the driver
+  SIGKILLs it after a given delay; either way the driver restarts it on the
+  same state directory (disarmed) and carries on.
+
+At every kill, before the restart, it records how many requests each paid
+fake has received and which paid results the durable store holds (decoded
+from the state SQLite file). That is how "repeated" is judged honestly:
+
+- a paid call (LLM request, search, page read) executed by the process that
+  was killed, whose result the store did not hold at the kill, was in flight:
+  it may run once more (once per kill that caught it in flight);
+- every other execution beyond the first is a repeated completed paid call.
+
+Identities: an LLM call is its position in the conversation (how many
+messages follow the system prompt, which is what the script answers from),
+so a replay that re-asks the same turn with different text still counts as a
+repeat; a search is its query; a page read its path.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from tests.e2e.bot_process import CHANNEL, SIGNING_SECRET, bot_env, free_port
+from tests.fakes.llm_server import ScriptedLLM
+from tests.fakes.research import FakeSerper, PageSite
+from tests.fakes.scenario import PAGES, QUESTIONS, lisbon_script
+from tests.fakes.slack_api import BOT_USER_ID, FakeSlackWebAPI
+from tests.fakes.slack_requests import (
+    app_mention,
+    as_message_event,
+    event_envelope,
+    send_signed,
+    slash_command,
+    thread_reply,
+)
+from workflows.durable.journal import _unpack, apply_entry
+from workflows.durable.server_state import JournaledServerState
+
+DB_NAME = "travel-planner.sqlite3"
+REQUEST = "Lisbon in May, 4 people"
+#: (question, answer, user, mention?): who answers what, and how.
+ANSWERS: tuple[tuple[str, str, str, bool], ...] = (
+    (QUESTIONS[0], "May 1-4", "U0ANA", False),
+    (QUESTIONS[1], "2000 EUR", "U0BEN", True),  # app_mention + message, like Slack
+    (QUESTIONS[2], "vegetarian", "U0ANA", False),
+)
+#: Hand-overs at every turn, so the kill points include the successor segments.
+TURNS_PER_SEGMENT = "1"
+
+#: Seconds without any progress (post, LLM call, answer) before a run is stuck.
+STALL_SECONDS = 20.0
+RUN_DEADLINE_SECONDS = 90.0
+POLL_SECONDS = 0.01
+#: After a death, before counting what the fakes received (requests in transit).
+QUIET_AFTER_DEATH_SECONDS = 0.1
+
+
+# --------------------------------------------------------------------------
+# the durable store, read from outside
+
+
+def read_promises(state_dir: Path) -> dict[str, tuple[str, Any]]:
+    """promise id -> (state, decoded value) from the state database (read-only).
+
+    Mirrors `DurableJournal.load`: the snapshot, then the journal after it.
+    """
+    path = state_dir / DB_NAME
+    if not path.exists():
+        return {}
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "durable_journal" not in tables:
+            return {}
+        row = conn.execute("SELECT seq, z, body FROM durable_snapshot WHERE id = 1").fetchone()
+        if row is None:
+            state, after = JournaledServerState(), 0
+        else:
+            after, z, body = row
+            state = JournaledServerState.from_snapshot(_unpack(z, body))
+        for _seq, at, op, z, body in conn.execute(
+            "SELECT seq, at, op, z, body FROM durable_journal WHERE seq > ? ORDER BY seq", (after,)
+        ):
+            apply_entry(state, at, op, _unpack(z, body))
+    finally:
+        conn.close()
+    return {pid: (p.state, _decode(p.value)) for pid, p in state.promises.items()}
+
+
+def _decode(value: Any) -> Any:
+    data = getattr(value, "data", None)
+    if data is None and isinstance(value, dict):
+        data = value.get("data")
+    if not data:
+        return None
+    try:
+        return json.loads(base64.b64decode(data))
+    except (ValueError, TypeError):
+        return None
+
+
+_SEARCH_RESULT = re.compile(r'^(?:Web search results for|No results for|No web results for) "(.*?)"')
+_PAGE_RESULT = re.compile(r"^Page: (\S+)")
+
+
+def llm_signature(message: dict[str, Any] | None) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """What identifies an LLM answer: its text and its tool calls (ids aside)."""
+    message = message or {}
+    calls = tuple(
+        (str((c.get("function") or {}).get("name", c.get("name", ""))),
+         str((c.get("function") or {}).get("arguments", c.get("arguments", ""))))
+        for c in message.get("tool_calls") or []
+    )
+    return str(message.get("content") or ""), calls
+
+
+def recorded_identities(
+    promises: dict[str, tuple[str, Any]], llm_ids: dict[tuple[str, tuple[tuple[str, str], ...]], str]
+) -> tuple[set[str], list[str]]:
+    """Paid-call identities whose result the store holds; and values not understood."""
+    found: set[str] = set()
+    unknown: list[str] = []
+    for pid, (state, value) in promises.items():
+        if state != "resolved" or value is None:
+            continue
+        if isinstance(value, dict) and {"message", "usage", "failure"} <= value.keys():
+            if value.get("failure"):
+                continue  # a failed LLM call is not a completed one
+            ident = llm_ids.get(llm_signature(value.get("message")))
+            if ident is None:
+                unknown.append(f"{pid}: LLM outcome matching no request: {str(value)[:120]}")
+            else:
+                found.add(ident)
+        elif isinstance(value, str) and value:
+            m = _SEARCH_RESULT.match(value)
+            if m:
+                found.add(f"search:{m.group(1)}")
+                continue
+            m = _PAGE_RESULT.match(value)
+            if m:
+                found.add(f"scrape:{urlsplit(m.group(1)).path}")
+    return found, unknown
+
+
+def chain_outcome(promises: dict[str, tuple[str, Any]], trip_id: str) -> dict[str, Any] | None:
+    """The trip's result, following its segments; None while it runs."""
+    current, hops = trip_id, 0
+    while hops < 100:
+        state, value = promises.get(current, ("missing", None))
+        if state != "resolved" or not isinstance(value, dict):
+            return None
+        if value.get("status") == "continued":
+            current, hops = str(value.get("successor")), hops + 1
+            continue
+        return value
+    return None
+
+
+# --------------------------------------------------------------------------
+# the fakes
+
+
+@dataclass
+class Fakes:
+    slack: FakeSlackWebAPI
+    llm: ScriptedLLM
+    serper: FakeSerper
+    site: PageSite
+
+    def marks(self) -> tuple[int, int, int]:
+        return len(self.llm.calls), len(self.serper.requests), len(self.site.requests)
+
+    def paid_calls(self) -> list[str]:
+        """Identity of every paid request received, in order per kind."""
+        return [*self.llm_identities(), *self.search_identities(), *self.scrape_identities()]
+
+    def llm_identities(self, start: int = 0, stop: int | None = None) -> list[str]:
+        return [f"llm#{_position(c.messages)}" for c in self.llm.calls[start:stop]]
+
+    def search_identities(self, start: int = 0, stop: int | None = None) -> list[str]:
+        out = []
+        for path, body in self.serper.requests[start:stop]:
+            try:
+                out.append(f"search:{json.loads(body or '{}').get('q', '')}")
+            except ValueError:
+                out.append(f"search:?{path}")
+        return out
+
+    def scrape_identities(self, start: int = 0, stop: int | None = None) -> list[str]:
+        return [f"scrape:{urlsplit(path).path}" for path, _ in self.site.requests[start:stop]]
+
+    def llm_answer_ids(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], str]:
+        """Signature of the scripted answer -> identity, for every request seen."""
+        ids = {}
+        for call in list(self.llm.calls):
+            rest = [m for m in call.messages if m.get("role") != "system"]
+            answer = self.llm.script(rest)
+            message = {"content": answer.get("content"), "tool_calls": answer.get("tool_calls") or []}
+            ids[llm_signature(message)] = f"llm#{len(rest)}"
+        return ids
+
+
+def _position(messages: list[dict[str, Any]]) -> int:
+    return len([m for m in messages if m.get("role") != "system"])
+
+
+@contextlib.contextmanager
+def running_fakes() -> Iterator[Fakes]:
+    slack = FakeSlackWebAPI()
+    slack.add_channel(CHANNEL, name="trips")
+    slack.add_user("U0ANA", display_name="Ana")
+    slack.add_user("U0BEN", display_name="Ben")
+    with slack, PageSite(PAGES) as site, FakeSerper() as serper:
+        with ScriptedLLM(lisbon_script(site.url)) as llm:
+            yield Fakes(slack, llm, serper, site)
+
+
+# --------------------------------------------------------------------------
+# the process
+
+
+class BotLife:
+    """One life of `python -m travel_planner.cli run`."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = int(env["PORT"])
+        self._log = open(log_path, "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "travel_planner.cli", "run"],
+            env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        self.started = time.monotonic()
+
+    @property
+    def events_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/slack/events"
+
+    def healthy(self) -> bool:
+        import urllib.request
+
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as r:
+                return r.status == 200
+        return False
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self._log.close()
+
+    def reap(self) -> int:
+        code = self.proc.wait(10)
+        self._log.close()
+        return code
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                code = self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                code = self.proc.wait(10)
+        else:
+            code = self.proc.returncode
+        self._log.close()
+        return code
+
+
+def process_env(base: dict[str, str], failpoint: str | None) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items()
+        if not k.startswith(("TRAVEL_PLANNER_", "SLACK_", "OPENAI_", "SERPER_", "RESONATE_", "REDIS_"))
+    }
+    env.update(base)
+    env["TRAVEL_PLANNER_TURNS_PER_SEGMENT"] = TURNS_PER_SEGMENT
+    if failpoint:
+        env["TRAVEL_PLANNER_FAILPOINT"] = failpoint
+    return env
+
+
+# --------------------------------------------------------------------------
+# one run
+
+
+@dataclass
+class RunSpec:
+    """`failpoint`: `<point>:<n>` armed in the first life only. `kill_after`:
+    SIGKILL delays in seconds, the first from the trip's first LLM request,
+    each next one from the previous restart."""
+
+    label: str
+    failpoint: str | None = None
+    kill_after: tuple[float, ...] = ()
+
+
+@dataclass
+class Kill:
+    how: str  # "failpoint" | "random"
+    at: float  # seconds since the run started
+    marks: tuple[int, int, int]  # llm, search, scrape requests received so far
+    recorded: set[str]  # paid identities held by the store at the kill (cumulative)
+
+
+@dataclass
+class RunResult:
+    label: str
+    workdir: Path
+    seconds: float = 0.0
+    kills: list[Kill] = field(default_factory=list)
+    repeats: int = 0
+    reruns: int = 0  # in-flight calls that ran again (allowed)
+    lost: int = 0
+    twice: int = 0
+    duplicates: int = 0
+    plan_mismatch: int = 0
+    errors: list[str] = field(default_factory=list)
+    repeated: list[str] = field(default_factory=list)
+    plan_text: str = ""
+    outcome_plan: str = ""
+    posts: int = 0
+    conversation_seconds: float = 0.0  # first LLM request -> plan posted (crash-free runs)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.repeats or self.lost or self.twice or self.duplicates or self.plan_mismatch or self.errors)
+
+    def describe(self) -> str:
+        bits = [f"repeats={self.repeats}", f"lost={self.lost}", f"twice={self.twice}",
+                f"duplicates={self.duplicates}", f"plan_mismatch={self.plan_mismatch}"]
+        out = f"{self.label}: {' '.join(bits)}; logs in {self.workdir}"
+        if self.repeated:
+            out += f"; repeated: {', '.join(self.repeated)}"
+        for error in self.errors:
+            out += f"\n      - {error}"
+        return out
+
+
+@dataclass
+class Reference:
+    plan_text: str
+    outcome_plan: str
+    posts: int
+    conversation_seconds: float
+
+
+class _Outbox:
+    """Events Slack still has to deliver (retried until a 2xx)."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def add(self, body: str, what: str) -> None:
+        self.items.append({"body": body, "what": what, "tries": 0, "ready": 0.0})
+
+
+class Driver:
+    def __init__(self, spec: RunSpec, fakes: Fakes, workdir: Path, reference: Reference | None) -> None:
+        self.spec = spec
+        self.f = fakes
+        self.workdir = workdir
+        self.reference = reference
+        self.state_dir = workdir / "state"
+        self.log_path = workdir / "bot.log"
+        self.result = RunResult(spec.label, workdir)
+        self._t0 = time.monotonic()
+        self._journal = open(workdir / "driver.log", "a")  # noqa: SIM115
+        self._life: BotLife | None = None
+        self._lives = 0
+        self._outbox = _Outbox()
+        self._answered: set[int] = set()
+        self._acked: list[str] = []  # answers the bot acknowledged
+        self._root_ts = ""
+        self._recorded: set[str] = set()
+        self._kill_plan = list(spec.kill_after)
+        self._kill_at: float | None = None
+        self._last_progress = time.monotonic()
+        self._progress_key: tuple[int, ...] = ()
+        self._plan_seen_at: float | None = None
+        self._first_llm_at: float | None = None
+        self._healthy = False
+
+    # -- bookkeeping -------------------------------------------------------
+
+    def log(self, text: str) -> None:
+        self._journal.write(f"{time.monotonic() - self._t0:8.3f} {text}\n")
+        self._journal.flush()
+
+    def _now(self) -> float:
+        return time.monotonic() - self._t0
+
+    # -- lives -------------------------------------------------------------
+
+    def _spawn(self, failpoint: str | None) -> None:
+        """Start a life without waiting for it: Slack keeps retrying meanwhile."""
+        port = free_port()
+        base = bot_env(self.f.slack, self.f.llm, self.f.serper, self.state_dir, port)
+        self._life = BotLife(process_env(base, failpoint), self.log_path)
+        self._healthy = False
+        self._lives += 1
+        self.log(f"life {self._lives} started on port {port} (failpoint {failpoint or '-'})")
+
+    def _check_healthy(self) -> None:
+        assert self._life is not None
+        if self._healthy or not self._life.healthy():
+            if time.monotonic() - self._life.started > 30 and not self._healthy:
+                raise RuntimeError("the bot did not become healthy within 30 s (see bot.log)")
+            return
+        self._healthy = True
+        self.log(f"life {self._lives} healthy")
+        if self._lives > 1 and self._kill_plan:
+            self._kill_at = time.monotonic() + self._kill_plan.pop(0)
+
+    def _record_kill(self, how: str) -> None:
+        time.sleep(QUIET_AFTER_DEATH_SECONDS)
+        promises = read_promises(self.state_dir)
+        found, unknown = recorded_identities(promises, self.f.llm_answer_ids())
+        self._recorded |= found
+        for item in unknown:
+            self.result.errors.append(f"unrecognised stored value: {item}")
+        kill = Kill(how, self._now(), self.f.marks(), set(self._recorded))
+        self.result.kills.append(kill)
+        self.log(f"kill #{len(self.result.kills)} ({how}): marks={kill.marks} recorded={sorted(found)}")
+
+    # -- Slack -------------------------------------------------------------
+
+    def _deliver(self) -> None:
+        assert self._life is not None
+        now = time.monotonic()
+        for item in list(self._outbox.items):
+            if item["ready"] > now:
+                continue
+            retry = item["tries"] or None
+            item["tries"] += 1
+            try:
+                status, _, took = send_signed(
+                    self._life.events_url, item["body"], signing_secret=SIGNING_SECRET, retry_num=retry
+                )
+            except OSError as exc:
+                status, took = 0, 0.0
+                self.log(f"send {item['what']} (try {item['tries']}): {type(exc).__name__}")
+            if 200 <= status < 300:
+                self._outbox.items.remove(item)
+                self.log(f"sent {item['what']} (try {item['tries']}): {status} in {took * 1000:.1f} ms")
+                if item["what"].startswith("answer"):
+                    self._acked.append(item["what"])
+            else:
+                if status:
+                    self.log(f"send {item['what']} (try {item['tries']}): HTTP {status}")
+                item["ready"] = now + 0.05
+
+    def _thread(self) -> list[dict[str, Any]]:
+        return self.f.slack.posts(CHANNEL, thread_ts=self._root_ts) if self._root_ts else []
+
+    def _answer_new_questions(self, thread: list[dict[str, Any]]) -> None:
+        for message in thread:
+            for i, (question, answer, user, mention) in enumerate(ANSWERS):
+                if i in self._answered or question not in str(message.get("text", "")):
+                    continue
+                self._answered.add(i)
+                self.log(f"question {i + 1} seen; answering {answer!r} as {user}")
+                if mention:
+                    event = app_mention(CHANNEL, f"<@{BOT_USER_ID}> {answer}", user=user, thread_ts=self._root_ts)
+                    self._outbox.add(json.dumps(event_envelope(event)), f"answer {i + 1} (app_mention)")
+                    self._outbox.add(json.dumps(event_envelope(as_message_event(event))), f"answer {i + 1} (message)")
+                else:
+                    event = thread_reply(CHANNEL, self._root_ts, answer, user=user)
+                    self._outbox.add(json.dumps(event_envelope(event)), f"answer {i + 1}")
+
+    def _plan_trip(self) -> None:
+        assert self._life is not None
+        body = slash_command(REQUEST, channel_id=CHANNEL, user_id="U0ANA", response_url=self.f.slack.response_url())
+        status, _, _ = send_signed(self._life.events_url, body, signing_secret=SIGNING_SECRET)
+        if status != 200:
+            raise RuntimeError(f"/plan-trip answered HTTP {status}")
+        roots = self.f.slack.wait_for(
+            lambda: [m for m in self.f.slack.posts(CHANNEL) if not m.get("thread_ts")], timeout=20
+        )
+        self._root_ts = str(roots[0]["ts"])
+        self.log(f"root message {self._root_ts}")
+
+    @property
+    def trip_id(self) -> str:
+        return "slack-T0001-" + CHANNEL + "-" + self._root_ts.replace(".", "_")
+
+    # -- the loop ----------------------------------------------------------
+
+    def play(self) -> None:
+        started = time.monotonic()
+        self._spawn(self.spec.failpoint)
+        while not self._healthy:
+            if not self._life.alive():  # type: ignore[union-attr]
+                raise RuntimeError(f"the bot exited with {self._life.reap()} at start-up (see bot.log)")  # type: ignore[union-attr]
+            self._check_healthy()
+            time.sleep(POLL_SECONDS)
+        self._plan_trip()
+        deadline = started + RUN_DEADLINE_SECONDS
+        while True:
+            now = time.monotonic()
+            if now > deadline:
+                raise _Stuck(f"the run did not finish within {RUN_DEADLINE_SECONDS:.0f} s")
+            assert self._life is not None
+            if self._first_llm_at is None and self.f.llm.calls:
+                self._first_llm_at = self.f.llm.calls[0].started
+                if self._kill_plan:
+                    self._kill_at = self._first_llm_at + self._kill_plan.pop(0)
+            if not self._life.alive():
+                code = self._life.reap()
+                self.log(f"life {self._lives} died (exit {code})")
+                if code != -signal.SIGKILL:
+                    raise RuntimeError(f"the bot exited with {code} (not a failpoint SIGKILL)")
+                self._record_kill("failpoint")
+                self._spawn(None)
+                continue
+            if self._kill_at is not None and now >= self._kill_at and self._plan_seen_at is None:
+                self._kill_at = None
+                self.log(f"SIGKILL life {self._lives} (random)")
+                self._life.kill()
+                self._record_kill("random")
+                self._spawn(None)
+                continue
+            self._check_healthy()
+            thread = self._thread()
+            self._answer_new_questions(thread)
+            if self._outbox.items:
+                self._deliver()
+            self._watch_progress(thread)
+            if self._plan_seen_at is None and any(_kind(m) == "plan" for m in thread):
+                self._plan_seen_at = now
+                self.log("plan posted")
+                if self._first_llm_at is not None:
+                    self.result.conversation_seconds = now - self._first_llm_at
+            # Done once the store says the trip ended (a kill right after the
+            # plan post leaves it unfinished: the loop restarts and waits).
+            if self._plan_seen_at is not None and self._healthy and not self._outbox.items and self._finished():
+                break
+            time.sleep(POLL_SECONDS)
+        code = self._life.stop()
+        self.log(f"life {self._lives} stopped (exit {code})")
+        if code != 0:
+            self.result.errors.append(f"the bot exited with {code} on SIGTERM")
+
+    def _finished(self) -> bool:
+        outcome = chain_outcome(read_promises(self.state_dir), self.trip_id)
+        if outcome is None:
+            return False
+        self.result.outcome_plan = str(outcome.get("plan", ""))
+        if outcome.get("status") != "done":
+            self.result.errors.append(f"the trip ended {outcome.get('status')!r}")
+        self.log(f"trip finished: {outcome.get('status')}")
+        return True
+
+    def _watch_progress(self, thread: list[dict[str, Any]]) -> None:
+        key = (len(thread), *self.f.marks(), len(self._acked), len(self._outbox.items), self._lives)
+        if key != self._progress_key:
+            self._progress_key = key
+            self._last_progress = time.monotonic()
+        elif time.monotonic() - self._last_progress > STALL_SECONDS:
+            waiting = [ANSWERS[i][0] for i in range(len(ANSWERS)) if i not in self._answered]
+            raise _Stuck(
+                f"no progress for {STALL_SECONDS:.0f} s (answers acked: {self._acked}; "
+                f"questions not seen yet: {waiting}; posts in thread: {len(thread)})"
+            )
+
+    # -- verdict -----------------------------------------------------------
+
+    def judge(self) -> None:
+        r = self.result
+        thread = self._thread()
+        r.posts = len(thread)
+        plans = [m for m in thread if _kind(m) == "plan"]
+        r.plan_text = str(plans[0].get("text", "")) if plans else ""
+
+        # Duplicate posts: a (step, part) twice, or the same text twice.
+        keys = Counter(_step_part(m) for m in thread if _step_part(m) is not None)
+        texts = Counter(str(m.get("text", "")) for m in thread)
+        r.duplicates = max(sum(n - 1 for n in keys.values()), sum(n - 1 for n in texts.values()))
+        for question in QUESTIONS:
+            asked = sum(1 for m in thread if question in str(m.get("text", "")))
+            if asked > 1:
+                r.errors.append(f"question {question!r} posted {asked} times")
+        roots = [m for m in self.f.slack.posts(CHANNEL) if not m.get("thread_ts")]
+        if len(roots) != 1:
+            r.errors.append(f"{len(roots)} root messages in the channel")
+
+        # Lost or doubled replies: the final LLM request holds each answer exactly once.
+        calls = list(self.f.llm.calls)
+        if plans and calls:
+            final = "\n".join(str(m.get("content") or "") for m in calls[-1].messages if m.get("role") == "user")
+            for _, answer, _, _ in ANSWERS:
+                n = final.count(answer)
+                r.lost += n == 0
+                r.twice += n > 1
+        else:
+            for i, (_, answer, _, _) in enumerate(ANSWERS):
+                seen = [
+                    "\n".join(str(m.get("content") or "") for m in c.messages if m.get("role") == "user").count(answer)
+                    for c in calls
+                ]
+                acked = any(a.startswith(f"answer {i + 1}") for a in self._acked)
+                r.lost += acked and max(seen, default=0) == 0
+                r.twice += max(seen, default=0) > 1
+
+        # Plan: what people see and what the workflow returned.
+        if self.reference is not None:
+            if r.plan_text != self.reference.plan_text or r.outcome_plan != self.reference.outcome_plan:
+                r.plan_mismatch = 1
+            if r.posts < self.reference.posts:
+                r.errors.append(f"{r.posts} posts in the thread, {self.reference.posts} expected")
+
+        # Repeated completed paid calls, with the in-flight allowance.
+        if self.spec.failpoint and not any(k.how == "failpoint" for k in r.kills):
+            r.errors.append(f"failpoint {self.spec.failpoint} was never reached")
+        self._count_repeats()
+
+    def _count_repeats(self) -> None:
+        r = self.result
+        f = self.f
+        bounds = [(0, 0, 0), *[k.marks for k in r.kills], f.marks()]
+        lives: list[list[str]] = []
+        for (l0, s0, p0), (l1, s1, p1) in zip(bounds, bounds[1:], strict=False):
+            lives.append([*f.llm_identities(l0, l1), *f.search_identities(s0, s1), *f.scrape_identities(p0, p1)])
+        allowed: Counter[str] = Counter()
+        for kill, executed in zip(r.kills, lives, strict=False):
+            for ident in set(executed) - kill.recorded:
+                allowed[ident] += 1
+        execs = Counter(ident for life in lives for ident in life)
+        for ident, n in sorted(execs.items()):
+            extra = n - 1
+            if extra <= 0:
+                continue
+            legit = min(extra, allowed[ident])
+            r.reruns += legit
+            if extra > legit:
+                r.repeats += extra - legit
+                r.repeated.append(f"{ident} x{n} (in flight at {allowed[ident]} kill(s))")
+
+    def close(self) -> None:
+        if self._life is not None and self._life.alive():
+            self._life.kill()
+        self._journal.close()
+
+
+class _Stuck(Exception):
+    pass
+
+
+def _kind(message: dict[str, Any]) -> str:
+    payload = (message.get("metadata") or {}).get("event_payload") or {}
+    return str(payload.get("kind", ""))
+
+
+def _step_part(message: dict[str, Any]) -> tuple[str, int] | None:
+    payload = (message.get("metadata") or {}).get("event_payload") or {}
+    if "step" not in payload:
+        return None
+    return str(payload["step"]), int(payload.get("part", 0))
+
+
+def run_trip(spec: RunSpec, workdir: Path, reference: Reference | None) -> RunResult:
+    """Play the whole scripted trip once, with the kills `spec` asks for."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with running_fakes() as fakes:
+        driver = Driver(spec, fakes, workdir, reference)
+        try:
+            driver.play()
+        except _Stuck as exc:
+            driver.result.errors.append(f"stuck: {exc}")
+        except Exception as exc:
+            driver.result.errors.append(f"{type(exc).__name__}: {exc}")
+            driver.log(traceback.format_exc())
+        finally:
+            driver.close()
+        try:
+            driver.judge()
+        except Exception as exc:
+            driver.result.errors.append(f"judging failed: {type(exc).__name__}: {exc}")
+    driver.result.seconds = time.monotonic() - started
+    return driver.result
+
+
+# --------------------------------------------------------------------------
+# many runs
+
+
+_reference_lock = threading.Lock()
+_references: dict[str, Reference] = {}
+
+
+def reference_run(root: Path) -> tuple[Reference, RunResult]:
+    """The crash-free run every crashed run is compared with (once per process)."""
+    with _reference_lock:
+        result = run_trip(RunSpec("no crash"), root / "reference", None)
+        if not result.ok or not result.plan_text:
+            raise RuntimeError(f"the crash-free run failed: {result.describe()}")
+        ref = Reference(result.plan_text, result.outcome_plan, result.posts, result.conversation_seconds)
+        _references[str(root)] = ref
+        return ref, result
+
+
+def run_many(
+    specs: list[RunSpec], root: Path, reference: Reference, jobs: int,
+    on_result: Callable[[RunResult], None] | None = None,
+) -> list[RunResult]:
+    """Run `specs` (up to `jobs` at once); results in the order of `specs`."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i_spec: tuple[int, RunSpec]) -> RunResult:
+        i, spec = i_spec
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.label)[:60]
+        result = run_trip(spec, root / f"{i:03d}-{slug}", reference)
+        if on_result is not None:
+            on_result(result)
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(one, enumerate(specs)))
+
+
+def cleanup(results: list[RunResult], keep: bool) -> None:
+    """Remove the directories of runs that passed (unless asked to keep them)."""
+    if keep:
+        return
+    for result in results:
+        if result.ok:
+            shutil.rmtree(result.workdir, ignore_errors=True)
