@@ -12,6 +12,7 @@ import json
 import random
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,12 +90,14 @@ class QuietChat:
     asked: asyncio.Event = field(default_factory=asyncio.Event)
     questions: int = 0
 
-    async def ask(self, thread: ThreadRef, question: str, *, key: str) -> None:
+    async def ask(self, thread: ThreadRef, question: str, *, key: str, choices: Sequence[str] = ()) -> None:
         self.questions += 1
         self.asked.set()
 
     async def progress(self, thread: ThreadRef, text: str, *, key: str) -> None: ...
-    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str) -> None: ...
+    async def update_progress(self, thread: ThreadRef, text: str, *, key: str) -> None: ...
+    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> None: ...
+    async def show_state(self, thread: ThreadRef, state: str, *, trip: TripRecord, plan_key: str = "") -> None: ...
     async def notice(self, thread: ThreadRef, text: str, *, key: str) -> None: ...
     async def set_status(self, thread: ThreadRef, status: str) -> None: ...
 

@@ -43,8 +43,13 @@ def build_web_app(bolt_app: AsyncApp, *, path: str = SLACK_EVENTS_PATH) -> web.A
     """An aiohttp application serving `bolt_app` at `path` plus `/healthz`."""
 
     async def slack_events(request: web.Request) -> web.Response:
+        if not _timestamp_is_integer(request.headers.get(TIMESTAMP_HEADER)):
+            # slack_sdk's verifier calls int() on it and would answer 500.
+            return web.json_response({"error": "invalid request"}, status=401)
         try:
             bolt_request = await to_bolt_request(request)
+        except web.HTTPRequestEntityTooLarge:
+            return _json_error(413, "request_too_large", f"Slack requests are under {MAX_BODY_BYTES} bytes")
         except UnicodeDecodeError:
             return _json_error(400, "malformed_request", "request body is not UTF-8 text")
         except Exception as exc:
@@ -66,6 +71,14 @@ def build_web_app(bolt_app: AsyncApp, *, path: str = SLACK_EVENTS_PATH) -> web.A
     web_app.router.add_post(path, slack_events)
     web_app.router.add_get(HEALTH_PATH, healthz)
     return web_app
+
+
+TIMESTAMP_HEADER = "X-Slack-Request-Timestamp"
+
+
+def _timestamp_is_integer(value: str | None) -> bool:
+    """Absent (Bolt then answers 401 itself) or the decimal integer Slack sends."""
+    return value is None or (value.isascii() and value.isdigit())
 
 
 def _explain(exc: Exception) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -13,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.identity import BotIdentityCache
 from bot.threads import slack_thread_ref, thread_key, trip_id_for_thread
+from workflows import failpoints
 from workflows.ports import Reply, ThreadRegistry, TripControl, TripRecord
 
 log = logging.getLogger("bot")
@@ -22,6 +24,11 @@ log = logging.getLogger("bot")
 DEFAULT_EVENT_TTL_SECONDS = 2 * 60 * 60
 
 _NAME_CACHE_SIZE = 2048
+#: A reply is stored before Slack is answered, so a name lookup may not hold
+#: the answer up for long; past this the author is named `<@U...>`.
+NAME_LOOKUP_SECONDS = 1.0
+#: Reply keys this process handed over (or is handing over), for a cheap dedupe.
+_RECENT_REPLIES = 4096
 
 
 @dataclass
@@ -33,6 +40,7 @@ class BotServices:
     event_ttl_seconds: int = DEFAULT_EVENT_TTL_SECONDS
     logger: logging.Logger = log
     _names: OrderedDict[str, str] = field(default_factory=OrderedDict)
+    _recent_replies: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
     # -- dedupe ------------------------------------------------------------
 
@@ -59,7 +67,7 @@ class BotServices:
             return cached
         name = f"<@{user_id}>"
         try:
-            response = await self.client.users_info(user=user_id)
+            response = await asyncio.wait_for(self.client.users_info(user=user_id), NAME_LOOKUP_SECONDS)
             user = response.get("user") or {}
             profile = user.get("profile") or {}
             found = profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")
@@ -104,11 +112,28 @@ class BotServices:
         return record
 
     async def deliver_reply(self, *, trip_id: str, team: str, channel: str, ts: str, user: str, text: str) -> bool:
-        """Hand one reply to the trip, once per (channel, ts)."""
-        if not await self.first_time(f"msg:{team}:{channel}:{ts}"):
+        """Hand one reply to the trip, once per (channel, ts).
+
+        The trip's inbox is the durable dedupe (by the reply key
+        "channel:ts"); nothing is marked before the reply is stored there, so
+        a crash in between cannot turn Slack's retry, or the app_mention /
+        message twin of the same message, into a "duplicate" that is dropped.
+        Within this process a message already handed over, or being handed
+        over, is skipped without a second users.info call.
+        """
+        seen = f"msg:{team}:{channel}:{ts}"
+        if seen in self._recent_replies:
             return False
-        reply = Reply(key=f"{channel}:{ts}", author=await self.author_name(user), text=text, ts=ts)
-        accepted = await self.trips.deliver_reply(trip_id, reply)
+        self._recent_replies[seen] = None
+        try:
+            reply = Reply(key=f"{channel}:{ts}", author=await self.author_name(user), text=text, ts=ts)
+            failpoints.reached("before:deliver_reply")  # received, not yet stored
+            accepted = await self.trips.deliver_reply(trip_id, reply)
+        except BaseException:
+            self._recent_replies.pop(seen, None)  # let a retry try again
+            raise
+        while len(self._recent_replies) > _RECENT_REPLIES:
+            self._recent_replies.popitem(last=False)
         self.logger.debug("reply %s to %s %s", reply.key, trip_id, "accepted" if accepted else "duplicate")
         return accepted
 

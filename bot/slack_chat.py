@@ -30,15 +30,24 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.formatting import DEFAULT_PART_CHARS, SlackMessage, Style, render, render_part_as_mrkdwn
+from bot.formatting import (
+    DEFAULT_PART_CHARS,
+    MAX_BLOCKS,
+    SlackMessage,
+    Style,
+    escape_mrkdwn,
+    render,
+    render_part_as_mrkdwn,
+)
+from bot.root_message import choice_buttons, root_message
 from workflows import failpoints
-from workflows.ports import PostFailed, ThreadRef, ThreadRegistry
+from workflows.ports import PostFailed, ThreadRef, ThreadRegistry, TripRecord
 
 log = logging.getLogger(__name__)
 
@@ -140,14 +149,36 @@ class SlackChatPort:
 
     # -- ChatPort ----------------------------------------------------------
 
-    async def ask(self, thread: ThreadRef, question: str, *, key: str) -> None:
-        await self.post(thread, question, key=key, kind="ask")
+    async def ask(self, thread: ThreadRef, question: str, *, key: str, choices: Sequence[str] = ()) -> None:
+        extra = [choice_buttons(tuple(choices))] if choices else []
+        await self.post(thread, question, key=key, kind="ask", extra_blocks=extra)
 
     async def progress(self, thread: ThreadRef, text: str, *, key: str) -> None:
         await self.post(thread, text, key=key, kind="progress")
 
-    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str) -> None:
-        await self.post(thread, plan, key=key, kind="plan")
+    async def update_progress(self, thread: ThreadRef, text: str, *, key: str) -> None:
+        """Rewrite the round's line in place (chat.update), never a new message."""
+        record = await self._registry.post_record(f"{key}#0")
+        if record is None or record.state != "done":
+            await self.post(thread, text, key=key, kind="progress")  # the line never made it
+            return
+        channel, _ = _thread_parts(thread)
+        message = render(text, style=self._style, part_chars=self._part_chars)[0]
+        await self._update(channel, record.ref, message)
+
+    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> None:
+        extra = [{"type": "context", "elements": [{"type": "mrkdwn", "text": escape_mrkdwn(footer)[:3000]}]}]
+        await self.post(thread, plan, key=key, kind="plan", extra_blocks=extra if footer else [])
+
+    async def show_state(self, thread: ThreadRef, state: str, *, trip: TripRecord, plan_key: str = "") -> None:
+        """Rewrite the trip's root message: its state, and a link to the plan."""
+        channel, root_ts = _thread_parts(thread)
+        link = ""
+        if plan_key:
+            record = await self._registry.post_record(f"{plan_key}#0")
+            if record is not None and record.state == "done":
+                link = await self._permalink(channel, record.ref)
+        await self._update(channel, root_ts, root_message(trip.starter, trip.request, state, link))
 
     async def notice(self, thread: ThreadRef, text: str, *, key: str) -> None:
         await self.post(thread, NOTICE_PREFIX + text, key=key, kind="notice")
@@ -173,10 +204,24 @@ class SlackChatPort:
 
     # -- more than the port ------------------------------------------------
 
-    async def post(self, thread: ThreadRef, markdown: str, *, key: str, kind: str = "message") -> list[str]:
-        """Post `markdown` in the thread exactly once per `key`; returns the parts' ts."""
+    async def post(
+        self,
+        thread: ThreadRef,
+        markdown: str,
+        *,
+        key: str,
+        kind: str = "message",
+        extra_blocks: list[dict[str, Any]] | None = None,
+    ) -> list[str]:
+        """Post `markdown` in the thread exactly once per `key`; returns the parts' ts.
+
+        `extra_blocks` (buttons, a footer) go at the end of the last part."""
         channel, thread_ts = _thread_parts(thread)
         messages = render(markdown, style=self._style, part_chars=self._part_chars)
+        if extra_blocks:
+            last = messages[-1]
+            room = MAX_BLOCKS - len(last.blocks)
+            messages[-1] = SlackMessage(text=last.text, blocks=[*last.blocks, *extra_blocks[: max(room, 0)]])
         refs: list[str] = []
         for part, message in enumerate(messages):
             ledger_key = f"{key}#{part}"
@@ -197,6 +242,21 @@ class SlackChatPort:
             # Slack clears the status when the app posts in the thread.
             await self._send_status(channel, thread_ts, self._status[where])
         return refs
+
+    async def _update(self, channel: str, ts: str, message: SlackMessage) -> None:
+        try:
+            await self._client.chat_update(channel=channel, ts=ts, text=message.text, blocks=message.blocks or None)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or "unknown_error")
+            raise SlackPostError(error, channel, error in PERMANENT_POST_ERRORS) from exc
+
+    async def _permalink(self, channel: str, ts: str) -> str:
+        try:
+            response = await self._client.chat_getPermalink(channel=channel, message_ts=ts)
+            return str(response.get("permalink") or "")
+        except SlackApiError as exc:
+            self._log.warning("no permalink for %s/%s: %s", channel, ts, exc.response.get("error"))
+            return ""
 
     def active_statuses(self) -> dict[tuple[str, str], str]:
         """(channel, thread_ts) -> status currently kept alive."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from workflows.ports import ThreadRef, ThreadRegistry
+from collections.abc import Sequence
+
+from workflows.ports import ThreadRef, ThreadRegistry, TripRecord
 
 PLANNER = "planner>"
 
@@ -28,14 +30,24 @@ class TerminalChatPort:
         self._out.flush()
         await self._registry.record_post_done(key, "")
 
-    async def ask(self, thread: ThreadRef, question: str, *, key: str) -> None:
-        await self._print_once(key, f"{PLANNER} {question}")
+    async def ask(self, thread: ThreadRef, question: str, *, key: str, choices: Sequence[str] = ()) -> None:
+        hint = f" (reply {' or '.join(repr(c) for c in choices)})" if choices else ""
+        await self._print_once(key, f"{PLANNER} {question}{hint}")
 
     async def progress(self, thread: ThreadRef, text: str, *, key: str) -> None:
         await self._print_once(key, f"  {text}")
 
-    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str) -> None:
-        await self._print_once(key, f"\n===== PLAN =====\n{plan}\n================")
+    async def update_progress(self, thread: ThreadRef, text: str, *, key: str) -> None:
+        await self._print_once(f"{key}#done", f"  {text}")  # a terminal cannot rewrite a line above
+
+    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> None:
+        tail = f"\n{footer}" if footer else ""
+        await self._print_once(key, f"\n===== PLAN =====\n{plan}{tail}\n================")
+
+    async def show_state(self, thread: ThreadRef, state: str, *, trip: TripRecord, plan_key: str = "") -> None:
+        if state in ("parked", "cancelled", "expired"):
+            self._out.write(f"[trip {trip.trip_id} is {state}]\n")
+            self._out.flush()
 
     async def notice(self, thread: ThreadRef, text: str, *, key: str) -> None:
         await self._print_once(key, f"{PLANNER} [!] {text}")

@@ -69,6 +69,13 @@ class TripSettings:
     steps_per_segment: int = 40
     retention_days: float = 7.0
     provider_retry_minutes: float = 2.0
+    remind_after_hours: float = 24.0
+    park_after_hours: float = 48.0
+    max_llm_calls: int = 60
+    max_tokens: int = 600_000
+    max_tool_calls: int = 40
+    #: USD per million (input, output) tokens; (0, 0) = no estimate shown.
+    price_per_mtok: tuple[float, float] = (0.0, 0.0)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> TripSettings:
@@ -86,7 +93,31 @@ class TripSettings:
             provider_retry_minutes=_number(
                 env, "TRAVEL_PLANNER_PROVIDER_RETRY_MINUTES", d.provider_retry_minutes, float
             ),
+            remind_after_hours=_number(env, "TRAVEL_PLANNER_REMIND_AFTER_HOURS", d.remind_after_hours, float),
+            park_after_hours=_number(env, "TRAVEL_PLANNER_PARK_AFTER_HOURS", d.park_after_hours, float),
+            max_llm_calls=_number(env, "TRAVEL_PLANNER_MAX_LLM_CALLS", d.max_llm_calls, int),
+            max_tokens=_number(env, "TRAVEL_PLANNER_MAX_TOKENS", d.max_tokens, int),
+            max_tool_calls=_number(env, "TRAVEL_PLANNER_MAX_TOOL_CALLS", d.max_tool_calls, int),
+            price_per_mtok=_prices(env),
         )
+
+
+def _prices(env: Mapping[str, str]) -> tuple[float, float]:
+    """`TRAVEL_PLANNER_PRICE_PER_MTOK="input=0.15,output=0.60"` (USD per 1M tokens)."""
+    name = "TRAVEL_PLANNER_PRICE_PER_MTOK"
+    raw = env.get(name, "").strip()
+    if not raw:
+        return (0.0, 0.0)
+    prices: dict[str, float] = {}
+    for part in raw.split(","):
+        key, _, value = part.partition("=")
+        try:
+            prices[key.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(name, f"expected 'input=0.15,output=0.60', got {raw!r}") from None
+    if set(prices) != {"input", "output"} or min(prices.values()) < 0:
+        raise ConfigError(name, f"expected 'input=0.15,output=0.60', got {raw!r}")
+    return (prices["input"], prices["output"])
 
 
 def state_dir_from_env(env: Mapping[str, str]) -> Path:

@@ -19,8 +19,10 @@ from resonate.error import ServerError
 from resonate.resonate import Resonate
 from resonate.types import Value
 
+from workflows import failpoints
 from workflows.config import TripSettings
 from workflows.ports import Reply, ThreadRegistry, TripRecord
+from workflows.text import scrub, scrub_text
 from workflows.trip import TRIP_VERSIONS, TRIP_WORKFLOW, new_trip_state
 from workflows.versions import TripVersions
 
@@ -61,6 +63,7 @@ class TripEngine:
     async def start_trip(self, record: TripRecord) -> bool:
         """Register and dispatch the trip; raises if the store refuses it."""
         check_trip_id(record.trip_id)
+        record.request, record.starter = scrub_text(record.request), scrub_text(record.starter)
         now = self._clock()
         record.created_at = record.created_at or now
         record.updated_at = now
@@ -81,7 +84,9 @@ class TripEngine:
         return created
 
     async def deliver_reply(self, trip_id: str, reply: Reply) -> bool:
+        reply = Reply.from_dict(scrub(reply.to_dict()))  # storable whatever was sent
         delivery = await self._registry.deliver(trip_id, reply)
+        failpoints.reached("after:deliver_reply")  # stored, the trip not woken yet
         if delivery.waiter is not None:
             # Also on a duplicate: the first delivery may have died before
             # this wake-up. Resolving a settled promise changes nothing.

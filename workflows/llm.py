@@ -8,6 +8,7 @@ a failure kind the loop knows how to handle. It never raises for an API error.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -26,6 +27,7 @@ type FailureKind = Literal[
     "model",  # unknown model
     "bad_request",  # the provider refused the request itself
     "empty",  # the model answered with nothing usable
+    "control",  # not called: people asked to cancel or finish (detail says which)
 ]
 
 
@@ -115,30 +117,42 @@ class OpenAIChatModel:
             return LlmOutcome(failure="transient", detail=f"could not reach the LLM provider: {type(exc).__name__}")
         except openai.APIResponseValidationError as exc:
             return LlmOutcome(failure="transient", detail=f"the LLM provider sent a malformed response: {exc}")
-        if not response.choices:
-            return LlmOutcome(failure="empty", detail="the response had no choices")
-        msg = response.choices[0].message
-        message: Message = {"role": "assistant", "content": msg.content or ""}
-        calls = [
-            {
-                "id": c.id,
-                "type": "function",
-                "function": {"name": c.function.name, "arguments": c.function.arguments},
-            }
-            for c in (msg.tool_calls or [])
-            if getattr(c, "function", None) is not None
-        ]
-        if calls:
-            message["tool_calls"] = calls
-        usage = {}
-        if response.usage is not None:
-            usage = {
-                "prompt_tokens": response.usage.prompt_tokens or 0,
-                "completion_tokens": response.usage.completion_tokens or 0,
-            }
-        if not calls and not (msg.content or "").strip():
-            return LlmOutcome(usage=usage, failure="empty", detail="the model returned no text and no tool call")
-        return LlmOutcome(message=message, usage=usage)
+        except json.JSONDecodeError as exc:  # a 200 that is not JSON: a proxy's error page, a cut body
+            return LlmOutcome(failure="transient", detail=f"the LLM provider sent a response that is not JSON ({exc})")
+        try:
+            return _read_completion(response)
+        except (AttributeError, TypeError, KeyError, IndexError) as exc:  # JSON, but not a chat completion
+            return LlmOutcome(
+                failure="transient", detail=f"the LLM provider sent a malformed response ({type(exc).__name__}: {exc})"
+            )
+
+
+def _read_completion(response: Any) -> LlmOutcome:
+    """The outcome of a chat completion (raises on a malformed one)."""
+    if not response.choices:
+        return LlmOutcome(failure="empty", detail="the response had no choices")
+    msg = response.choices[0].message
+    message: Message = {"role": "assistant", "content": msg.content or ""}
+    calls = [
+        {
+            "id": c.id,
+            "type": "function",
+            "function": {"name": c.function.name, "arguments": c.function.arguments},
+        }
+        for c in (msg.tool_calls or [])
+        if getattr(c, "function", None) is not None
+    ]
+    if calls:
+        message["tool_calls"] = calls
+    usage = {}
+    if response.usage is not None:
+        usage = {
+            "prompt_tokens": response.usage.prompt_tokens or 0,
+            "completion_tokens": response.usage.completion_tokens or 0,
+        }
+    if not calls and not (msg.content or "").strip():
+        return LlmOutcome(usage=usage, failure="empty", detail="the model returned no text and no tool call")
+    return LlmOutcome(message=message, usage=usage)
 
 
 def _error_code(exc: openai.APIStatusError) -> str:

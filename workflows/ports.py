@@ -6,7 +6,7 @@ implement these ports; tests implement them with loopback fakes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -15,14 +15,24 @@ from typing import Any, Protocol
 type ThreadRef = Mapping[str, str]
 
 
+#: What a person can ask of a trip besides answering it.
+CONTROLS = ("cancel", "finish", "continue")
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """One message from a person, as the planner will see it."""
+    """One message from a person, as the planner will see it.
 
-    key: str  # dedupe key, unique per trip: Slack "channel:ts", terminal "line-N"
+    `kind` is "message" for an answer, or a control from `CONTROLS` (a button
+    or `@bot cancel`): controls travel through the same durable inbox, so they
+    are deduplicated, ordered and never lost like answers.
+    """
+
+    key: str  # dedupe key, unique per trip: Slack "channel:ts", terminal "tty:ns"
     author: str  # who wrote it, as the LLM should see it
     text: str
     ts: str = ""  # source timestamp, for the record
+    kind: str = "message"
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -34,11 +44,12 @@ class Reply:
             author=str(data["author"]),
             text=str(data["text"]),
             ts=str(data.get("ts", "")),
+            kind=str(data.get("kind") or "message"),
         )
 
 
 #: Trip states as people see them.
-TRIP_STATES = ("active", "waiting", "parked", "done", "cancelled", "failed")
+TRIP_STATES = ("active", "waiting", "parked", "done", "cancelled", "expired", "failed")
 
 
 @dataclass(slots=True)
@@ -129,6 +140,10 @@ class ThreadRegistry(Protocol):
         """
         ...
 
+    async def unclaimed_replies(self, trip_id: str) -> list[Reply]:
+        """The inbox's unclaimed replies, in arrival order, without claiming them."""
+        ...
+
     async def stranded_waiters(self) -> list[tuple[str, str]]:
         """(trip_id, promise_id) pairs whose inbox holds unclaimed replies."""
         ...
@@ -159,16 +174,26 @@ class ChatPort(Protocol):
     implementation can make every post happen exactly once.
     """
 
-    async def ask(self, thread: ThreadRef, question: str, *, key: str) -> None:
-        """Post a question the planner waits on."""
+    async def ask(self, thread: ThreadRef, question: str, *, key: str, choices: Sequence[str] = ()) -> None:
+        """Post a question the planner waits on; `choices` (controls such as
+        "continue", "finish") may be offered as buttons."""
         ...
 
     async def progress(self, thread: ThreadRef, text: str, *, key: str) -> None:
-        """Post what the planner is doing (research rounds)."""
+        """Post the line of one research round."""
         ...
 
-    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str) -> None:
-        """Post the finished plan."""
+    async def update_progress(self, thread: ThreadRef, text: str, *, key: str) -> None:
+        """Rewrite, in place, the round line posted under `key`."""
+        ...
+
+    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> None:
+        """Post the finished plan (and share it as a Markdown file)."""
+        ...
+
+    async def show_state(self, thread: ThreadRef, state: str, *, trip: TripRecord, plan_key: str = "") -> None:
+        """Show the trip's state where people find the trip (Slack: the root
+        message): "parked", "done" (with a link to the plan), "cancelled"."""
         ...
 
     async def notice(self, thread: ThreadRef, text: str, *, key: str) -> None:

@@ -78,3 +78,68 @@ def research_line(calls: Sequence[tuple[str, dict]]) -> str:
     if read:
         parts.append("Read: " + ", ".join(read))
     return "🔎 " + " · ".join(parts) if parts else "🔎 Researching…"
+
+
+FINISH_NOW = (
+    "The team asked you to finish now with what you already know. Call finish_trip with "
+    "the best complete plan you can make; note any open questions inside the plan."
+)
+
+
+def reminder(question: str) -> str:
+    return (
+        f"Still planning! I'm waiting for an answer to: {question}\n"
+        "Anyone in the channel can answer here in the thread."
+    )
+
+
+def parked_notice(hours: float) -> str:
+    return (
+        f"No answer for {hours:g} hours, so I've parked this trip. Nothing is lost: "
+        "reply here any time and I'll pick up where we stopped."
+    )
+
+
+EXPIRED_NOTICE = "This trip reached the end of its planning window and has been closed."
+
+
+def cancelled_notice(by: str) -> str:
+    return f"Trip cancelled by {by}. I've stopped planning."
+
+
+def budget_question(usage: dict[str, int], caps: tuple[int, int, int]) -> str:
+    calls, tokens, tools = caps
+    return (
+        "I've used this trip's planning budget "
+        f"({usage.get('llm_calls', 0)}/{calls} AI calls, {_tokens(usage):,}/{tokens:,} tokens, "
+        f"{usage.get('tool_calls', 0)}/{tools} web lookups). Continue planning? "
+        "Press Continue (or reply `continue`), or Finish to get the plan with what I have."
+    )
+
+
+def _tokens(usage: dict[str, int]) -> int:
+    return usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
+
+
+def usage_footer(usage: dict[str, int], price_per_mtok: tuple[float, float]) -> str:
+    """One line for the end of the plan: calls, tokens, lookups, estimated cost."""
+    line = (
+        f"Planning used {usage.get('llm_calls', 0)} AI calls, {_tokens(usage):,} tokens "
+        f"and {usage.get('tool_calls', 0)} web lookups"
+    )
+    if any(price_per_mtok):
+        cost = (
+            usage.get("prompt_tokens", 0) * price_per_mtok[0]
+            + usage.get("completion_tokens", 0) * price_per_mtok[1]
+        ) / 1_000_000
+        line += f" (about ${cost:.2f})"
+    return line + "."
+
+
+def research_done_line(calls: Sequence[tuple[str, dict]], failed: Sequence[bool]) -> str:
+    """The round's line once it is done, rewritten in place."""
+    done = [c for c, bad in zip(calls, failed, strict=True) if not bad]
+    line = research_line(done).replace("🔎", "✅", 1) if done else "⚠️ Research round"
+    if any(failed):
+        line += f" · {sum(failed)} could not be used"
+    return line

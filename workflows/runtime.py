@@ -139,10 +139,18 @@ async def open_embedded(
     parts: Collaborators,
     *,
     clock: Callable[[], float] = time.time,
+    tick_seconds: float = 1.0,
     on_write_error: Callable[[StoreWriteError], None] = _exit_on_write_error,
 ) -> Runtime:
-    """One process, durable state on local disk. Call inside the event loop."""
+    """One process, durable state on local disk. Call inside the event loop.
+
+    `clock` (seconds) drives everything that reads time: promise deadlines,
+    durable timers, the registry. Tests pass one they can move by hand, with a
+    short `tick_seconds` so due timers fire promptly."""
     from workflows.registry import SqliteThreadRegistry
+
+    def clock_ms() -> int:
+        return int(clock() * 1000)
 
     settings = TripSettings.from_env(env)
     state_dir = StateDir(state_dir_from_env(env))
@@ -151,6 +159,8 @@ async def open_embedded(
             DurableJournal(state_dir.db),
             pid=uuid.uuid4().hex,
             group=EMBEDDED_GROUP,
+            clock=clock_ms,
+            tick_interval=tick_seconds,
             on_write_error=on_write_error,
             on_settled=failpoints.on_settle_journaled if failpoints.armed() else None,
         )
@@ -161,6 +171,7 @@ async def open_embedded(
             env={},
             max_concurrent_tasks=MAX_CONCURRENT_TRIPS,
             subscription_refresh_secs=0,
+            clock=clock_ms,
             autostart=False,
         )
         engine = TripEngine(

@@ -18,6 +18,7 @@ from workflows.llm import LlmOutcome
 from workflows.ports import PostFailed, Reply, ThreadRef
 from workflows.services import TripServices
 from workflows.tool_calls import ToolCall
+from workflows.text import scrub, scrub_text
 
 logger = logging.getLogger(__name__)
 
@@ -26,12 +27,18 @@ RESEARCH_STATUS = "is searching the web…"
 
 
 @boundary("llm_step")
-async def llm_step(ctx: Context, thread: ThreadRef, messages: list[dict[str, Any]]) -> dict[str, Any]:
+async def llm_step(
+    ctx: Context, trip_id: str, thread: ThreadRef, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """One LLM call, unless people asked to cancel or finish: then no call at all."""
     svc = ctx.get_dependency(TripServices)
+    waiting = await svc.registry.unclaimed_replies(trip_id)
+    controls = sorted({r.kind for r in waiting if r.kind in ("cancel", "finish")})
+    if controls:
+        return LlmOutcome(failure="control", detail=",".join(controls)).to_dict()
     await svc.chat.set_status(thread, THINKING_STATUS)
-    tools = [*svc.tool_specs]
     outcome: LlmOutcome = await svc.model.complete(messages, tools, svc.settings.context_chars)
-    return outcome.to_dict()
+    return scrub(outcome.to_dict())  # a lone surrogate from the model could never be stored
 
 
 @boundary("tool_step")
@@ -39,11 +46,11 @@ async def tool_step(ctx: Context, call: ToolCall) -> str:
     svc = ctx.get_dependency(TripServices)
     try:
         if call.name == "internet_search":
-            return await svc.tools.internet_search(
+            return scrub_text(await svc.tools.internet_search(
                 str(call.arguments["search_query"]), int(call.arguments.get("num_results", 5))
-            )
+            ))
         if call.name == "scrape_website":
-            return await svc.tools.scrape_website(str(call.arguments["url"]))
+            return scrub_text(await svc.tools.scrape_website(str(call.arguments["url"])))
     except Exception as exc:  # a tool bug must not end the trip; the LLM reads why
         logger.exception("tool %s failed unexpectedly", call.name)
         return f"Error: the tool {call.name} failed unexpectedly ({type(exc).__name__})."
@@ -52,7 +59,13 @@ async def tool_step(ctx: Context, call: ToolCall) -> str:
 
 @boundary("post_step")
 async def post_step(
-    ctx: Context, kind: str, thread: ThreadRef, text: str, key: str, trip: tuple[str, dict[str, Any]] | None = None
+    ctx: Context,
+    kind: str,
+    thread: ThreadRef,
+    text: str,
+    key: str,
+    trip: tuple[str, dict[str, Any]] | None = None,
+    choices: tuple[str, ...] = (),
 ) -> str:
     """Post to the thread through the chat port (exactly once per key).
 
@@ -62,7 +75,7 @@ async def post_step(
     """
     svc = ctx.get_dependency(TripServices)
     try:
-        await _post(svc, kind, thread, text, key)
+        await _post(svc, kind, thread, text, key, choices)
     except PostFailed as exc:
         if not exc.permanent:
             raise
@@ -73,19 +86,55 @@ async def post_step(
     return ""
 
 
-async def _post(svc: TripServices, kind: str, thread: ThreadRef, text: str, key: str) -> None:
+async def _post(
+    svc: TripServices, kind: str, thread: ThreadRef, text: str, key: str, choices: tuple[str, ...]
+) -> None:
     chat = svc.chat
     if kind == "ask":
-        await chat.ask(thread, text, key=key)
+        await chat.ask(thread, text, key=key, choices=choices)
     elif kind == "progress":
         await chat.set_status(thread, RESEARCH_STATUS)
         await chat.progress(thread, text, key=key)
+    elif kind == "progress_done":
+        await chat.update_progress(thread, text, key=key)
     elif kind == "plan":
-        await chat.final_plan(thread, text, key=key)
+        plan, _, footer = text.partition(PLAN_FOOTER_SEPARATOR)
+        await chat.final_plan(thread, plan, key=key, footer=footer)
     else:
         await chat.notice(thread, text, key=key)
     if kind in ("ask", "plan", "notice"):
         await chat.set_status(thread, "")
+
+
+#: Joins a plan and its usage footer in one post step's text.
+PLAN_FOOTER_SEPARATOR = "\n\u241e\n"
+
+
+@boundary("show_state_step")
+async def show_state_step(ctx: Context, trip_id: str, thread: ThreadRef, state: str, plan_key: str) -> None:
+    """Record the trip's state and show it where people find the trip."""
+    svc = ctx.get_dependency(TripServices)
+    await svc.registry.update_trip(trip_id, state=state)
+    trip = await svc.registry.get_trip(trip_id)
+    if trip is not None:
+        try:
+            await svc.chat.show_state(thread, state, trip=trip, plan_key=plan_key)
+        except PostFailed as exc:  # cosmetic: the thread itself says it all
+            logger.warning("could not show state %s of %s: %s", state, trip_id, exc)
+
+
+@boundary("choice_step")
+async def choice_step(ctx: Context, winner: int) -> int:
+    """Record which of several awaited things happened first, so every replay
+    follows the branch the first execution took."""
+    return winner
+
+
+@boundary("cancel_timer_step")
+async def cancel_timer_step(ctx: Context, timer_id: str) -> None:
+    """Settle a timer nobody needs any more, so nothing waits on it."""
+    svc = ctx.get_dependency(TripServices)
+    await svc.resolver.resolve(timer_id)
 
 
 @boundary("trip_state_step")
@@ -130,6 +179,9 @@ STEPS = {
     "tool_step": tool_step,
     "post_step": post_step,
     "trip_state_step": trip_state_step,
+    "show_state_step": show_state_step,
+    "choice_step": choice_step,
+    "cancel_timer_step": cancel_timer_step,
     "publish_waiter_step": publish_waiter_step,
     "claim_step": claim_step,
 }

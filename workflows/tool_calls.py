@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from workflows.text import scrub
+
 FINISH_TOOL = "finish_trip"
 MAX_ARGUMENT_CHARS = 20_000
 
@@ -76,7 +78,7 @@ def parse_tool_call(raw: dict[str, Any], specs: list[dict[str, Any]]) -> ToolCal
             f"the limit is {MAX_ARGUMENT_CHARS}. Call it again with shorter arguments.",
         )
     try:
-        args = json.loads(arguments or "{}")
+        args = scrub(json.loads(arguments or "{}"))  # "\ud800" escapes would decode to unpostable text
     except json.JSONDecodeError as exc:
         return BrokenToolCall(
             call_id, name,

@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from resonate.context import Context
+from resonate.error import Suspended
 from resonate.retry import Exponential, Never
 
 from workflows import failpoints
@@ -27,15 +28,25 @@ from workflows.llm import LlmOutcome
 from workflows.ports import Reply
 from workflows.prompts import (
     ASK_FOR_REQUEST,
+    EXPIRED_NOTICE,
+    FINISH_NOW,
     NUDGE_EMPTY,
+    budget_question,
+    cancelled_notice,
     failure_notice,
     outage_notice,
+    parked_notice,
+    reminder,
     replies_message,
     request_message,
+    research_done_line,
     research_line,
     strip_sentinel,
     system_prompt,
+    usage_footer,
 )
+from workflows.steps import PLAN_FOOTER_SEPARATOR
+from workflows.tools.outcomes import is_tool_error
 from workflows.services import TripServices
 from workflows.versions import TripVersions
 from workflows.tool_calls import FINISH_TOOL, FINISH_TOOL_SPEC, BrokenToolCall, parse_tool_call
@@ -68,6 +79,9 @@ class TripState:
     turn: int = 0
     segment: int = 0
     usage: dict[str, int] = field(default_factory=dict)
+    budget_level: int = 0  # times people chose to continue past the budget
+    finishing: bool = False  # people asked for the plan with what we have
+    last_question: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,6 +102,16 @@ class ThreadUnavailable(Exception):
     """The trip's thread can never be posted to again (archived, token revoked)."""
 
 
+class _Cancelled(Exception):
+    def __init__(self, by: str) -> None:
+        super().__init__(by)
+        self.by = by
+
+
+class _Expired(Exception):
+    """The trip's lifetime ended while it waited for people."""
+
+
 class _Segment:
     """One segment's run of the loop; methods are awaited in body order."""
 
@@ -104,51 +128,135 @@ class _Segment:
     def _leaf(self, retry: Any = _NO_RETRY) -> Context:
         return self.ctx.options(timeout=_UNTIL_TRIP_DEADLINE, retry_policy=retry)
 
-    async def post(self, kind: str, text: str, trip_fields: dict[str, Any] | None = None) -> None:
-        """Post once; an outage longer than the step's retries waits and retries."""
-        self.posts += 1
-        key = f"{self.ctx.info.id}/{kind}{self.posts}"
+    async def post(
+        self,
+        kind: str,
+        text: str,
+        trip_fields: dict[str, Any] | None = None,
+        *,
+        key: str = "",
+        choices: tuple[str, ...] = (),
+    ) -> str:
+        """Post once; an outage longer than the step's retries waits and retries.
+
+        Returns the post's key (pass it back to rewrite the same post)."""
+        if not key:
+            self.posts += 1
+            key = f"{self.ctx.info.id}/{kind}{self.posts}"
         attempt = 0
         while True:
             try:
                 trip = (self.s.trip_id, trip_fields) if trip_fields is not None else None
-                failure = await self._leaf(_POST_RETRY).run("post_step", kind, self.s.thread, text, key, trip)
+                failure = await self._leaf(_POST_RETRY).run(
+                    "post_step", kind, self.s.thread, text, key, trip, choices
+                )
                 if failure:
                     raise ThreadUnavailable(failure)
-                return
+                return key
+            except ThreadUnavailable:
+                raise
             except Exception:
                 attempt += 1
                 logger.exception("posting %s failed; retrying after a pause", key)
-                await self.ctx.options(timeout=_UNTIL_TRIP_DEADLINE).sleep(
-                    timedelta(minutes=min(5 * attempt, 30))
-                )
+                await self.ctx.sleep(timedelta(minutes=min(5 * attempt, 30)))
+
+    async def show_state(self, state: str, plan_key: str = "") -> None:
+        await self._leaf(_POST_RETRY).run("show_state_step", self.s.trip_id, self.s.thread, state, plan_key)
+
+    async def first_settled(self, *futures: Any) -> int:
+        """The index of the first of `futures` to settle, the same on every replay.
+
+        All pending: suspend until one settles. The observation is recorded as
+        a step, because a replay could otherwise see a later state (both
+        settled) and take the other branch.
+        """
+        observed = -1
+        for i, future in enumerate(futures):
+            try:
+                await future
+            except Suspended:
+                continue
+            except Exception:  # settled by rejection: settled all the same
+                logger.debug("awaited promise %d settled by rejection", i)
+            observed = i
+            break
+        if observed < 0:
+            raise Suspended()
+        return int(await self._leaf().run("choice_step", observed))
 
     async def wait_for_replies(self) -> list[Reply]:
+        """Wait for people. Remind once after a quiet period, park the trip
+        after a further one, close it at its deadline; any reply wakes it.
+        The timers are durable (Resonate sleeps): no process has to live."""
+        settings = self.svc.settings
         while True:
             p = self.ctx.promise(timeout=_UNTIL_TRIP_DEADLINE)  # its own argument; options are ignored
             promise_id = await p.id()
             await self._leaf(_POST_RETRY).run("publish_waiter_step", self.s.trip_id, promise_id)
-            await p
+            parked = False
+            phases = (
+                (timedelta(hours=settings.remind_after_hours), "remind"),
+                (timedelta(hours=settings.park_after_hours), "park"),
+                (_UNTIL_TRIP_DEADLINE, "expire"),
+            )
+            for pause, then in phases:
+                timer = self.ctx.sleep(pause)
+                if await self.first_settled(p, timer) == 0:
+                    await self._leaf(_POST_RETRY).run("cancel_timer_step", await timer.id())
+                    break
+                if then == "remind":
+                    await self.post("notice", reminder(self.s.last_question))
+                elif then == "park":
+                    hours = settings.remind_after_hours + settings.park_after_hours
+                    await self.post("notice", parked_notice(hours))
+                    await self.show_state("parked")
+                    parked = True
+                else:
+                    raise _Expired
             claimed = await self._leaf(_POST_RETRY).run("claim_step", self.s.trip_id)
+            if parked:
+                await self.show_state("active")
             if claimed:
                 return [Reply.from_dict(r) for r in claimed]
 
-    async def ask_and_wait(self, question: str) -> None:
-        await self.post("ask", question, {"state": "waiting", "last_question": question, "usage": self.s.usage})
-        replies = await self.wait_for_replies()
-        self.s.messages.append({"role": "user", "content": replies_message(replies)})
-        self.s.turn += 1
-        self.turns_here += 1
+    def take(self, replies: list[Reply]) -> bool:
+        """Apply what people sent; True if any of it was words for the LLM."""
+        words = [r for r in replies if r.kind == "message"]
+        for r in replies:
+            if r.kind == "cancel":
+                raise _Cancelled(r.author)
+            if r.kind == "finish":
+                self.s.finishing = True
+            elif r.kind == "continue":
+                self.s.budget_level += 1
+        if words:
+            self.s.messages.append({"role": "user", "content": replies_message(words)})
+            self.s.turn += 1
+            self.turns_here += 1
+        return bool(words)
 
-    async def call_llm(self, extra: list[dict[str, Any]]) -> LlmOutcome:
+    async def ask_and_wait(self, question: str, choices: tuple[str, ...] = ()) -> list[Reply]:
+        self.s.last_question = question
+        fields = {"state": "waiting", "last_question": question, "usage": self.s.usage}
+        await self.post("ask", question, fields, choices=choices)
+        replies = await self.wait_for_replies()
+        self.take(replies)
+        return replies
+
+    async def call_llm(self, extra: list[dict[str, Any]], tools: list[dict[str, Any]]) -> LlmOutcome:
+        if self.s.finishing:
+            extra = [*extra, {"role": "user", "content": FINISH_NOW}]
+            tools = [FINISH_TOOL_SPEC]
         messages = [
             {"role": "system", "content": system_prompt(self.s.today, self.svc.untrusted_rule)},
             *self.s.messages,
             *extra,
         ]
-        raw = await self._leaf().run("llm_step", self.s.thread, messages)
+        raw = await self._leaf().run("llm_step", self.s.trip_id, self.s.thread, messages, tools)
         self.steps_here += 1
         outcome = LlmOutcome.from_dict(raw)
+        if outcome.failure == "control":
+            return outcome  # not called: nothing to count
         self._count("llm_calls", 1)
         for name, value in outcome.usage.items():
             self._count(name, value)
@@ -160,13 +268,27 @@ class _Segment:
     # -- the loop ----------------------------------------------------------------
 
     async def run(self) -> dict[str, Any]:
-        if not self.s.messages:
-            if not self.s.request:
-                await self.ask_and_wait(ASK_FOR_REQUEST)
+        try:
+            return await self._loop()
+        except _Cancelled as cancel:
+            await self.post("notice", cancelled_notice(cancel.by), {"last_question": ""})
+            await self.show_state("cancelled")
+            return {"status": "cancelled", "by": cancel.by, "usage": self.s.usage}
+        except _Expired:
+            await self.post("notice", EXPIRED_NOTICE, {"last_question": ""})
+            await self.show_state("expired")
+            return {"status": "expired", "usage": self.s.usage}
+
+    async def _loop(self) -> dict[str, Any]:
+        while not self.s.messages:
+            if self.s.request:
+                self.s.messages.append(
+                    {"role": "user", "content": request_message(self.s.starter, self.s.request)}
+                )
+                break
+            replies = await self.ask_and_wait(ASK_FOR_REQUEST)
+            if self.s.messages:  # words, not only a control
                 self.s.request = self.s.messages.pop()["content"]
-            self.s.messages.append(
-                {"role": "user", "content": request_message(self.s.starter, self.s.request)}
-            )
         specs = [*self.svc.tool_specs, FINISH_TOOL_SPEC]
         empty_answers = 0
         outage_told = False
@@ -174,16 +296,24 @@ class _Segment:
         while True:
             if self._segment_is_full():
                 return await self.hand_over()
+            if not self.s.finishing and self._over_budget():
+                level = self.s.budget_level
+                await self.ask_and_wait(budget_question(self.s.usage, self._caps()), choices=("continue", "finish"))
+                if not self.s.finishing and self.s.budget_level == level:
+                    self.s.budget_level += 1  # any answer but "finish" means go on
+                continue
             extra = [{"role": "user", "content": NUDGE_EMPTY}] if empty_answers else []
-            outcome = await self.call_llm(extra)
+            outcome = await self.call_llm(extra, specs)
+            if outcome.failure == "control":
+                claimed = await self._leaf(_POST_RETRY).run("claim_step", self.s.trip_id)
+                self.take([Reply.from_dict(r) for r in claimed])
+                continue
             if outcome.failure == "transient":
                 outages += 1
                 if not outage_told:
                     await self.post("notice", outage_notice(outcome.detail, self.svc.settings.provider_retry_minutes))
                     outage_told = True
-                await self.ctx.options(timeout=_UNTIL_TRIP_DEADLINE).sleep(
-                    timedelta(minutes=self.svc.settings.provider_retry_minutes * min(outages, 5))
-                )
+                await self.ctx.sleep(timedelta(minutes=self.svc.settings.provider_retry_minutes * min(outages, 5)))
                 continue
             outage_told, outages = False, 0
             if outcome.failure == "empty" and empty_answers < _EMPTY_ANSWER_RETRIES:
@@ -203,20 +333,41 @@ class _Segment:
                     return await self.finish(plan)
                 continue
             text, complete = strip_sentinel(message.get("content") or "")
-            if complete:
+            if complete or self.s.finishing:
                 return await self.finish(text)
             await self.ask_and_wait(text)
 
+    def _caps(self) -> tuple[int, int, int]:
+        settings, scale = self.svc.settings, self.s.budget_level + 1
+        return (settings.max_llm_calls * scale, settings.max_tokens * scale, settings.max_tool_calls * scale)
+
+    def _budget_level_used(self) -> int:
+        """The budget level current usage has reached (0: within the first)."""
+        settings, usage = self.svc.settings, self.s.usage
+        tokens = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
+        return max(
+            usage.get("llm_calls", 0) // settings.max_llm_calls,
+            tokens // settings.max_tokens,
+            usage.get("tool_calls", 0) // settings.max_tool_calls,
+        )
+
+    def _over_budget(self) -> bool:
+        return self._budget_level_used() > self.s.budget_level
+
     async def run_tools(self, calls: list[dict[str, Any]], specs: list[dict[str, Any]]) -> str | None:
-        """Run one research round; returns the plan if the LLM finished."""
+        """Run one research round; returns the plan if the LLM finished.
+
+        The round shows as one line in the thread, rewritten in place when the
+        round is done."""
         parsed = [parse_tool_call(c, specs) for c in calls]
         runnable = [p for p in parsed if not isinstance(p, BrokenToolCall) and p.name != FINISH_TOOL]
-        if runnable:
-            await self.post("progress", research_line([(p.name, p.arguments) for p in runnable]))
+        round_calls = [(p.name, p.arguments) for p in runnable]
+        line_key = await self.post("progress", research_line(round_calls)) if runnable else ""
         futures = {
             p.call_id: self._leaf().run("tool_step", p) for p in runnable
         }
         finish_plan: str | None = None
+        failed: list[bool] = []
         for p in parsed:
             if isinstance(p, BrokenToolCall):
                 content = p.error
@@ -225,14 +376,21 @@ class _Segment:
                 content = "The plan has been posted to the team."
             else:
                 content = await futures[p.call_id]
+                failed.append(is_tool_error(content) or content.startswith("Error:"))
                 self._count("tool_calls", 1)
                 self.steps_here += 1
             self.s.messages.append({"role": "tool", "tool_call_id": p.call_id, "content": content})
+        if line_key:
+            await self.post("progress_done", research_done_line(round_calls, failed), key=line_key)
         return finish_plan
 
     async def finish(self, plan: str) -> dict[str, Any]:
         plan = strip_sentinel(plan)[0]
-        await self.post("plan", plan, {"state": "done", "last_question": "", "usage": self.s.usage})
+        footer = usage_footer(self.s.usage, self.svc.settings.price_per_mtok)
+        key = await self.post(
+            "plan", plan + PLAN_FOOTER_SEPARATOR + footer, {"last_question": "", "usage": self.s.usage}
+        )
+        await self.show_state("done", plan_key=key)
         return {"status": "done", "plan": plan, "usage": self.s.usage}
 
     def _segment_is_full(self) -> bool:

@@ -5,7 +5,9 @@
 - `home`: the App Home tab (`app_home_opened`).
 - `fallback`: everything else gets a 2xx (see `register_fallback`).
 
-Every listener acknowledges first and does its slow work afterwards.
+Every listener acknowledges first and does its slow work afterwards, except
+that a reply in a trip thread is stored before the ack (`events`), so no
+crash can lose a reply Slack was told it delivered.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 
-from bot.formatting import escape_mrkdwn, neutralise_mentions, unescape_slack
+from bot.formatting import unescape_slack
+from bot.root_message import root_message
 from bot.services import BotServices
 
 ROOT_METADATA_EVENT_TYPE = "travel_planner_trip"
@@ -25,10 +26,8 @@ _NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found"})
 
 
 def root_message_text(user_id: str, request: str) -> str:
-    """The channel message a trip's thread hangs off."""
-    if not request:
-        return f"Trip planning started by <@{user_id}>."
-    return f"Trip planning started by <@{user_id}>: {escape_mrkdwn(neutralise_mentions(request))}"
+    """The fallback text of the channel message a trip's thread hangs off."""
+    return root_message(user_id, request).text
 
 
 def invite_instructions(bot_user_id: str | None, bot_name: str | None) -> str:
@@ -52,11 +51,10 @@ async def handle_plan_trip(services: BotServices, command: dict[str, Any], respo
     channel = str(command.get("channel_id") or "")
     user = str(command.get("user_id") or "")
     request = unescape_slack(str(command.get("text") or "")).strip()
-    text = root_message_text(user, request)
     log = services.logger
 
     try:
-        root_ts = await _post_root(services, channel, user, text)
+        root_ts = await _post_root(services, channel, user, request)
     except SlackApiError as exc:
         error = exc.response.get("error")
         if error not in _NOT_A_MEMBER:
@@ -72,7 +70,7 @@ async def handle_plan_trip(services: BotServices, command: dict[str, Any], respo
             )
             return
         try:
-            root_ts = await _post_root(services, channel, user, text)
+            root_ts = await _post_root(services, channel, user, request)
         except SlackApiError as again:
             log.error("cannot post the trip root in %s after joining: %s", channel, again.response.get("error"))
             await _ephemeral(respond, "Sorry, I joined the channel but still can't post in it.", log)
@@ -85,10 +83,12 @@ async def handle_plan_trip(services: BotServices, command: dict[str, Any], respo
         await _ephemeral(respond, "Sorry, the trip planner is unavailable right now. Try again in a minute.", log)
 
 
-async def _post_root(services: BotServices, channel: str, user: str, text: str) -> str:
+async def _post_root(services: BotServices, channel: str, user: str, request: str) -> str:
+    message = root_message(user, request)
     response = await services.client.chat_postMessage(
         channel=channel,
-        text=text,
+        text=message.text,
+        blocks=message.blocks,
         unfurl_links=False,
         unfurl_media=False,
         metadata={"event_type": ROOT_METADATA_EVENT_TYPE, "event_payload": {"starter": user}},

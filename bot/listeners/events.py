@@ -1,7 +1,11 @@
 """`app_mention` and `message` events: trip starts and answers in trip threads.
 
-Bolt acknowledges every event before these run (auto-ack), so they may take
-their time. What counts as an answer from a person:
+They run as listener middleware, before Bolt's auto-ack: a reply is in the
+trip's durable inbox (and a mention's trip started) before Slack hears 200.
+Acked first, a reply could be lost to a crash in between, and Slack would
+never send it again; unacknowledged, Slack retries it. The work is local
+(SQLite or Redis) plus, once per author, users.info (bounded, see
+`BotServices.author_name`). What counts as an answer from a person:
 
 - message events with no subtype, `thread_broadcast` or `file_share`, inside
   a thread (thread_ts present and not the message's own ts) that belongs to a
@@ -13,10 +17,13 @@ Mentions: a top-level `@bot <request>` starts a trip in that message's thread;
 a mention inside a trip thread is an answer; a mention inside any other thread
 starts a trip in that thread. The bot's mention is stripped from the text.
 
-Dedupe: the event's `event_id` (Slack retries carry the same one) and the
-message's (channel, ts): a message that mentions the bot arrives twice, as
-`app_mention` and as `message`. The reply key `"{channel}:{ts}"` lets the
-engine dedupe once more.
+Dedupe: a reply's key `"{channel}:{ts}"` is deduped durably by the trip's
+inbox, and without a second lookup within the process
+(`BotServices.deliver_reply`): Slack's retries (same `event_id`) and the
+`app_mention` + `message` pair of one message deliver once. Nothing is marked
+before the reply is stored (a mark without the reply would drop the retry);
+the event id is remembered after. Trip starts dedupe on `event_id` and the
+message's (channel, ts) first, as before.
 """
 
 from __future__ import annotations
@@ -37,14 +44,21 @@ _LEADING_MENTION = re.compile(r"^\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>[\s,:]*")
 
 
 def register(app: AsyncApp, services: BotServices) -> None:
-    async def on_app_mention(body: dict[str, Any], event: dict[str, Any]) -> None:
+    # Listener middleware runs before the listener's auto-ack: the reply is
+    # stored before Slack is answered (see the module docstring).
+    async def app_mention_before_ack(body: dict[str, Any], event: dict[str, Any], next: Any) -> None:  # noqa: A002
         await handle_app_mention(services, body, event)
+        await next()
 
-    async def on_message(body: dict[str, Any], event: dict[str, Any]) -> None:
+    async def message_before_ack(body: dict[str, Any], event: dict[str, Any], next: Any) -> None:  # noqa: A002
         await handle_message(services, body, event)
+        await next()
 
-    app.event("app_mention")(on_app_mention)
-    app.event("message")(on_message)
+    async def handled() -> None:
+        return None
+
+    app.event("app_mention", middleware=[app_mention_before_ack])(handled)
+    app.event("message", middleware=[message_before_ack])(handled)
 
 
 def _team(body: dict[str, Any], event: dict[str, Any]) -> str:
@@ -74,10 +88,19 @@ async def handle_app_mention(services: BotServices, body: dict[str, Any], event:
     user = str(event.get("user") or "")
     if not channel or not ts or not user:
         return
-    if not await services.first_delivery_of_event(body):
-        return
     team = _team(body, event)
     thread_ts = str(event.get("thread_ts") or "")
+    trip_id = None
+    if thread_ts and thread_ts != ts:
+        trip_id = await services.registry.trip_for_thread(thread_key(team, channel, thread_ts))
+    if trip_id is not None:
+        # An answer in a trip thread: stored first, the event remembered after.
+        text = await reply_text(services, event, mention=True)
+        await services.deliver_reply(trip_id=trip_id, team=team, channel=channel, ts=ts, user=user, text=text)
+        await services.first_delivery_of_event(body)
+        return
+    if not await services.first_delivery_of_event(body):
+        return
     text = await reply_text(services, event, mention=True)
 
     if not thread_ts or thread_ts == ts:
@@ -87,10 +110,6 @@ async def handle_app_mention(services: BotServices, body: dict[str, Any], event:
         await services.start_trip(team=team, channel=channel, root_ts=ts, starter=user, request=text)
         return
 
-    trip_id = await services.registry.trip_for_thread(thread_key(team, channel, thread_ts))
-    if trip_id is not None:
-        await services.deliver_reply(trip_id=trip_id, team=team, channel=channel, ts=ts, user=user, text=text)
-        return
     # A mention in a thread that is not a trip yet: plan a trip in that thread.
     if not await services.first_time(f"msg:{team}:{channel}:{ts}"):
         return
@@ -115,10 +134,10 @@ async def handle_message(services: BotServices, body: dict[str, Any], event: dic
         return
     if await services.from_an_app(event):
         return
-    if not await services.first_delivery_of_event(body):
-        return
     text = await reply_text(services, event, mention=False)
+    # Stored first (deduped by the inbox), the event remembered after.
     await services.deliver_reply(trip_id=trip_id, team=team, channel=channel, ts=ts, user=user, text=text)
+    await services.first_delivery_of_event(body)
 
 
 __all__ = ["REPLY_SUBTYPES", "handle_app_mention", "handle_message", "register", "reply_text"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ class RecordingChat:
     registry: ThreadRegistry
     posts: list[Post] = field(default_factory=list)
     statuses: list[str] = field(default_factory=list)
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    footers: list[str] = field(default_factory=list)
+    states: list[tuple[str, str]] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def _post(self, kind: str, text: str, key: str) -> None:
@@ -44,14 +48,26 @@ class RecordingChat:
         await self.registry.record_post_done(key, str(len(self.posts)))
         self.changed.set()
 
-    async def ask(self, thread: ThreadRef, question: str, *, key: str) -> None:
+    async def ask(self, thread: ThreadRef, question: str, *, key: str, choices: Sequence[str] = ()) -> None:
         await self._post("ask", question, key)
+        self.choices[key] = tuple(choices)
 
     async def progress(self, thread: ThreadRef, text: str, *, key: str) -> None:
         await self._post("progress", text, key)
 
-    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str) -> None:
+    async def update_progress(self, thread: ThreadRef, text: str, *, key: str) -> None:
+        for post in self.posts:
+            if post.key == key:
+                post.text = text  # in place, like chat.update
+        self.changed.set()
+
+    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> None:
         await self._post("plan", plan, key)
+        self.footers.append(footer)
+
+    async def show_state(self, thread: ThreadRef, state: str, *, trip: TripRecord, plan_key: str = "") -> None:
+        self.states.append((state, plan_key))
+        self.changed.set()
 
     async def notice(self, thread: ThreadRef, text: str, *, key: str) -> None:
         await self._post("notice", text, key)
@@ -105,8 +121,23 @@ class Planner:
         return await asyncio.wait_for(self.runtime.engine.outcome(trip_id), timeout)
 
 
+class ManualClock:
+    """Wall time that moves only when a test says so (seconds)."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.time() if start is None else start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, hours: float = 0.0, seconds: float = 0.0) -> None:
+        self.now += hours * 3600 + seconds
+
+
 @contextlib.asynccontextmanager
-async def planner(env: dict[str, str], versions: TripVersions = TRIP_VERSIONS) -> AsyncIterator[Planner]:
+async def planner(
+    env: dict[str, str], versions: TripVersions = TRIP_VERSIONS, clock: ManualClock | None = None
+) -> AsyncIterator[Planner]:
     chats: list[RecordingChat] = []
 
     def make_chat(registry: ThreadRegistry) -> RecordingChat:
@@ -115,7 +146,10 @@ async def planner(env: dict[str, str], versions: TripVersions = TRIP_VERSIONS) -
 
     parts = research_collaborators(env, make_chat)
     parts.versions = versions
-    runtime = await open_embedded(env, parts)
+    if clock is None:
+        runtime = await open_embedded(env, parts)
+    else:
+        runtime = await open_embedded(env, parts, clock=clock, tick_seconds=0.02)
     try:
         yield Planner(runtime, chats[0])
     finally:

@@ -90,8 +90,11 @@ def test_trip_lifetime_bounds_every_promise_not_the_sdk_one_day_default(tmp_path
     assert abs(root.timeout_at - root.created_at - 30 * DAY_MS) < 60_000
     reply_waits = [p for p in promises.values() if p.tags.get("resonate:external") == "true"]
     assert reply_waits and all(p.timeout_at == root.timeout_at for p in reply_waits)
-    steps = [p for p in promises.values() if p.id.startswith("life:") and p is not root]
+    timers = [p for p in promises.values() if p.tags.get("resonate:timer") == "true"]
+    steps = [p for p in promises.values() if p.id.startswith("life:") and p is not root and p not in timers]
     assert all(p.timeout_at == root.timeout_at for p in steps)  # never now + 1 day
+    # The only shorter deadline is the durable reminder timer (24 h by default).
+    assert [round((t.timeout_at - t.created_at) / 3_600_000) for t in timers] == [24]
 
 
 def test_a_second_process_on_the_same_state_dir_is_refused(tmp_path):

@@ -471,6 +471,13 @@ class FakeSlackWebAPI:
         public = {k: v for k, v in message.items() if not k.startswith("_")}
         return {"ok": True, "channel": channel.id, "ts": ts, "message": public}
 
+    def _m_chat_getPermalink(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(params.get("channel") or ""), str(params.get("message_ts") or "")
+        with self._lock:
+            if not any(m["channel"] == channel and m["ts"] == ts for m in self.messages):
+                raise _SlackFailure("message_not_found")
+        return {"ok": True, "channel": channel, "permalink": f"https://test.slack.com/archives/{channel}/p{ts.replace('.', '')}"}
+
     def _m_chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
         channel_id, ts = str(params.get("channel") or ""), str(params.get("ts") or "")
         with self._lock:

@@ -50,7 +50,7 @@ def test_implements_every_protocol_method_with_its_signature(cls: type) -> None:
         for name, fn in inspect.getmembers(ThreadRegistry, inspect.isfunction)
         if not name.startswith("_")
     }
-    assert len(members) == 14
+    assert len(members) == 15
     for name, proto in members.items():
         impl = getattr(cls, name)
         assert inspect.iscoroutinefunction(impl), name
@@ -195,6 +195,20 @@ async def test_claim_returns_replies_in_arrival_order_with_authors(backend: Back
             assert await reg.deliver(T, r) == Delivery(accepted=True, waiter=None)
         assert await reg.claim_replies(T, "c1") == sent
         assert await reg.claim_replies(T, "c2") == []
+
+
+async def test_unclaimed_replies_peek_without_claiming_and_keep_controls(backend: Backend) -> None:
+    async with backend.registry() as reg:
+        await reg.register_trip(trip())
+        answer = reply(1, "ana")
+        cancel = Reply("C:cancel:1", "bob", "cancel", ts="2", kind="cancel")
+        await reg.deliver(T, answer)
+        await reg.deliver(T, cancel)
+        assert await reg.unclaimed_replies(T) == [answer, cancel]
+        assert await reg.unclaimed_replies(T) == [answer, cancel]  # a peek claims nothing
+        assert await reg.claim_replies(T, "c1") == [answer, cancel]
+        assert await reg.unclaimed_replies(T) == []
+        assert await reg.unclaimed_replies("no-such-trip") == []
 
 
 async def test_duplicate_key_is_rejected_but_accepted_on_another_trip(backend: Backend) -> None:

@@ -36,7 +36,10 @@ def test_root_post_and_trip_record(bot) -> None:
     [record] = bot.wait_for(lambda: bot.trips.started)
 
     [root] = api.posts(channel="C0LIS")
-    assert root["text"] == "Trip planning started by <@U0ANA>: Lisbon in May, 4 people"
+    assert root["text"].startswith("Trip planning started by <@U0ANA>: Lisbon in May, 4 people\n")
+    # The root carries the trip's controls while it runs.
+    [controls] = [b for b in root["blocks"] if b["type"] == "actions"]
+    assert [e["action_id"] for e in controls["elements"]] == ["trip_finish", "trip_cancel"]
     assert "thread_ts" not in root  # the root is a channel message; the trip lives in its thread
     assert root["unfurl_links"] is False and root["unfurl_media"] is False
 
@@ -54,7 +57,7 @@ def test_empty_request_still_starts_a_trip(bot) -> None:
     [record] = bot.wait_for(lambda: bot.trips.started)
     assert record.request == ""  # the planner itself asks what the trip is
     [root] = bot.api.posts()
-    assert root["text"] == "Trip planning started by <@U0ANA>."
+    assert root["text"].startswith("Trip planning started by <@U0ANA>.\n")
 
 
 def test_request_text_is_unescaped_for_the_planner_and_safe_in_the_root_post(bot) -> None:

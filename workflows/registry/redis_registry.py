@@ -67,6 +67,7 @@ from workflows.registry._common import (
     ledger_ranges,
     normalise_record,
     normalise_update,
+    reply_from_json,
     reply_to_json,
 )
 
@@ -385,6 +386,10 @@ class RedisThreadRegistry:
     async def claim_replies(self, trip_id: str, claim_id: str) -> list[Reply]:
         taken = await self._claim(args=[self._p, trip_id, claim_id])
         return [Reply.from_dict(item) for item in json.loads(taken)]
+
+    async def unclaimed_replies(self, trip_id: str) -> list[Reply]:
+        raw = await self._r.lrange(f"{self._p}pending:{trip_id}", 0, -1)
+        return [reply_from_json(_text(item)) for item in raw]
 
     async def stranded_waiters(self) -> list[tuple[str, str]]:
         flat: Sequence[Any] = await self._stranded(args=[self._p])

@@ -343,6 +343,14 @@ class SqliteThreadRegistry:
             ).fetchall()
         return [reply_from_json(r[0]) for r in rows]
 
+    async def unclaimed_replies(self, trip_id: str) -> list[Reply]:
+        with self._tx() as cur:
+            rows = cur.execute(
+                "SELECT reply FROM registry_inbox WHERE trip_id = ? AND claim_id IS NULL ORDER BY seq",
+                (trip_id,),
+            ).fetchall()
+        return [reply_from_json(r[0]) for r in rows]
+
     async def stranded_waiters(self) -> list[tuple[str, str]]:
         with self._tx() as cur:
             rows = cur.execute(
