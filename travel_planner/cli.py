@@ -11,11 +11,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from workflows.config import LlmSettings
-from workflows.durable.state_dir import StateDirBusy
+from workflows.durable.state_dir import StateDirBusy, StateDirUnusable
 from workflows.errors import ConfigError
 
 #: Exit code for a configuration problem (missing or malformed setting).
 CONFIG_ERROR = 2
+#: Exit code when the durable state cannot be written (also the fail-stop's).
+STATE_UNUSABLE = 75
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -91,6 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StateDirBusy as exc:
         print(f"travel-planner: {exc}", file=sys.stderr)
         return CONFIG_ERROR
+    except StateDirUnusable as exc:
+        print(f"travel-planner: {exc}", file=sys.stderr)
+        return STATE_UNUSABLE
     except KeyboardInterrupt:
         return 130
     return 1

@@ -9,9 +9,10 @@ process dies in between (start-up re-kicks stranded waiters).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ from resonate.types import Value
 
 from workflows import failpoints
 from workflows.config import TripSettings
-from workflows.ports import Reply, ThreadRegistry, TripRecord
+from workflows.ports import RegistryUnavailable, Reply, ThreadRegistry, TripRecord
 from workflows.text import scrub, scrub_text
 from workflows.trip import TRIP_VERSIONS, TRIP_WORKFLOW, new_trip_state
 from workflows.versions import TripVersions
@@ -53,6 +54,8 @@ class TripEngine:
         self._settings = settings
         self._target = target
         self._clock = clock
+        #: How long a delivery waits out a registry outage before giving up.
+        self.registry_patience_seconds = 120.0
 
     @property
     def registry(self) -> ThreadRegistry:
@@ -84,14 +87,35 @@ class TripEngine:
         return created
 
     async def deliver_reply(self, trip_id: str, reply: Reply) -> bool:
+        """Store the reply in the trip's inbox, then wake the trip.
+
+        The edge has already told Slack "got it", so a registry outage (Redis
+        restarting) is waited out here, with backoff and a log line per try,
+        rather than losing the reply."""
         reply = Reply.from_dict(scrub(reply.to_dict()))  # storable whatever was sent
-        delivery = await self._registry.deliver(trip_id, reply)
+        delivery = await self._patiently(
+            f"reply {reply.key} for {trip_id}", lambda: self._registry.deliver(trip_id, reply)
+        )
         failpoints.reached("after:deliver_reply")  # stored, the trip not woken yet
         if delivery.waiter is not None:
             # Also on a duplicate: the first delivery may have died before
             # this wake-up. Resolving a settled promise changes nothing.
             await self.resolve(delivery.waiter)
         return delivery.accepted
+
+    async def _patiently[T](self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        delay = 0.2
+        deadline = time.monotonic() + self.registry_patience_seconds
+        while True:
+            try:
+                return await call()
+            except RegistryUnavailable as exc:
+                if time.monotonic() + delay > deadline:
+                    logger.error("giving up on %s: the registry stayed unavailable (%s)", what, exc)
+                    raise
+                logger.warning("%s waits for the registry (%s); retrying in %.1f s", what, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     # -- PromiseResolver ---------------------------------------------------------
 

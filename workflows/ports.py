@@ -92,6 +92,11 @@ class PostRecord:
     ref: str = ""  # the surface's id for the post (Slack ts) once done
 
 
+class RegistryUnavailable(Exception):
+    """The registry's backing store cannot be reached right now (Redis down
+    or restarting). Transient: callers retry with backoff and say so in logs."""
+
+
 class ThreadRegistry(Protocol):
     """Thread <-> trip map, pending reply promise, durable inbox, dedupe marks.
 

@@ -141,6 +141,7 @@ async def open_embedded(
     clock: Callable[[], float] = time.time,
     tick_seconds: float = 1.0,
     on_write_error: Callable[[StoreWriteError], None] = _exit_on_write_error,
+    registry: ThreadRegistry | None = None,
 ) -> Runtime:
     """One process, durable state on local disk. Call inside the event loop.
 
@@ -164,7 +165,10 @@ async def open_embedded(
             on_write_error=on_write_error,
             on_settled=failpoints.on_settle_journaled if failpoints.armed() else None,
         )
-        registry = SqliteThreadRegistry(state_dir.db, clock=clock)
+        if registry is None:  # the default: in the same database as the store
+            registry = SqliteThreadRegistry(
+                state_dir.db, clock=clock, on_disk_failure=lambda exc: on_write_error(StoreWriteError(str(exc)))
+            )
         resonate = Resonate(
             network=connection,
             group=EMBEDDED_GROUP,

@@ -136,7 +136,10 @@ class ManualClock:
 
 @contextlib.asynccontextmanager
 async def planner(
-    env: dict[str, str], versions: TripVersions = TRIP_VERSIONS, clock: ManualClock | None = None
+    env: dict[str, str],
+    versions: TripVersions = TRIP_VERSIONS,
+    clock: ManualClock | None = None,
+    registry: ThreadRegistry | None = None,
 ) -> AsyncIterator[Planner]:
     chats: list[RecordingChat] = []
 
@@ -147,9 +150,9 @@ async def planner(
     parts = research_collaborators(env, make_chat)
     parts.versions = versions
     if clock is None:
-        runtime = await open_embedded(env, parts)
+        runtime = await open_embedded(env, parts, registry=registry)
     else:
-        runtime = await open_embedded(env, parts, clock=clock, tick_seconds=0.02)
+        runtime = await open_embedded(env, parts, clock=clock, tick_seconds=0.02, registry=registry)
     try:
         yield Planner(runtime, chats[0])
     finally:

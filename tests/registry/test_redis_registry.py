@@ -6,6 +6,8 @@ import time
 import uuid
 
 import pytest
+
+from workflows.ports import RegistryUnavailable
 import redis.asyncio as aioredis
 import redis.exceptions
 
@@ -136,14 +138,16 @@ async def test_a_restart_without_persistence_is_loud_not_silent(
         await client.aclose()
 
 
-async def test_unreachable_redis_raises_the_redis_connection_error() -> None:
+async def test_unreachable_redis_raises_registry_unavailable_with_the_cause() -> None:
     port = _free_port()  # nothing listens here
     client = open_redis_client(f"redis://127.0.0.1:{port}/0")
     try:
         reg = RedisThreadRegistry(client)
         started = time.monotonic()
-        with pytest.raises(redis.exceptions.ConnectionError):
+        with pytest.raises(RegistryUnavailable) as caught:
             await reg.deliver(T, reply(1))
+        assert isinstance(caught.value.__cause__, redis.exceptions.ConnectionError)
+        assert "deliver" in str(caught.value)
         with pytest.raises(redis.exceptions.ConnectionError):
             await reg.ping()
         assert time.monotonic() - started < 5

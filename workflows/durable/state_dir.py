@@ -28,6 +28,21 @@ class StateDirBusy(Exception):
         )
 
 
+class StateDirUnusable(Exception):
+    """The state directory cannot be created, locked or written."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(path, reason)
+        self.path = path
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return (
+            f"the state directory {self.path} cannot be used ({self.reason}); make it writable "
+            "(or point TRAVEL_PLANNER_STATE_DIR elsewhere) and start again: nothing recorded is lost"
+        )
+
+
 class StateDir:
     """Owns the state directory for the life of the process.
 
@@ -37,8 +52,11 @@ class StateDir:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = os.open(self.path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = os.open(self.path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StateDirUnusable(str(self.path), exc.strerror or str(exc)) from exc
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -46,7 +46,9 @@ this needs a single Redis (or a primary), not Redis Cluster.
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -54,8 +56,11 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import BusyLoadingError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from workflows.ports import Delivery, PostRecord, Reply, TripRecord
+from workflows.ports import Delivery, PostRecord, RegistryUnavailable, Reply, TripRecord
 from workflows.registry._common import (
     DEFAULT_EVENT_TTL_SECONDS,
     DICT_FIELDS,
@@ -70,6 +75,8 @@ from workflows.registry._common import (
     reply_from_json,
     reply_to_json,
 )
+
+logger = logging.getLogger(__name__)
 
 # ARGV[1] is always the key prefix P. KEYS are unused: see the module docstring.
 
@@ -417,3 +424,26 @@ class RedisThreadRegistry:
             pipe.hset(self._p + "posts", key, dumps({"state": "done", "ref": ref}))
             pipe.zadd(self._p + "postkeys", {key: 0})
             await pipe.execute()
+
+
+def _unavailable_means_retry(method: Any) -> Any:
+    """Turn "Redis is not answering" into the port's RegistryUnavailable,
+    logged once here with where and why, so every caller can retry it."""
+
+    @functools.wraps(method)
+    async def call(self: RedisThreadRegistry, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(self, *args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError, BusyLoadingError) as exc:
+            logger.error("Redis is unavailable during %s (%s: %s)", method.__name__, type(exc).__name__, exc)
+            raise RegistryUnavailable(f"Redis unavailable during {method.__name__}: {type(exc).__name__}") from exc
+
+    return call
+
+
+for _name in (
+    "register_trip", "get_trip", "trip_for_thread", "update_trip", "list_trips", "forget_trip",
+    "mark_event", "deliver", "publish_waiter", "claim_replies", "unclaimed_replies",
+    "stranded_waiters", "post_record", "record_post_intent", "record_post_done",
+):
+    setattr(RedisThreadRegistry, _name, _unavailable_means_retry(getattr(RedisThreadRegistry, _name)))

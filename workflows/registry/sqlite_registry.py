@@ -118,10 +118,15 @@ class SqliteThreadRegistry:
         clock: Callable[[], float] = time.time,
         *,
         event_ttl_seconds: int = DEFAULT_EVENT_TTL_SECONDS,
+        on_disk_failure: Callable[[sqlite3.Error], None] | None = None,
     ) -> None:
         self._conn = conn
         self._clock = clock
         self._event_ttl_seconds = event_ttl_seconds
+        #: Told when the database cannot be written at all (disk full,
+        #: read-only, I/O error): the embedded runtime then stops the process,
+        #: like the durable store does, rather than limp on without state.
+        self._on_disk_failure = on_disk_failure
         with self._tx() as cur:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -146,14 +151,19 @@ class SqliteThreadRegistry:
                 raise
             cur.execute(f"RELEASE {name}")
             return
-        cur.execute("BEGIN IMMEDIATE")
         try:
-            yield cur
-        except BaseException:
-            if conn.in_transaction:
-                cur.execute("ROLLBACK")
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+                cur.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    cur.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            if self._on_disk_failure is not None and _is_disk_failure(exc):
+                self._on_disk_failure(exc)
             raise
-        cur.execute("COMMIT")
 
     @staticmethod
     def _trip_exists(cur: sqlite3.Cursor, trip_id: str) -> bool:
@@ -384,3 +394,8 @@ class SqliteThreadRegistry:
                 "INSERT OR REPLACE INTO registry_posts (key, state, ref) VALUES (?, 'done', ?)",
                 (key, ref),
             )
+
+
+def _is_disk_failure(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return any(word in text for word in ("disk is full", "readonly", "read-only", "disk i/o error"))
