@@ -25,6 +25,7 @@ SUITES: dict[str, str] = {
     "random_kills": "reliability.random_kills",
     "chaos_delivery": "reliability.chaos_delivery",
     "hostile_input": "reliability.hostile_input",
+    "load": "reliability.load",
 }
 
 

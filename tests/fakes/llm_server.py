@@ -64,7 +64,9 @@ class LlmCall:
 class ScriptedLLM:
     """Start with `with ScriptedLLM(script) as llm:`; base URL in `llm.base_url`."""
 
-    def __init__(self, script: Script, *, model: str = "scripted-model", latency: float = 0.0) -> None:
+    def __init__(
+        self, script: Script, *, model: str = "scripted-model", latency: float | Callable[[], float] = 0.0
+    ) -> None:
         self.script = script
         self.model = model
         self.latency = latency
@@ -117,7 +119,8 @@ class ScriptedLLM:
         with self._lock:
             self.calls.append(call)
             fault = self.faults.pop(0) if self.faults else None
-        delay = self.latency + (fault.delay if fault else 0.0)
+        base = self.latency() if callable(self.latency) else self.latency
+        delay = base + (fault.delay if fault else 0.0)
         if fault and fault.raw_body is not None:
             return 200, {}, fault.raw_body, delay
         if fault and fault.status:
