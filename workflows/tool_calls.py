@@ -15,6 +15,9 @@ from workflows.text import scrub
 
 FINISH_TOOL = "finish_trip"
 MAX_ARGUMENT_CHARS = 20_000
+#: Longer tool-call arguments are replaced by a note in the kept transcript:
+#: the call has run (or been refused) and the budget cannot cut inside them.
+KEPT_ARGUMENT_CHARS = 2_000
 
 FINISH_TOOL_SPEC: dict[str, Any] = {
     "type": "function",
@@ -106,3 +109,20 @@ def _check_schema(args: dict[str, Any], schema: dict[str, Any]) -> str:
         if expected and (not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected)):
             return f"field {field!r} must be of type {spec['type']}"
     return ""
+
+
+def trim_for_transcript(message: dict[str, Any]) -> dict[str, Any]:
+    """The assistant message as the transcript keeps it: oversized tool-call
+    arguments become a short note (the original is used to run the call)."""
+    calls = message.get("tool_calls")
+    if not calls:
+        return message
+    kept = []
+    for call in calls:
+        fn = call.get("function") or {}
+        arguments = fn.get("arguments")
+        if isinstance(arguments, str) and len(arguments) > KEPT_ARGUMENT_CHARS:
+            note = json.dumps({"note": f"{len(arguments)} characters of arguments omitted from the transcript"})
+            call = {**call, "function": {**fn, "arguments": note}}
+        kept.append(call)
+    return {**message, "tool_calls": kept}

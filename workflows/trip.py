@@ -49,7 +49,13 @@ from workflows.steps import PLAN_FOOTER_SEPARATOR
 from workflows.tools.outcomes import is_tool_error
 from workflows.services import TripServices
 from workflows.versions import TripVersions
-from workflows.tool_calls import FINISH_TOOL, FINISH_TOOL_SPEC, BrokenToolCall, parse_tool_call
+from workflows.tool_calls import (
+    FINISH_TOOL,
+    FINISH_TOOL_SPEC,
+    BrokenToolCall,
+    parse_tool_call,
+    trim_for_transcript,
+)
 from workflows.transcript import compact_history
 
 logger = logging.getLogger(__name__)
@@ -160,8 +166,23 @@ class _Segment:
                 logger.exception("posting %s failed; retrying after a pause", key)
                 await self.ctx.sleep(timedelta(minutes=min(5 * attempt, 30)))
 
+    async def durably(self, step: str, *args: Any) -> Any:
+        """Run a bookkeeping step (registry, timers) until it succeeds.
+
+        Each attempt already retries for minutes (`_POST_RETRY`); if the
+        registry stays down longer, the trip sleeps durably and tries again
+        (a new step each time) instead of dying with the error."""
+        attempt = 0
+        while True:
+            try:
+                return await self._leaf(_POST_RETRY).run(step, *args)
+            except Exception:
+                attempt += 1
+                logger.exception("step %s of trip %s failed; retrying after a pause", step, self.s.trip_id)
+                await self.ctx.sleep(timedelta(minutes=min(5 * attempt, 30)))
+
     async def show_state(self, state: str, plan_key: str = "") -> None:
-        await self._leaf(_POST_RETRY).run("show_state_step", self.s.trip_id, self.s.thread, state, plan_key)
+        await self.durably("show_state_step", self.s.trip_id, self.s.thread, state, plan_key)
 
     async def first_settled(self, *futures: Any) -> int:
         """The index of the first of `futures` to settle, the same on every replay.
@@ -192,7 +213,7 @@ class _Segment:
         while True:
             p = self.ctx.promise(timeout=_UNTIL_TRIP_DEADLINE)  # its own argument; options are ignored
             promise_id = await p.id()
-            await self._leaf(_POST_RETRY).run("publish_waiter_step", self.s.trip_id, promise_id)
+            await self.durably("publish_waiter_step", self.s.trip_id, promise_id)
             parked = False
             phases = (
                 (timedelta(hours=settings.remind_after_hours), "remind"),
@@ -202,7 +223,7 @@ class _Segment:
             for pause, then in phases:
                 timer = self.ctx.sleep(pause)
                 if await self.first_settled(p, timer) == 0:
-                    await self._leaf(_POST_RETRY).run("cancel_timer_step", await timer.id())
+                    await self.durably("cancel_timer_step", await timer.id())
                     break
                 if then == "remind":
                     await self.post("notice", reminder(self.s.last_question))
@@ -213,7 +234,7 @@ class _Segment:
                     parked = True
                 else:
                     raise _Expired
-            claimed = await self._leaf(_POST_RETRY).run("claim_step", self.s.trip_id)
+            claimed = await self.durably("claim_step", self.s.trip_id)
             if parked:
                 await self.show_state("active")
             if claimed:
@@ -305,7 +326,7 @@ class _Segment:
             extra = [{"role": "user", "content": NUDGE_EMPTY}] if empty_answers else []
             outcome = await self.call_llm(extra, specs)
             if outcome.failure == "control":
-                claimed = await self._leaf(_POST_RETRY).run("claim_step", self.s.trip_id)
+                claimed = await self.durably("claim_step", self.s.trip_id)
                 self.take([Reply.from_dict(r) for r in claimed])
                 continue
             if outcome.failure == "transient":
@@ -325,7 +346,7 @@ class _Segment:
                 continue
             empty_answers = 0
             message = outcome.message or {"role": "assistant", "content": ""}
-            self.s.messages.append(message)
+            self.s.messages.append(trim_for_transcript(message))
             calls = message.get("tool_calls") or []
             if calls:
                 plan = await self.run_tools(calls, specs)

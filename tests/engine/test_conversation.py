@@ -158,3 +158,29 @@ def test_replies_reach_the_llm_in_the_order_people_spoke_with_their_authors(tmp_
 
     answer = llm.calls[-1].messages[-1]["content"]
     assert answer.splitlines() == ["[ana] ana is in", "[ben] ben is in", "[cy] cy is in", "[di] di is in", "[ed] ed is in"]
+
+
+def test_huge_tool_arguments_do_not_stay_in_the_transcript(tmp_path):
+    from workflows.tool_calls import KEPT_ARGUMENT_CHARS, trim_for_transcript
+
+    huge = "https://example.org/" + "x" * 60_000
+
+    def script(messages):  # type: ignore[no-untyped-def]
+        if len(messages) == 1:
+            return call_tools(("scrape_website", {"url": huge}))
+        return say("TRIP PLANNING COMPLETE\nDone.")
+
+    with research_fakes(lambda url: script) as (llm, serper, site):
+        async def scenario():
+            async with planner(research_env(llm, serper, tmp_path)) as p:
+                await p.start("huge", "Lisbon")
+                return await p.outcome("huge")
+        asyncio.run(scenario())
+
+    second = llm.calls[1].messages
+    assert len(json.dumps(second)) < 48_000  # the next request fits the budget
+    tool_reply = [m for m in second if m["role"] == "tool"][0]["content"]
+    assert "limit is" in tool_reply  # the model was told why the call was refused
+    kept = trim_for_transcript({"role": "assistant", "tool_calls": [
+        {"id": "c", "type": "function", "function": {"name": "x", "arguments": "y" * (KEPT_ARGUMENT_CHARS + 1)}}]})
+    assert "omitted" in kept["tool_calls"][0]["function"]["arguments"]
