@@ -120,6 +120,29 @@ class HookedSerper(FakeSerper):
         return super().answer(method, path, body)
 
 
+class RoutedLLM(ScriptedLLM):
+    """The ScriptedLLM of a rig. A script may also answer ``{"_raw": bytes}``:
+    those bytes go back as the 200 body, as they are (a broken provider)."""
+
+    def __init__(self, router: Callable[[list[dict[str, Any]]], dict[str, Any]]) -> None:
+        self._tls = threading.local()
+
+        def script(messages: list[dict[str, Any]]) -> dict[str, Any]:
+            answer = router(messages)
+            self._tls.raw = answer.get("_raw")
+            return answer
+
+        super().__init__(script)
+
+    def _respond(self, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes, float]:
+        self._tls.raw = None
+        status, headers, data, delay = super()._respond(body)
+        raw = getattr(self._tls, "raw", None)
+        if raw is not None and status == 200:
+            return 200, {}, raw, delay
+        return status, headers, data, delay
+
+
 class Rig:
     """A real `travel-planner run` with a fake Slack Web API, a scripted LLM
     (routed per trip) and a fake search API. Use as a context manager."""
@@ -133,8 +156,10 @@ class Rig:
         serper: FakeSerper | None = None,
     ) -> None:
         self.name = name
-        self.workdir = workdir
-        self.log_path = workdir / f"{name}.log"
+        # A fresh directory per rig: the fake Slack's ts restart at every run,
+        # so a reused state directory would hold trips with the same ids.
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=workdir))
+        self.log_path = self.workdir / "bot.log"
         self.router = ScriptRouter()
         self._stack = contextlib.ExitStack()
         try:
@@ -143,10 +168,10 @@ class Rig:
             for user, display in USERS.items():
                 self.api.add_user(user, display_name=display)
             self.serper = self._stack.enter_context(serper or HookedSerper())
-            self.llm = self._stack.enter_context(ScriptedLLM(self.router))
+            self.llm = self._stack.enter_context(RoutedLLM(self.router))
             for fake in (self.api, self.serper, self.llm):
                 _hush(fake)
-            full_env = bot_env(self.api, self.llm, self.serper, workdir / f"{name}-state", free_port())
+            full_env = bot_env(self.api, self.llm, self.serper, self.workdir / "state", free_port())
             full_env.update(env or {})
             self.env = full_env
             self.bot = BotProcess(full_env, self.log_path)
@@ -157,8 +182,12 @@ class Rig:
         self.started = time.monotonic()
 
     def _stop_bot(self) -> None:
-        with contextlib.suppress(Exception):
+        try:
             self.bot.stop()
+        except Exception:  # did not stop on SIGTERM in time: never leave it running
+            with contextlib.suppress(Exception):
+                self.bot.proc.kill()
+                self.bot.proc.wait(10)
 
     def __enter__(self) -> Rig:
         return self
@@ -218,6 +247,19 @@ def step_kind(message: dict[str, Any]) -> str:
     """"ask", "progress", "plan", "notice" from the post's metadata step key."""
     step = str(((message.get("metadata") or {}).get("event_payload") or {}).get("step", ""))
     return step.rsplit("/", 1)[-1].rstrip("0123456789")
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """What people read in a post: its blocks' text when it has blocks (the
+    `text` field is only the notification fallback), else `text`."""
+    parts = []
+    for block in message.get("blocks") or []:
+        text = block.get("text")
+        if isinstance(text, dict):
+            text = text.get("text")
+        if isinstance(text, str):
+            parts.append(text)
+    return "\n".join(parts) if parts else str(message.get("text") or "")
 
 
 def duplicate_posts_in(rig: Rig, root_ts: str) -> int:
@@ -290,6 +332,8 @@ class Case:
         self.hooks: list[Hook] = []
         self.notes: list[str] = []
         self.root_ts = ""
+        #: What people do in the thread (set by the case); then the plan is awaited.
+        self.drive: Callable[[], None] = self.start
         self._lock = threading.Lock()
         self._pool = cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"case-{name}")
         self._token_re = re.compile(re.escape(name) + r"-r\d+-[0-9a-f]{6}")
@@ -368,20 +412,23 @@ class Case:
         self.deliver(first, copies)
         self.deliver(second, copies)
 
-    def deliver_many(self, events: list[tuple[dict[str, Any], int]]) -> float:
-        """Send several events at once (each possibly retried); returns the
-        spread between the first and the last request leaving, in seconds."""
+    def deliver_many(self, events: list[tuple[dict[str, Any], int, float]]) -> float:
+        """Send several events (event, copies, seconds after the start) from
+        their own threads; returns the spread between the first and the last
+        request leaving, in seconds."""
         barrier = threading.Barrier(len(events))
         started: list[float] = []
 
-        def one(event: dict[str, Any], copies: int) -> None:
+        def one(event: dict[str, Any], copies: int, offset: float) -> None:
             barrier.wait()
+            if offset > 0:
+                time.sleep(offset)
             started.append(time.monotonic())
             self.deliver(event, copies, together=True)
 
         pool = cf.ThreadPoolExecutor(max_workers=len(events))
         try:
-            for f in [pool.submit(one, e, c) for e, c in events]:
+            for f in [pool.submit(one, *e) for e in events]:
                 f.result()
         finally:
             pool.shutdown()
@@ -389,8 +436,25 @@ class Case:
 
     # -- scoring -----------------------------------------------------------------
 
+    def batch_of(self, token: str) -> int:
+        """Which batch of answers (1-based) carried `token` to the LLM; 0: not yet."""
+        for call in reversed(self.rig.llm_calls(self.name)):
+            answers = user_answers([m for m in call.messages if m.get("role") != "system"])
+            for i, text in enumerate(answers, 1):
+                if token in text:
+                    return i
+        return 0
+
+    def plan_complete(self) -> bool:
+        """The plan is posted with every part (a long plan comes in several)."""
+        plans = self.plans()
+        if not plans:
+            return False
+        payload = (plans[0].get("metadata") or {}).get("event_payload") or {}
+        return len(plans) >= int(payload.get("parts") or 1)
+
     def wait_plan(self, timeout: float) -> None:
-        self.rig.api.wait_for(self.plans, timeout=timeout)
+        self.rig.api.wait_for(self.plan_complete, timeout=timeout)
 
     def outcome(self, seconds: float, error: str = "") -> Outcome:
         calls = self.rig.llm_calls(self.name)
@@ -400,7 +464,7 @@ class Case:
         counts = Counter(seen)
         lost = [t for t in self.tokens if t not in counts]
         duplicates = sum(n - 1 for n in counts.values() if n > 1)
-        plan_text = "\n".join(m.get("text", "") for m in self.plans())
+        plan_text = "\n".join(message_text(m) for m in self.plans())
         if plan_text:
             plan_counts = Counter(self._token_re.findall(plan_text))
             duplicates += sum(n - 1 for n in plan_counts.values() if n > 1)
@@ -408,6 +472,13 @@ class Case:
         if not plan_text and not error:
             error = "no plan was posted"
         out_of_order = self._inversions(claims)
+        notes = list(self.notes)
+        if not self.strict_order and len(claims) > 1:
+            flat = [t for c in claims for t in c]
+            across = sum(1 for a, b in zip(flat, flat[1:], strict=False) if float(self.ts.get(a, 0)) > float(self.ts.get(b, 0)))
+            if across:
+                notes.append(f"{self.name}: {across} pair(s) read in arrival order across batches (a reply that arrives "
+                             "after the planner took a later one cannot be put before it; not counted)")
         return Outcome(
             name=self.name,
             deliveries=self.deliveries,
@@ -419,7 +490,7 @@ class Case:
             dup_posts=duplicate_posts_in(self.rig, self.root_ts) if self.root_ts else 0,
             seconds=seconds,
             claims=claims,
-            notes=list(self.notes),
+            notes=notes,
             error=error,
         )
 
@@ -432,11 +503,11 @@ class Case:
 
         bad = 0
         for claim in claims:
-            bad += sum(1 for a, b in zip(claim, claim[1:]) if key(a) > key(b))
+            bad += sum(1 for a, b in zip(claim, claim[1:], strict=False) if key(a) > key(b))
         if self.strict_order:
             flat = [t for c in claims for t in c]
-            within = {(a, b) for c in claims for a, b in zip(c, c[1:])}
-            bad += sum(1 for a, b in zip(flat, flat[1:]) if key(a) > key(b) and (a, b) not in within)
+            within = {(a, b) for c in claims for a, b in zip(c, c[1:], strict=False)}
+            bad += sum(1 for a, b in zip(flat, flat[1:], strict=False) if key(a) > key(b) and (a, b) not in within)
         return bad
 
     def close(self) -> None:
@@ -461,8 +532,8 @@ def writing_question_after(n: int) -> Callable[[list[dict[str, Any]]], bool]:
 # the cases (each drives one trip; they share a bot and run concurrently)
 
 
-def case_retries(rig: Rig, rnd: random.Random) -> Case:
-    case = Case(rig, "retries", 4)
+def case_retries(rig: Rig, rnd: random.Random, name: str = "retries") -> Case:
+    case = Case(rig, name, 4)
 
     def drive() -> None:
         case.start()
@@ -470,12 +541,12 @@ def case_retries(rig: Rig, rnd: random.Random) -> Case:
             case.wait_questions(i + 1)
             case.deliver(case.reply_event(i, "U0ANA" if i % 2 else "U0BEN"), copies)
 
-    case.drive = drive  # type: ignore[attr-defined]
+    case.drive = drive
     return case
 
 
-def case_mention_pairs(rig: Rig, rnd: random.Random) -> Case:
-    case = Case(rig, "mention_pairs", 3)
+def case_mention_pairs(rig: Rig, rnd: random.Random, name: str = "mention_pairs") -> Case:
+    case = Case(rig, name, 3)
     orders = ["mention-first", "message-first", "together"]
 
     def drive() -> None:
@@ -484,14 +555,14 @@ def case_mention_pairs(rig: Rig, rnd: random.Random) -> Case:
             case.wait_questions(i + 1)
             case.deliver_mention_pair(case.reply_event(i, "U0BEN", mention=True), order, copies=1 + i % 2)
 
-    case.drive = drive  # type: ignore[attr-defined]
+    case.drive = drive
     return case
 
 
-def case_out_of_order_busy(rig: Rig, rnd: random.Random) -> Case:
+def case_out_of_order_busy(rig: Rig, rnd: random.Random, name: str = "out_of_order_busy") -> Case:
     """Replies 1 and 2 are written in that order (ts) but reach the bot as 2,
     then 1, while the planner researches: the LLM must read 1 before 2."""
-    case = Case(rig, "out_of_order_busy", 3, strict_order=True)
+    case = Case(rig, name, 3, strict_order=True)
 
     def late_pair() -> None:
         ts1, ts2 = case.new_ts(), case.new_ts()
@@ -507,13 +578,13 @@ def case_out_of_order_busy(rig: Rig, rnd: random.Random) -> Case:
         case.wait_questions(1)
         case.deliver(case.reply_event(0, "U0CAT"))
 
-    case.drive = drive  # type: ignore[attr-defined]
+    case.drive = drive
     return case
 
 
-def case_out_of_order_waiting(rig: Rig, rnd: random.Random) -> Case:
+def case_out_of_order_waiting(rig: Rig, rnd: random.Random, name: str = "out_of_order_waiting") -> Case:
     """The same reversed pair, arriving back to back while the planner waits."""
-    case = Case(rig, "out_of_order_waiting", 2, strict_order=True)
+    case = Case(rig, name, 2, strict_order=True)
 
     def drive() -> None:
         case.start()
@@ -524,12 +595,12 @@ def case_out_of_order_waiting(rig: Rig, rnd: random.Random) -> Case:
         case.deliver(e2)
         case.deliver(e1)
 
-    case.drive = drive  # type: ignore[attr-defined]
+    case.drive = drive
     return case
 
 
-def case_while_researching(rig: Rig, rnd: random.Random) -> Case:
-    case = Case(rig, "while_researching", 4)
+def case_while_researching(rig: Rig, rnd: random.Random, name: str = "while_researching") -> Case:
+    case = Case(rig, name, 4)
     serper: HookedSerper = rig.serper  # type: ignore[assignment]
     case.on_llm(researching_after(1), lambda: case.deliver(case.reply_event(1, "U0BEN"), 2))
     serper.on_query(f"{case.name} round 1", lambda: case.deliver(case.reply_event(2, "U0CAT")))
@@ -543,25 +614,31 @@ def case_while_researching(rig: Rig, rnd: random.Random) -> Case:
         case.wait_questions(1)
         case.deliver(case.reply_event(0, "U0ANA"))
 
-    case.drive = drive  # type: ignore[attr-defined]
+    case.drive = drive
     return case
 
 
-def case_five_people(rig: Rig, rnd: random.Random) -> Case:
-    case = Case(rig, "five_people", 5)
+def case_five_people(rig: Rig, rnd: random.Random, name: str = "five_people") -> Case:
+    case = Case(rig, name, 5)
 
     def drive() -> None:
         case.start()
         case.wait_questions(1)
         users = list(USERS)
-        events = [(case.reply_event(i, users[i]), 1 + (i % 2)) for i in range(5)]  # ts in speaking order
-        rnd.shuffle(events)  # arrival order is not speaking order
+        # ts in speaking order; each arrives at a random moment of the same
+        # 100 ms, so arrival order is not speaking order. Two are retried.
+        offsets = sorted(rnd.uniform(0, 0.1) for _ in range(5))
+        rnd.shuffle(offsets)
+        offsets[0] = 0.0
+        events = [(case.reply_event(i, users[i]), 1 + (i % 2), offsets[i]) for i in range(5)]
         spread = case.deliver_many(events)
-        case.notes.append(f"five_people: 5 replies ({sum(c for _, c in events)} deliveries) left within {spread * 1000:.0f} ms")
+        case.notes.append(
+            f"{name}: 5 replies ({sum(e[1] for e in events)} deliveries) left within {spread * 1000:.0f} ms"
+        )
         if spread > 0.1:
-            case.notes.append("five_people: WARNING the burst took longer than 100 ms on this machine")
+            case.notes.append(f"{name}: WARNING the burst took longer than 100 ms on this machine")
 
-    case.drive = drive  # type: ignore[attr-defined]
+    case.drive = drive
     return case
 
 
@@ -575,11 +652,18 @@ SHARED_CASES: dict[str, Callable[[Rig, random.Random], Case]] = {
 }
 
 
-def run_shared_cases(workdir: Path, names: list[str], seed: int, timeout: float) -> list[Outcome]:
-    """The shared-bot cases, concurrently, against one `travel-planner run`."""
+def run_shared_cases(
+    workdir: Path, names: list[str], seed: int, timeout: float, *, copies: int = 1
+) -> list[Outcome]:
+    """The shared-bot cases, concurrently, against one `travel-planner run`
+    (`copies` > 1 runs each case that many times at once, as name_2, ...)."""
     rnd = random.Random(seed)
     with Rig(workdir, "chaos") as rig:
-        cases = [SHARED_CASES[n](rig, random.Random(rnd.random())) for n in names]
+        cases = [
+            SHARED_CASES[n](rig, random.Random(rnd.random()), n if k == 0 else f"{n}_{k + 1}")
+            for k in range(copies)
+            for n in names
+        ]
         return _drive_all(cases, timeout)
 
 
@@ -588,7 +672,7 @@ def _drive_all(cases: list[Case], timeout: float) -> list[Outcome]:
         started = time.monotonic()
         error = ""
         try:
-            case.drive()  # type: ignore[attr-defined]
+            case.drive()
             case.wait_plan(timeout)
         except Exception as exc:  # scored below: an unfinished trip shows as lost replies
             error = f"{type(exc).__name__}: {exc}"
@@ -641,21 +725,21 @@ def run_pause_case(workdir: Path, spec: PauseCase, timeout: float) -> Outcome:
             case.wait_questions(1)
             case.deliver(case.reply_event(0, "U0ANA"))
             rig.api.wait_for(lambda: reached in rig.log_text(), timeout=20)
-            asked = len(case.questions())
             case.deliver_mention_pair(case.reply_event(1, "U0BEN", mention=True), "together", copies=2)
             case.deliver(case.reply_event(2, "U0CAT"), 2)
             during = resumed not in rig.log_text()
             case.notes.append(
                 f"{spec.name}: 2 replies sent {'during' if during else 'AFTER'} the {spec.pause:g} s pause at {spec.failpoint}"
             )
-            # The two replies answer the next question at once; send the last
-            # answer when the question after that waits (the pause may still hold).
-            case.wait_questions(asked + 2, timeout=20)
+            # Once the planner has read those two (as answer batch b), answer
+            # the question it asks next ("Question b+1").
+            batch = rig.api.wait_for(lambda: case.batch_of(case.tokens[2]), timeout=20)
+            rig.api.wait_for(
+                lambda: any(f"Question {batch + 1} for" in q for q in case.questions()) or case.plans(), timeout=20
+            )
             during = resumed not in rig.log_text()
             case.deliver(case.reply_event(3, "U0DAN"))
-            case.notes.append(
-                f"{spec.name}: the last reply was sent {'during' if during else 'after'} the pause"
-            )
+            case.notes.append(f"{spec.name}: the last reply was sent {'during' if during else 'after'} the pause")
             case.wait_plan(timeout)
             if resumed not in rig.log_text():
                 rig.api.wait_for(lambda: resumed in rig.log_text(), timeout=10)
@@ -691,7 +775,9 @@ def run(profile: Profile) -> Table:
     seed = profile.seed if profile.seed is not None else 5
     timeout = 30.0 if profile.fast else 60.0
     workdir = workdir_for(profile, "chaos_delivery")
-    outcomes = run_shared_cases(workdir, shared_case_names(profile), seed, timeout)
+    # The full profile runs every shared case three times at once (more interleavings).
+    copies = 1 if profile.fast else int(profile.options.get("copies", 3))
+    outcomes = run_shared_cases(workdir, shared_case_names(profile), seed, timeout, copies=copies)
     for spec in pause_cases(profile):
         outcomes.append(run_pause_case(workdir, spec, timeout))
     table = outcomes_table(f"chaos_delivery [{profile.name}]", outcomes)
