@@ -31,6 +31,7 @@ def create_bolt_app(
     command: str = "/plan-trip",
     event_ttl_seconds: int = DEFAULT_EVENT_TTL_SECONDS,
     logger: logging.Logger | None = None,
+    price_per_mtok: tuple[float, float] = (0.0, 0.0),
 ) -> AsyncApp:
     """The Slack edge as a Bolt `AsyncApp` (run it on the engine's event loop).
 
@@ -42,6 +43,8 @@ def create_bolt_app(
       ever waits for it).
     - `socket_mode`: requests arrive over Socket Mode (no signature to check;
       `signing_secret` may be None). In HTTP mode `signing_secret` is required.
+    - `price_per_mtok`: USD per million (input, output) tokens, for the cost
+      estimate `@bot status` shows (TripSettings.price_per_mtok).
 
     Listeners ack first and do slow work after (`process_before_response` is
     False: Bolt answers Slack as soon as `ack()` is called and keeps running
@@ -93,6 +96,7 @@ def create_bolt_app(
         identity=identity,
         event_ttl_seconds=event_ttl_seconds,
         logger=logger,
+        price_per_mtok=price_per_mtok,
     )
     register_listeners(app, services, command=command)
     return app

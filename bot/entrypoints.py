@@ -93,6 +93,7 @@ async def _serve(command: str, env: Mapping[str, str], slack: SlackSettings) -> 
                 trips=runtime.engine,
                 socket_mode=slack.socket_mode,
                 bot_identity=identity,
+                price_per_mtok=runtime.settings.price_per_mtok,
             )
             if slack.socket_mode:
                 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler

@@ -286,17 +286,19 @@ def render(
     raise ValueError(f"unknown style {style!r}")
 
 
-def render_part_as_mrkdwn(markdown_part: str) -> SlackMessage:
+def render_part_as_mrkdwn(markdown_part: str, max_blocks: int = MAX_BLOCKS) -> SlackMessage:
     """One markdown part as a single mrkdwn message (the markdown-block fallback).
 
     Keeps the part count of a `render(style="markdown")` result, so the
-    exactly-once keys of the parts stay the same.
+    exactly-once keys of the parts stay the same. `max_blocks` leaves room for
+    blocks around it (a header, a footer, buttons).
     """
-    messages = _render_mrkdwn(markdown_part)
+    max_blocks = max(1, min(max_blocks, MAX_BLOCKS))
+    messages = _render_mrkdwn(markdown_part, max_blocks=max_blocks)
     if len(messages) == 1:
         return messages[0]
     first = messages[0]
-    blocks = first.blocks[: MAX_BLOCKS - 1] + [_section("… (cut to fit one Slack message)")]
+    blocks = first.blocks[: max_blocks - 1] + [_section("… (cut to fit one Slack message)")]
     return SlackMessage(text=first.text, blocks=blocks)
 
 
@@ -304,14 +306,14 @@ def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
-def _render_mrkdwn(markdown: str) -> list[SlackMessage]:
+def _render_mrkdwn(markdown: str, max_blocks: int = MAX_BLOCKS) -> list[SlackMessage]:
     mrkdwn = markdown_to_mrkdwn(markdown.strip() or EMPTY_TEXT) or EMPTY_TEXT
     sections = split_text(mrkdwn, SECTION_TEXT_LIMIT)
     messages: list[SlackMessage] = []
     group: list[str] = []
     size = 0
     for section in sections:
-        if group and (len(group) >= MAX_BLOCKS or size + len(section) + 2 > MRKDWN_MESSAGE_BUDGET):
+        if group and (len(group) >= max_blocks or size + len(section) + 2 > MRKDWN_MESSAGE_BUDGET):
             messages.append(_mrkdwn_message(group))
             group, size = [], 0
         group.append(section)
@@ -326,8 +328,156 @@ def _mrkdwn_message(sections: list[str]) -> SlackMessage:
     return SlackMessage(text=text, blocks=[_section(s) for s in sections])
 
 
+# --------------------------------------------------------------------------
+# the final plan
+
+#: Slack's limit for a header block's plain text.
+HEADER_TEXT_LIMIT = 150
+#: Day sections (markdown blocks, with dividers between them) in one message:
+#: 1 header + 24 sections + 23 dividers + 1 footer stays under 50 blocks.
+MAX_PLAN_SECTIONS = 24
+DEFAULT_PLAN_TITLE = "Your trip plan"
+
+_TITLE_LINE = re.compile(r"^#[ \t]+(\S.*?)[ \t#]*$")
+_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_MD_MARKS = re.compile(r"(\*\*|__|~~|`|\*|(?<!\w)_|_(?!\w))")
+
+
+def _outside_fences(lines: list[str]) -> list[bool]:
+    """For each line: True when it is not inside a code fence."""
+    outside: list[bool] = []
+    fenced = False
+    for line in lines:
+        if _FENCE.match(line):
+            outside.append(False)
+            fenced = not fenced
+            continue
+        outside.append(not fenced)
+    return outside
+
+
+def plain_title(markdown_title: str, limit: int = HEADER_TEXT_LIMIT) -> str:
+    """A heading's text as plain text (no Markdown marks), at most `limit` chars."""
+    text = _MD_LINK.sub(lambda m: m.group(1), markdown_title)
+    text = _MD_MARKS.sub("", text)
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text
+
+
+def split_plan_title(plan: str) -> tuple[str, str]:
+    """(title, body): the plan's first `# ` heading as plain text, and the plan
+    without that line. No such heading: ("", plan)."""
+    lines = plan.strip("\n").split("\n")
+    for i, (line, outside) in enumerate(zip(lines, _outside_fences(lines), strict=True)):
+        match = _TITLE_LINE.match(line) if outside else None
+        if match:
+            title = plain_title(match.group(1))
+            if title:
+                body = "\n".join(lines[:i] + lines[i + 1 :]).strip("\n")
+                return title, body
+    return "", plan.strip("\n")
+
+
+def plan_sections(markdown: str) -> list[str]:
+    """Cut Markdown before each `## ` heading (a day), outside code fences;
+    level-3 headings when there is no level-2 one."""
+    lines = markdown.split("\n")
+    outside = _outside_fences(lines)
+    for level in ("## ", "### "):
+        starts = [i for i, line in enumerate(lines) if outside[i] and line.startswith(level)]
+        if starts:
+            break
+    else:
+        return [markdown.strip("\n")] if markdown.strip() else []
+    cuts = sorted({0, *starts})
+    pieces = ["\n".join(lines[a:b]).strip("\n") for a, b in zip(cuts, [*cuts[1:], len(lines)], strict=True)]
+    return [p for p in pieces if p.strip()]
+
+
+def _group(sections: list[str], most: int) -> list[str]:
+    if len(sections) <= most:
+        return sections
+    size = -(-len(sections) // most)
+    return ["\n\n".join(sections[i : i + size]) for i in range(0, len(sections), size)]
+
+
+def header_block(title: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": plain_title(title) or DEFAULT_PLAN_TITLE, "emoji": True}}
+
+
+def footer_block(footer: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": escape_mrkdwn(footer)[:SECTION_TEXT_LIMIT]}]}
+
+
+def plan_messages(
+    plan: str,
+    footer: str = "",
+    *,
+    style: Style = "markdown",
+    part_chars: int = DEFAULT_PART_CHARS,
+) -> list[SlackMessage]:
+    """The final plan as one or more messages, each within Slack's limits.
+
+    - a `header` block with the plan's first `# ` heading (plain text, at most
+      150 characters; "Your trip plan" when there is none), on the first part;
+    - the plan's days (`## ` sections) as `markdown` blocks with dividers
+      between them (Markdown headings, lists and links render as written),
+      at most `part_chars` Markdown characters a part (cumulative limit 12,000);
+    - the usage footer as a `context` block on the last part;
+    - fallback `text` in mrkdwn on every part.
+
+    Deterministic for a given plan, so the parts' exactly-once keys are stable.
+    In "mrkdwn" style the body is converted to `section` blocks instead.
+    """
+    title, body = split_plan_title((plan or "").strip())
+    title = title or DEFAULT_PLAN_TITLE
+    if not body.strip():
+        body = EMPTY_TEXT
+    footer_blocks = [footer_block(footer)] if footer.strip() else []
+    messages: list[SlackMessage] = []
+    if style == "mrkdwn":
+        room = MAX_BLOCKS - 2  # header and footer
+        for message in _render_mrkdwn(body, max_blocks=room):
+            messages.append(SlackMessage(text=message.text, blocks=list(message.blocks)))
+    else:
+        if not 64 <= part_chars <= MARKDOWN_BLOCK_LIMIT:
+            raise ValueError(f"part_chars must be between 64 and {MARKDOWN_BLOCK_LIMIT}")
+        for chunk in split_text(neutralise_mentions(body), part_chars):
+            blocks: list[dict[str, Any]] = []
+            for section in _group(plan_sections(chunk) or [chunk], MAX_PLAN_SECTIONS):
+                if blocks:
+                    blocks.append({"type": "divider"})
+                blocks.append({"type": "markdown", "text": section})
+            messages.append(SlackMessage(text=fallback_text(chunk), blocks=blocks))
+    first, last = messages[0], messages[-1]
+    heading = f"*{escape_mrkdwn(title)}*\n"
+    messages[0] = SlackMessage(text=heading + first.text, blocks=[header_block(title), *first.blocks])
+    if footer_blocks:
+        last = messages[-1]
+        messages[-1] = SlackMessage(text=last.text, blocks=[*last.blocks, *footer_blocks])
+    return messages
+
+
+def plan_file_name(title: str) -> str:
+    """A file name for the plan's Markdown file: `lisbon-in-may.md`."""
+    slug = re.sub(r"[^a-z0-9]+", "-", plain_title(title).lower()).strip("-")[:60].strip("-")
+    return f"{slug or 'trip-plan'}.md"
+
+
 __all__ = [
     "DEFAULT_PART_CHARS",
+    "DEFAULT_PLAN_TITLE",
+    "HEADER_TEXT_LIMIT",
+    "MAX_PLAN_SECTIONS",
+    "footer_block",
+    "header_block",
+    "plain_title",
+    "plan_file_name",
+    "plan_messages",
+    "plan_sections",
+    "split_plan_title",
     "FALLBACK_TEXT_LIMIT",
     "MARKDOWN_BLOCK_LIMIT",
     "MAX_BLOCKS",

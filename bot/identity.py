@@ -19,6 +19,7 @@ class BotIdentity:
     bot_id: str = ""  # B..., as in a message's bot_id
     team_id: str = ""
     user_name: str = ""  # the bot user's handle, for "/invite @name"
+    url: str = ""  # the workspace's URL ("https://acme.slack.com/"), for links to threads
 
 
 async def fetch_bot_identity(client: AsyncWebClient) -> BotIdentity:
@@ -29,6 +30,7 @@ async def fetch_bot_identity(client: AsyncWebClient) -> BotIdentity:
         bot_id=str(response.get("bot_id") or ""),
         team_id=str(response.get("team_id") or ""),
         user_name=str(response.get("user") or ""),
+        url=str(response.get("url") or ""),
     )
 
 

@@ -7,6 +7,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 from slack_sdk.errors import SlackApiError
@@ -31,6 +32,10 @@ NAME_LOOKUP_SECONDS = 1.0
 _RECENT_REPLIES = 4096
 
 
+#: How long a user's admin/owner flags are trusted before users.info is asked again.
+USER_FLAGS_TTL_SECONDS = 300.0
+
+
 @dataclass
 class BotServices:
     client: AsyncWebClient
@@ -39,8 +44,12 @@ class BotServices:
     identity: BotIdentityCache
     event_ttl_seconds: int = DEFAULT_EVENT_TTL_SECONDS
     logger: logging.Logger = log
+    #: USD per million (input, output) tokens, for the cost in `@bot status`.
+    price_per_mtok: tuple[float, float] = (0.0, 0.0)
     _names: OrderedDict[str, str] = field(default_factory=OrderedDict)
     _recent_replies: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    _admins: OrderedDict[str, tuple[float, bool]] = field(default_factory=OrderedDict)
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     # -- dedupe ------------------------------------------------------------
 
@@ -80,6 +89,47 @@ class BotServices:
         while len(self._names) > _NAME_CACHE_SIZE:
             self._names.popitem(last=False)
         return name
+
+    async def is_workspace_admin(self, user_id: str) -> bool:
+        """users.info says the user is a workspace admin or owner (cached a
+        few minutes; False when Slack cannot say)."""
+        cached = self._admins.get(user_id)
+        if cached is not None and time.monotonic() - cached[0] < USER_FLAGS_TTL_SECONDS:
+            return cached[1]
+        try:
+            response = await asyncio.wait_for(self.client.users_info(user=user_id), NAME_LOOKUP_SECONDS)
+        except Exception as exc:
+            self.logger.info("users.info failed for %s: %r", user_id, exc)
+            return False
+        user = response.get("user") or {}
+        admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
+        self._admins[user_id] = (time.monotonic(), admin)
+        while len(self._admins) > _NAME_CACHE_SIZE:
+            self._admins.popitem(last=False)
+        return admin
+
+    async def post_ephemeral(self, *, channel: str, user: str, text: str, thread_ts: str = "") -> None:
+        """A message only `user` sees, in the thread; best effort."""
+        kwargs: dict[str, str] = {"channel": channel, "user": user, "text": text}
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        try:
+            await self.client.chat_postEphemeral(**kwargs)
+        except Exception as exc:
+            self.logger.warning("chat.postEphemeral to %s in %s failed: %r", user, channel, exc)
+
+    def in_background(self, work: Awaitable[None], name: str = "bot-background") -> None:
+        """Run `work` after the current request is acknowledged (keeps a reference)."""
+
+        async def run() -> None:
+            try:
+                await work
+            except Exception:
+                self.logger.exception("background work %s failed", name)
+
+        task = asyncio.get_running_loop().create_task(run(), name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def bot_mention_pattern(self) -> re.Pattern[str] | None:
         identity = await self.identity.get()
@@ -135,6 +185,30 @@ class BotServices:
         while len(self._recent_replies) > _RECENT_REPLIES:
             self._recent_replies.popitem(last=False)
         self.logger.debug("reply %s to %s %s", reply.key, trip_id, "accepted" if accepted else "duplicate")
+        return accepted
+
+    async def deliver_control(
+        self, *, trip_id: str, key: str, user: str, kind: str, ts: str = "", seen: str = ""
+    ) -> bool:
+        """Hand a control (cancel, finish, continue) to the trip's inbox.
+
+        `key` is stable across Slack's retries (a button's action_ts, a
+        command message's "channel:ts"), so the inbox delivers it once.
+        `seen`, when given, is the in-process marker of the Slack message it
+        came from (shared with `deliver_reply`, so the app_mention / message
+        twins of one `@bot cancel` never also arrive as an answer)."""
+        if seen:
+            if seen in self._recent_replies:
+                return False
+            self._recent_replies[seen] = None
+        try:
+            reply = Reply(key=key, author=await self.author_name(user), text=kind, ts=ts, kind=kind)
+            accepted = await self.trips.deliver_reply(trip_id, reply)
+        except BaseException:
+            if seen:
+                self._recent_replies.pop(seen, None)
+            raise
+        self.logger.info("control %s for %s by %s %s", kind, trip_id, user, "accepted" if accepted else "duplicate")
         return accepted
 
     # -- channels ----------------------------------------------------------

@@ -41,9 +41,11 @@ from bot.formatting import (
     MAX_BLOCKS,
     SlackMessage,
     Style,
-    escape_mrkdwn,
+    plan_file_name,
+    plan_messages,
     render,
     render_part_as_mrkdwn,
+    split_plan_title,
 )
 from bot.root_message import choice_buttons, root_message
 from workflows import failpoints
@@ -85,6 +87,8 @@ PERMANENT_POST_ERRORS = frozenset(
 )
 #: Errors that mean "Slack did not like the markdown block": retry as mrkdwn.
 _BLOCK_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_blocks_too_long"})
+#: files.* errors after which the plan file is given up (the plan is posted).
+_FILE_REFUSALS = frozenset({"file_uploads_disabled", "file_upload_size_restricted", "not_allowed_token_type", "invalid_channel"})
 #: Lookup errors after which we cannot search the thread and post anyway.
 _LOOKUP_GIVE_UP_ERRORS = frozenset({"missing_scope", "not_allowed_token_type"})
 
@@ -167,8 +171,59 @@ class SlackChatPort:
         await self._update(channel, record.ref, message)
 
     async def final_plan(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> None:
-        extra = [{"type": "context", "elements": [{"type": "mrkdwn", "text": escape_mrkdwn(footer)[:3000]}]}]
-        await self.post(thread, plan, key=key, kind="plan", extra_blocks=extra if footer else [])
+        """The plan as a structured message (header, day sections, usage
+        footer; split into parts when long), then the whole plan as a Markdown
+        file in the thread. Both exactly once per `key`."""
+        messages = plan_messages(plan, footer, style=self._style, part_chars=self._part_chars)
+        await self.post(thread, plan, key=key, kind="plan", messages=messages)
+        await self.share_plan_file(thread, plan, key=key, footer=footer)
+
+    async def share_plan_file(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> str:
+        """Upload the plan as a Markdown file to the thread (files.uploadV2),
+        exactly once per `key`: ledger key ``f"{key}#file"``; after a crash
+        with only the intent recorded, the thread is searched for our file
+        before uploading again. Returns the file id ("" when Slack refused it
+        for good: the plan itself is already in the thread)."""
+        channel, thread_ts = _thread_parts(thread)
+        ledger_key = f"{key}#file"
+        title = split_plan_title(plan)[0] or "Trip plan"
+        filename = plan_file_name(title)
+        lock = self._locks.get(ledger_key)
+        if lock is None:
+            lock = self._locks[ledger_key] = asyncio.Lock()
+        async with lock:
+            record = await self._registry.post_record(ledger_key)
+            if record is not None and record.state == "done":
+                return record.ref
+            if record is not None and record.state == "intent":
+                found = await self._find_file(channel, thread_ts, filename)
+                if found is not None:
+                    self._log.info("plan file %s was already in the thread (%s)", ledger_key, found)
+                    await self._registry.record_post_done(ledger_key, found)
+                    return found
+            else:
+                await self._registry.record_post_intent(ledger_key)
+            content = plan.strip() + ("\n\n---\n\n_" + footer.strip() + "_\n" if footer.strip() else "\n")
+            try:
+                response = await self._client.files_upload_v2(
+                    channel=channel,
+                    thread_ts=thread_ts,
+                    content=content,
+                    filename=filename,
+                    title=title,
+                    snippet_type="markdown",
+                )
+            except SlackApiError as exc:
+                error = str(exc.response.get("error") or "unknown_error") if exc.response is not None else "unknown_error"
+                if error in PERMANENT_POST_ERRORS or error in _FILE_REFUSALS:
+                    self._log.warning("could not share the plan file in %s/%s: %s", channel, thread_ts, error)
+                    await self._registry.record_post_done(ledger_key, "")
+                    return ""
+                raise SlackPostError(error, channel, False) from exc
+            files = response.get("files") or [response.get("file") or {}]
+            file_id = str((files[0] or {}).get("id") or "")
+            await self._registry.record_post_done(ledger_key, file_id)
+            return file_id
 
     async def show_state(self, thread: ThreadRef, state: str, *, trip: TripRecord, plan_key: str = "") -> None:
         """Rewrite the trip's root message: its state, and a link to the plan."""
@@ -212,12 +267,16 @@ class SlackChatPort:
         key: str,
         kind: str = "message",
         extra_blocks: list[dict[str, Any]] | None = None,
+        messages: list[SlackMessage] | None = None,
     ) -> list[str]:
         """Post `markdown` in the thread exactly once per `key`; returns the parts' ts.
 
-        `extra_blocks` (buttons, a footer) go at the end of the last part."""
+        `extra_blocks` (buttons, a footer) go at the end of the last part.
+        `messages`: the parts already rendered (else rendered from `markdown`)."""
         channel, thread_ts = _thread_parts(thread)
-        messages = render(markdown, style=self._style, part_chars=self._part_chars)
+        if messages is None:
+            messages = render(markdown, style=self._style, part_chars=self._part_chars)
+        messages = list(messages)
         if extra_blocks:
             last = messages[-1]
             room = MAX_BLOCKS - len(last.blocks)
@@ -318,9 +377,10 @@ class SlackChatPort:
                 return str(response["ts"])
             except SlackApiError as exc:
                 error = str(exc.response.get("error", "")) if exc.response is not None else ""
-                if error in _BLOCK_ERRORS and not fell_back and _is_markdown_message(message):
+                converted = _as_mrkdwn(message) if error in _BLOCK_ERRORS and not fell_back else None
+                if converted is not None:
                     self._log.warning("Slack rejected a markdown block (%s); posting as mrkdwn", error)
-                    message = render_part_as_mrkdwn(message.blocks[0]["text"])
+                    message = converted
                     fell_back = True
                     continue
                 if error == "not_in_channel" and not joined:
@@ -366,6 +426,30 @@ class SlackChatPort:
             if cursor is None or pages >= 1000:
                 return None
 
+    async def _find_file(self, channel: str, thread_ts: str, filename: str) -> str | None:
+        """The id of a file named `filename` we shared in the thread, if any."""
+        cursor: str | None = None
+        for _ in range(1000):
+            kwargs: dict[str, Any] = {"channel": channel, "ts": thread_ts, "limit": self._page_size}
+            if cursor:
+                kwargs["cursor"] = cursor
+            try:
+                response = await self._client.conversations_replies(**kwargs)
+            except SlackApiError as exc:
+                error = exc.response.get("error") if exc.response is not None else None
+                if error in _LOOKUP_GIVE_UP_ERRORS:
+                    return None
+                raise
+            for message in response.get("messages") or []:
+                if message.get("bot_id") or message.get("app_id") or message.get("upload"):
+                    for f in message.get("files") or []:
+                        if str((f or {}).get("name") or "") == filename:
+                            return str(f.get("id") or "found")
+            cursor = ((response.get("response_metadata") or {}).get("next_cursor") or "").strip() or None
+            if cursor is None:
+                return None
+        return None
+
     # -- status ------------------------------------------------------------
 
     async def _send_status(self, channel: str, thread_ts: str, status: str) -> None:
@@ -401,8 +485,19 @@ class SlackChatPort:
             task.cancel()
 
 
-def _is_markdown_message(message: SlackMessage) -> bool:
-    return len(message.blocks) == 1 and message.blocks[0].get("type") == "markdown"
+def _as_mrkdwn(message: SlackMessage) -> SlackMessage | None:
+    """The same message with its markdown blocks converted to mrkdwn sections
+    (blocks before and after them, such as a header or buttons, kept)."""
+    kinds = [b.get("type") for b in message.blocks]
+    if "markdown" not in kinds:
+        return None
+    first = kinds.index("markdown")
+    last = len(kinds) - 1 - kinds[::-1].index("markdown")
+    lead, tail = message.blocks[:first], message.blocks[last + 1 :]
+    markdown = "\n\n".join(b["text"] for b in message.blocks[first : last + 1] if b.get("type") == "markdown")
+    converted = render_part_as_mrkdwn(markdown, max_blocks=MAX_BLOCKS - len(lead) - len(tail))
+    text = converted.text if not lead else message.text
+    return SlackMessage(text=text, blocks=[*lead, *converted.blocks, *tail])
 
 
 def _matches(message: Mapping[str, Any], step: str, part: int) -> bool:

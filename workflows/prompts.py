@@ -132,7 +132,7 @@ def usage_footer(usage: dict[str, int], price_per_mtok: tuple[float, float]) -> 
             usage.get("prompt_tokens", 0) * price_per_mtok[0]
             + usage.get("completion_tokens", 0) * price_per_mtok[1]
         ) / 1_000_000
-        line += f" (about ${cost:.2f})"
+        line += f" (about ${cost:.2f})" if cost >= 0.01 else " (under $0.01)"
     return line + "."
 
 

@@ -43,6 +43,9 @@ EMBEDDED_GROUP = "default"
 #: Trips executing at once in one process (each holds a lease while it runs).
 MAX_CONCURRENT_TRIPS = 256
 MAINTENANCE_INTERVAL_SECONDS = 3600.0
+#: How often the embedded runtime looks for replies or controls written into
+#: the registry by another process (`travel-planner trips cancel`).
+KICK_INTERVAL_SECONDS = 2.0
 
 
 def _exit_on_write_error(exc: StoreWriteError) -> None:
@@ -192,11 +195,34 @@ async def open_embedded(
     await asyncio.sleep(0)  # let the connection recover and re-dispatch
     await engine.kick_stranded()
     runtime._background.append(asyncio.create_task(_maintain(runtime, clock)))
+    runtime._background.append(asyncio.create_task(_kick_stranded_loop(runtime)))
     logger.info(
         "embedded store at %s: replayed %d journal entries, %d promises",
         state_dir.path, connection.replayed_entries, len(connection.state.promises),
     )
     return runtime
+
+
+async def _kick_stranded_loop(runtime: Runtime, interval: float | None = None) -> None:
+    """Wake trips whose inbox got a reply or control from outside this
+    process (`travel-planner trips cancel` writes into the registry while
+    `run` owns the store). Each (trip, promise) pair is resolved once: a
+    pair that stays listed is a busy trip whose stale waiter was already
+    resolved (resolving it again would change nothing)."""
+    interval = interval or KICK_INTERVAL_SECONDS
+    kicked: set[tuple[str, str]] = set()
+    with contextlib.suppress(asyncio.CancelledError):
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                stranded = set(await runtime.registry.stranded_waiters())
+                for trip_id, promise_id in sorted(stranded - kicked):
+                    logger.info("waking trip %s: a reply or control arrived from outside", trip_id)
+                    await runtime.engine.resolve(promise_id)
+                    kicked.add((trip_id, promise_id))
+                kicked &= stranded
+            except Exception:
+                logger.exception("looking for stranded trips failed; trying again in %g s", interval)
 
 
 async def _maintain(runtime: Runtime, clock: Callable[[], float]) -> None:

@@ -248,8 +248,8 @@ class _Segment:
                 raise _Cancelled(r.author)
             if r.kind == "finish":
                 self.s.finishing = True
-            elif r.kind == "continue":
-                self.s.budget_level += 1
+            elif r.kind == "continue" and self._over_budget():
+                self.s.budget_level += 1  # a second click on the same question counts once
         if words:
             self.s.messages.append({"role": "user", "content": replies_message(words)})
             self.s.turn += 1

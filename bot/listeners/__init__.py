@@ -1,7 +1,9 @@
 """Bolt listeners, one module per Slack surface.
 
 - `commands`: the `/plan-trip` slash command.
-- `events`: `app_mention` and `message` events (trip starts and thread replies).
+- `events`: `app_mention` and `message` events (trip starts, thread replies,
+  and the `@bot cancel | finish | status` commands in a trip thread).
+- `actions`: the Finish / Cancel / Continue buttons (`block_actions`).
 - `home`: the App Home tab (`app_home_opened`).
 - `fallback`: everything else gets a 2xx (see `register_fallback`).
 
@@ -14,13 +16,14 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.listeners import commands, events, fallback, home
+from bot.listeners import actions, commands, events, fallback, home
 from bot.services import BotServices
 
 
 def register_listeners(app: AsyncApp, services: BotServices, *, command: str = "/plan-trip") -> None:
     commands.register(app, services, command=command)
     events.register(app, services)
+    actions.register(app, services)
     home.register(app, services)
     fallback.register(app, services)
 

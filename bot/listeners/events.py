@@ -14,8 +14,12 @@ never send it again; unacknowledged, Slack retries it. The work is local
   deletions (`message_deleted`) or other subtypes.
 
 Mentions: a top-level `@bot <request>` starts a trip in that message's thread;
-a mention inside a trip thread is an answer; a mention inside any other thread
-starts a trip in that thread. The bot's mention is stripped from the text.
+a mention inside a trip thread is an answer, unless its text (mention
+stripped) is just `cancel`, `finish` or `status` (any case): then it is a
+command (`bot.controls`), on the `app_mention` event and on its `message`
+twin alike, so a command never reaches the planner as an answer. A mention
+inside any other thread starts a trip in that thread. The bot's mention is
+stripped from the text.
 
 Dedupe: a reply's key `"{channel}:{ts}"` is deduped durably by the trip's
 inbox, and without a second lookup within the process
@@ -33,6 +37,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.controls import ControlRequest, answer_status, command_word, request_control
 from bot.formatting import unescape_slack
 from bot.services import BotServices
 from bot.threads import thread_key
@@ -96,7 +101,12 @@ async def handle_app_mention(services: BotServices, body: dict[str, Any], event:
     if trip_id is not None:
         # An answer in a trip thread: stored first, the event remembered after.
         text = await reply_text(services, event, mention=True)
-        await services.deliver_reply(trip_id=trip_id, team=team, channel=channel, ts=ts, user=user, text=text)
+        command = command_word(text)
+        if command is not None:
+            await handle_command(services, command, team=team, channel=channel, thread_ts=thread_ts, ts=ts, user=user,
+                                 trip_id=trip_id)
+        else:
+            await services.deliver_reply(trip_id=trip_id, team=team, channel=channel, ts=ts, user=user, text=text)
         await services.first_delivery_of_event(body)
         return
     if not await services.first_delivery_of_event(body):
@@ -135,9 +145,50 @@ async def handle_message(services: BotServices, body: dict[str, Any], event: dic
     if await services.from_an_app(event):
         return
     text = await reply_text(services, event, mention=False)
-    # Stored first (deduped by the inbox), the event remembered after.
-    await services.deliver_reply(trip_id=trip_id, team=team, channel=channel, ts=ts, user=user, text=text)
+    command = await _command_to_bot(services, event, text)
+    if command is not None:
+        # The `message` twin of an `@bot cancel`: a command, never an answer.
+        await handle_command(services, command, team=team, channel=channel, thread_ts=thread_ts, ts=ts, user=user,
+                             trip_id=trip_id)
+    else:
+        # Stored first (deduped by the inbox), the event remembered after.
+        await services.deliver_reply(trip_id=trip_id, team=team, channel=channel, ts=ts, user=user, text=text)
     await services.first_delivery_of_event(body)
+
+
+async def _command_to_bot(services: BotServices, event: dict[str, Any], text: str) -> str | None:
+    """The command a plain `message` event holds, if it mentions the bot."""
+    raw = str(event.get("text") or "")
+    pattern = await services.bot_mention_pattern()
+    if pattern is not None:
+        return command_word(text) if pattern.search(raw) else None
+    # Who the bot is is unknown for now: a leading mention plus a command word
+    # is taken as one (its app_mention twin decides the same way).
+    if not _LEADING_MENTION.match(raw):
+        return None
+    return command_word(unescape_slack(_LEADING_MENTION.sub("", raw, count=1)))
+
+
+async def handle_command(
+    services: BotServices, command: str, *, team: str, channel: str, thread_ts: str, ts: str, user: str, trip_id: str
+) -> None:
+    """`@bot cancel | finish | status` in a trip thread.
+
+    cancel/finish are delivered like answers (before Slack is acked, under
+    the message's own key "channel:ts", so the twins and retries apply once);
+    status and any refusal are ephemeral and sent in the background."""
+    if command == "status":
+        if await services.first_time(f"cmd:{team}:{channel}:{ts}"):  # once across the twins and retries
+            services.in_background(
+                answer_status(services, trip_id=trip_id, channel=channel, thread_ts=thread_ts, user=user),
+                name="status",
+            )
+        return
+    request = ControlRequest(
+        team=team, channel=channel, thread_ts=thread_ts, trip_id=trip_id, user=user, kind=command,
+        key=f"{channel}:{ts}", ts=ts, seen=f"msg:{team}:{channel}:{ts}",
+    )
+    await request_control(services, request, tell=command != "cancel", notice_once=f"cmd:{team}:{channel}:{ts}")
 
 
 __all__ = ["REPLY_SUBTYPES", "handle_app_mention", "handle_message", "register", "reply_text"]

@@ -1,41 +1,49 @@
-"""The App Home tab: how to start a trip, and the trips this person started."""
+"""The App Home tab (`app_home_opened`): the trips this person started.
+
+Bolt acknowledges the event before this listener runs, so building the view
+(a registry read, and chat.getPermalink only when the workspace URL is
+unknown) and views.publish never hold Slack up.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.formatting import escape_mrkdwn, neutralise_mentions, truncate
+from bot.home import MAX_VIEW_BLOCKS, home_view, thread_url
 from bot.services import BotServices
 from workflows.ports import TripRecord
 
-MAX_TRIPS_SHOWN = 10
+#: Bound on the permalink lookups of one view (used only without a workspace URL).
+_PERMALINK_SECONDS = 3.0
 
 
-def home_view(trips: list[TripRecord]) -> dict[str, Any]:
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": "Travel Planner"}},
-        {
-            "type": "section",
-            "text": {
-                "type": "mrkdwn",
-                "text": "Type `/plan-trip Lisbon in May, 4 people` in a channel (or mention me with your request). "
-                "I'll ask questions in the thread, research options and post an itinerary there.",
-            },
-        },
-    ]
-    if trips:
-        blocks.append({"type": "divider"})
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "*Your trips*"}})
-        for trip in trips[:MAX_TRIPS_SHOWN]:
-            request = escape_mrkdwn(neutralise_mentions(truncate(trip.request or "(no request yet)", 200)))
-            channel = trip.thread.get("channel", "")
-            where = f" in <#{channel}>" if channel else ""
-            blocks.append(
-                {"type": "section", "text": {"type": "mrkdwn", "text": f"• {request}{where}: _{trip.state}_"}}
-            )
-    return {"type": "home", "blocks": blocks}
+async def trip_links(services: BotServices, trips: list[TripRecord]) -> dict[str, str]:
+    """trip_id -> link to its thread: the archive URL from auth.test's
+    workspace URL, else chat.getPermalink of the root message."""
+    identity = services.identity.peek() or await services.identity.get()
+    base = identity.url if identity is not None else ""
+    links = {t.trip_id: thread_url(t, base) for t in trips}
+    missing = [t for t in trips if not links[t.trip_id] and t.thread.get("channel") and t.thread.get("thread_ts")]
+    missing = missing[:MAX_VIEW_BLOCKS]  # no view shows more
+    if missing:
+
+        async def permalink(record: TripRecord) -> None:
+            try:
+                response = await services.client.chat_getPermalink(
+                    channel=record.thread["channel"], message_ts=record.thread["thread_ts"]
+                )
+                links[record.trip_id] = str(response.get("permalink") or "")
+            except Exception as exc:
+                services.logger.info("no permalink for %s: %r", record.trip_id, exc)
+
+        try:
+            await asyncio.wait_for(asyncio.gather(*(permalink(t) for t in missing)), _PERMALINK_SECONDS)
+        except TimeoutError:
+            services.logger.info("permalinks for the home tab took too long; some trips are shown without links")
+    return {k: v for k, v in links.items() if v}
 
 
 def register(app: AsyncApp, services: BotServices) -> None:
@@ -47,11 +55,12 @@ def register(app: AsyncApp, services: BotServices) -> None:
             return
         try:
             trips = await services.registry.list_trips(starter=user)
-            await services.client.views_publish(user_id=user, view=home_view(trips))
+            view = home_view(trips, await trip_links(services, trips))
+            await services.client.views_publish(user_id=user, view=view)
         except Exception as exc:  # the home tab is decoration
             services.logger.warning("could not publish the home tab for %s: %r", user, exc)
 
     app.event("app_home_opened")(on_app_home_opened)
 
 
-__all__ = ["home_view", "register"]
+__all__ = ["register", "trip_links"]

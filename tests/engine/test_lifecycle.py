@@ -219,7 +219,7 @@ def test_at_the_budget_cap_people_choose_to_continue_and_usage_is_shown(tmp_path
     assert "[ana] May 1-4 | [ana] 2000 EUR | [ana] vegetarian" in outcome["plan"]
     footer = chat.footers[-1]
     assert "7 AI calls" in footer and "840 tokens" in footer and "4 web lookups" in footer
-    assert "$0.00" in footer  # 700 in + 140 out tokens at $1/$2 per million
+    assert "(under $0.01)" in footer  # 700 in + 140 out tokens at $1/$2 per million
 
 
 def test_each_research_round_is_one_line_rewritten_when_done(tmp_path):
@@ -240,3 +240,32 @@ def test_each_research_round_is_one_line_rewritten_when_done(tmp_path):
     assert len(lines) == 3  # one line per round, not one per step
     assert lines[0].startswith("✅ Searched: “Lisbon hotels”")
     assert "Searched: “Lisbon day trips”" in lines[2] and "Read:" in lines[2]
+
+
+def test_two_clicks_on_continue_raise_the_budget_once(tmp_path):
+    def script(messages):  # type: ignore[no-untyped-def]
+        return say(f"Question {len(messages)}?")
+
+    with research_fakes(lambda url: script) as (llm, serper, site):
+        env = research_env(llm, serper, tmp_path, TRAVEL_PLANNER_MAX_LLM_CALLS="2")
+
+        async def scenario():
+            async with planner(env) as p:
+                await p.start("clicks", "Lisbon")
+                asked = 0
+                while len([q for q in p.chat.of("ask") if "planning budget" in q]) < 2:
+                    await p.wait_for("ask", asked + 1)
+                    asked += 1
+                    if "planning budget" in p.chat.of("ask")[-1]:
+                        # Two people press Continue at the same moment.
+                        await asyncio.gather(*(
+                            p.runtime.engine.deliver_reply("clicks", Reply(
+                                key=f"action:{who}:{asked}", author=who, text="continue", kind="continue"))
+                            for who in ("ana", "ben")))
+                    else:
+                        await p.reply("clicks", f"answer {asked}")
+                return len(llm.calls)
+
+        calls = asyncio.run(scenario())
+
+    assert calls == 4  # the second question about the budget came at 2 x 2 calls, not 3 x 2

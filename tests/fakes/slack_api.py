@@ -6,16 +6,19 @@ any loop can call it, and a configured latency delays only that request.
 
 What it does, like Slack:
 
-- methods: chat.postMessage / chat.update / chat.postEphemeral,
-  conversations.join / .info / .replies, assistant.threads.setStatus,
-  auth.test, users.info, views.publish, files.getUploadURLExternal + the upload
-  URL + files.completeUploadExternal; anything else answers
-  ``{"ok": false, "error": "unknown_method"}``;
+- methods: chat.postMessage / chat.update / chat.postEphemeral /
+  chat.getPermalink, conversations.join / .info / .replies,
+  assistant.threads.setStatus, auth.test, users.info (with is_admin /
+  is_owner), views.publish (at most 100 blocks), files.getUploadURLExternal +
+  the upload URL + files.completeUploadExternal (which, like Slack, shares the
+  file as a message from the app in the channel or thread); anything else
+  answers ``{"ok": false, "error": "unknown_method"}``;
 - bodies: ``application/x-www-form-urlencoded``, ``application/json`` and GET
   query strings (slack-sdk uses all three); the bearer token (or a ``token``
   parameter) must match, else ``invalid_auth``;
-- chat.postMessage enforces the message limits (50 blocks, 3,000 characters a
-  section, 12,000 for all markdown blocks together) and channel membership
+- chat.postMessage and chat.update enforce the message limits (50 blocks,
+  3,000 characters a section, 12,000 for all markdown blocks together, a
+  plain_text header of at most 150 characters, context and actions sizes) and channel membership
   (``not_in_channel`` in a public channel we have not joined,
   ``channel_not_found`` in a private one);
 - conversations.replies returns the thread (root first), with message
@@ -180,12 +183,23 @@ class FakeSlackWebAPI:
         with self._lock:
             self.channels[channel_id] = FakeChannel(channel_id, name, is_private, is_member)
 
-    def add_user(self, user_id: str, display_name: str = "", real_name: str = "") -> None:
+    def add_user(
+        self,
+        user_id: str,
+        display_name: str = "",
+        real_name: str = "",
+        *,
+        is_admin: bool = False,
+        is_owner: bool = False,
+    ) -> None:
         with self._lock:
             self.users[user_id] = {
                 "id": user_id,
                 "name": (display_name or user_id).lower(),
                 "real_name": real_name or display_name,
+                "is_admin": is_admin,
+                "is_owner": is_owner,
+                "is_primary_owner": False,
                 "profile": {"display_name": display_name, "real_name": real_name or display_name},
             }
 
@@ -264,6 +278,19 @@ class FakeSlackWebAPI:
             if time.monotonic() > deadline:
                 raise AssertionError(f"condition not met within {timeout}s")
             time.sleep(interval)
+
+    def thread_files(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """Files shared into a thread (files.completeUploadExternal), in order."""
+        with self._lock:
+            return [f for f in self.shared_files if f.get("channel_id") == channel and f.get("thread_ts") == thread_ts]
+
+    def message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """The current state of one message (after any chat.update)."""
+        with self._lock:
+            for m in self.messages:
+                if m["channel"] == channel and m["ts"] == ts:
+                    return dict(m)
+        return None
 
     def reset_calls(self) -> None:
         with self._lock:
@@ -480,6 +507,8 @@ class FakeSlackWebAPI:
 
     def _m_chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
         channel_id, ts = str(params.get("channel") or ""), str(params.get("ts") or "")
+        if "blocks" in params and params["blocks"] is not None:
+            _check_blocks(_json_value(params["blocks"]), False)
         with self._lock:
             for message in self.messages:
                 if message["channel"] == channel_id and message["ts"] == ts:
@@ -559,6 +588,9 @@ class FakeSlackWebAPI:
         view = _json_value(params.get("view"))
         if not isinstance(view, dict) or view.get("type") != "home":
             raise _SlackFailure("invalid_arguments")
+        if len(view.get("blocks") or []) > 100:
+            raise _SlackFailure("invalid_arguments")
+        _check_blocks(view.get("blocks") or [], False, max_blocks=100)
         with self._lock:
             self.views[str(params.get("user_id"))] = view
         return {"ok": True, "view": {"id": "V" + uuid.uuid4().hex[:8].upper(), **view}}
@@ -590,6 +622,23 @@ class FakeSlackWebAPI:
                 }
                 self.shared_files.append(shared)
                 done.append({"id": item["id"], "title": shared["title"], "name": shared["name"]})
+                if params.get("channel_id"):
+                    # Slack shares the file as a message from the app in the channel/thread.
+                    message: dict[str, Any] = {
+                        "type": "message",
+                        "channel": str(params["channel_id"]),
+                        "ts": self.next_ts(),
+                        "text": str(params.get("initial_comment") or ""),
+                        "user": self.bot_user_id,
+                        "bot_id": self.bot_id,
+                        "app_id": APP_ID,
+                        "upload": True,
+                        "files": [{"id": item["id"], "name": upload["filename"], "title": shared["title"]}],
+                        "_via": "files.completeUploadExternal",
+                    }
+                    if params.get("thread_ts"):
+                        message["thread_ts"] = str(params["thread_ts"])
+                    self.messages.append(message)
         return {"ok": True, "files": done}
 
 
@@ -665,10 +714,10 @@ def _truthy(value: Any) -> bool:
     return value is True or str(value).lower() in ("1", "true")
 
 
-def _check_blocks(blocks: Any, reject_markdown: bool) -> None:
+def _check_blocks(blocks: Any, reject_markdown: bool, max_blocks: int = 50) -> None:
     if not isinstance(blocks, list) or not all(isinstance(b, dict) for b in blocks):
         raise _SlackFailure("invalid_blocks_format")
-    if len(blocks) > 50:
+    if len(blocks) > max_blocks:
         raise _SlackFailure("invalid_blocks")
     markdown_total = 0
     for block in blocks:
@@ -683,6 +732,20 @@ def _check_blocks(blocks: Any, reject_markdown: bool) -> None:
         elif kind == "section":
             text = (block.get("text") or {}).get("text", "")
             if len(text) > 3000 or not text:
+                raise _SlackFailure("invalid_blocks")
+        elif kind == "header":
+            text = block.get("text") or {}
+            if text.get("type") != "plain_text" or not text.get("text") or len(text["text"]) > 150:
+                raise _SlackFailure("invalid_blocks")
+        elif kind == "context":
+            elements = block.get("elements") or []
+            if not elements or len(elements) > 10:
+                raise _SlackFailure("invalid_blocks")
+            if any(len(str(e.get("text", ""))) > 3000 for e in elements if isinstance(e, dict)):
+                raise _SlackFailure("invalid_blocks")
+        elif kind == "actions":
+            elements = block.get("elements") or []
+            if not elements or len(elements) > 25:
                 raise _SlackFailure("invalid_blocks")
     if markdown_total > 12_000:
         raise _SlackFailure("msg_blocks_too_long")

@@ -334,34 +334,52 @@ def block_actions(
     *,
     action_id: str = "some_button",
     user_id: str = "U0ANA",
+    user_name: str = "ana",
     channel_id: str = "C0001",
     team_id: str = TEAM_ID,
     message_ts: str | None = None,
+    thread_ts: str | None = None,
+    action_ts: str | None = None,
+    value: str = "v",
+    message_text: str = "x",
+    message_blocks: list[dict[str, Any]] | None = None,
     response_url: str = "https://hooks.slack.com/actions/T0001/1/abc",
 ) -> str:
-    """A block_actions interactivity request body (form with `payload=` JSON)."""
+    """A block_actions interactivity request body (form with `payload=` JSON).
+
+    A button on a message in a thread carries the thread's `thread_ts` in both
+    `container` and `message` (as Slack sends it); the root message of a
+    thread with replies carries its own ts as `thread_ts`. `action_ts` is
+    unique per click (a retry of the same request carries the same one)."""
     ts = message_ts or unique_ts()
+    container: dict[str, Any] = {"type": "message", "message_ts": ts, "channel_id": channel_id, "is_ephemeral": False}
+    message: dict[str, Any] = {"type": "message", "ts": ts, "text": message_text, "bot_id": BOT_ID, "user": BOT_USER_ID}
+    if thread_ts:
+        container["thread_ts"] = thread_ts
+        message["thread_ts"] = thread_ts
+    if message_blocks is not None:
+        message["blocks"] = message_blocks
     payload = {
         "type": "block_actions",
-        "user": {"id": user_id, "username": "ana", "name": "ana", "team_id": team_id},
+        "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": team_id},
         "api_app_id": APP_ID,
         "token": "verification-token",
-        "container": {"type": "message", "message_ts": ts, "channel_id": channel_id, "is_ephemeral": False},
+        "container": container,
         "trigger_id": f"{uuid.uuid4().int % 10**12}.1.{uuid.uuid4().hex}",
         "team": {"id": team_id, "domain": "test"},
         "enterprise": None,
         "is_enterprise_install": False,
         "channel": {"id": channel_id, "name": "general"},
-        "message": {"type": "message", "ts": ts, "text": "x", "bot_id": BOT_ID},
+        "message": message,
         "response_url": response_url,
         "actions": [
             {
                 "action_id": action_id,
                 "block_id": "b1",
                 "text": {"type": "plain_text", "text": "Click", "emoji": True},
-                "value": "v",
+                "value": value,
                 "type": "button",
-                "action_ts": str(time.time()),
+                "action_ts": action_ts or f"{time.time():.6f}",
             }
         ],
     }

@@ -20,6 +20,7 @@ REQUIRED_SCOPES = {
     "channels:read",
     "chat:write",
     "commands",
+    "files:write",
     "groups:history",
     "groups:read",
     "users:read",
@@ -53,7 +54,8 @@ def test_manifest_is_valid(name: str) -> None:
     assert command["command"] == "/plan-trip" and command["usage_hint"]
     assert REQUIRED_SCOPES <= set(manifest["oauth_config"]["scopes"]["bot"])
     assert REQUIRED_EVENTS <= set(manifest["settings"]["event_subscriptions"]["bot_events"])
-    assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True  # the trip's buttons
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True  # the trips you started
 
 
 def test_http_manifest_points_everything_at_slack_events() -> None:

@@ -102,7 +102,7 @@ def test_every_post_goes_to_the_thread_with_unfurls_off_and_metadata(chat: Chat)
 
 def test_markdown_is_sent_as_a_markdown_block_and_never_raw_in_mrkdwn(chat: Chat) -> None:
     plan = "## Day 1\n\n**Morning:** the _Forum_.\n\n- [Tickets](https://example.com/t?a=1&b=2)\n- __Lunch__"
-    chat.run(chat.port.final_plan(chat.thread, plan, key=chat.key(1)))
+    chat.run(chat.port.post(chat.thread, plan, key=chat.key(1)))
     [post] = chat.posts()
     assert post["blocks"] == [{"type": "markdown", "text": plan}]
     # the fallback text is mrkdwn: converted, not raw Markdown
@@ -113,7 +113,7 @@ def test_markdown_is_sent_as_a_markdown_block_and_never_raw_in_mrkdwn(chat: Chat
 
 def test_mrkdwn_style_converts_markdown(api: FakeSlackWebAPI, loop: LoopThread) -> None:
     chat = _chat(api, loop, style="mrkdwn")
-    chat.run(chat.port.final_plan(chat.thread, "**Day 1**: see [the map](https://m.example)", key=chat.key(1)))
+    chat.run(chat.port.post(chat.thread, "**Day 1**: see [the map](https://m.example)", key=chat.key(1)))
     [post] = chat.posts()
     section = post["blocks"][0]
     assert section["type"] == "section" and section["text"]["type"] == "mrkdwn"
@@ -125,7 +125,7 @@ def test_long_plan_is_split_into_parts_within_slack_limits(chat: Chat) -> None:
     days = [f"## Day {i}\n\n" + ("**Morning**: walk the old town and eat well. " * 60) for i in range(1, 15)]
     plan = "\n\n".join(days)
     assert len(plan) > 3 * MARKDOWN_BLOCK_LIMIT
-    chat.run(chat.port.final_plan(chat.thread, plan, key=chat.key(9)))
+    chat.run(chat.port.post(chat.thread, plan, key=chat.key(9)))
 
     posts = chat.posts()
     assert len(posts) >= 4
@@ -148,7 +148,7 @@ def test_long_plan_is_split_into_parts_within_slack_limits(chat: Chat) -> None:
 def test_long_plan_in_mrkdwn_style_respects_section_and_block_limits(api: FakeSlackWebAPI, loop: LoopThread) -> None:
     chat = _chat(api, loop, style="mrkdwn")
     plan = "\n\n".join(f"**Stop {i}**: " + "lovely view " * 40 for i in range(400))
-    chat.run(chat.port.final_plan(chat.thread, plan, key=chat.key(1)))
+    chat.run(chat.port.post(chat.thread, plan, key=chat.key(1)))
     posts = chat.posts()
     assert len(posts) >= 2
     for post in posts:
@@ -174,7 +174,7 @@ def test_model_mentions_are_neutralised(chat: Chat) -> None:
 
 def test_mrkdwn_fallback_when_slack_rejects_the_markdown_block(chat: Chat) -> None:
     chat.api.reject_markdown_blocks = True
-    chat.run(chat.port.final_plan(chat.thread, "**Day 1**: Rome", key=chat.key(1)))
+    chat.run(chat.port.post(chat.thread, "**Day 1**: Rome", key=chat.key(1)))
     [post] = chat.posts()
     assert post["blocks"][0]["type"] == "section"
     assert post["blocks"][0]["text"]["text"] == "*Day 1*: Rome"

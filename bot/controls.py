@@ -1,0 +1,190 @@
+"""Steering a trip from Slack: Finish / Cancel / Continue buttons and the
+`@bot cancel`, `@bot finish`, `@bot status` commands in a trip's thread.
+
+Controls travel to the trip like answers: as a `Reply` with `kind` set,
+through the trip's durable inbox (`TripControl.deliver_reply`), so they are
+deduplicated, ordered and never lost; the engine acts on them (a cancel stops
+the trip before any further LLM call).
+
+Who may do what: anyone in the channel can finish or continue; only the trip's
+starter or a workspace admin/owner (users.info `is_admin` / `is_owner`) can
+cancel. Anyone else gets an ephemeral refusal in the thread.
+
+`status` answers ephemerally (only the asker sees it, in the thread): it is a
+personal question, so the team's thread stays the planner's conversation; and
+an ephemeral is harmless if a retried Slack event repeats it, where a second
+public post would break "nothing is posted twice". It reads the registry only:
+never the LLM.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bot.formatting import escape_mrkdwn, neutralise_mentions, truncate
+from bot.services import BotServices
+from workflows.ports import TripRecord
+
+#: Words that, sent to the bot alone in a trip thread, are commands.
+COMMANDS = ("cancel", "finish", "status")
+#: States in which a trip can still be steered.
+RUNNING_STATES = frozenset({"active", "waiting", "parked"})
+
+STATE_WORDS = {
+    "active": "🗺️ Planning (researching or thinking)",
+    "waiting": "💬 Waiting for an answer",
+    "parked": "💤 Parked (no answer for a while; any reply wakes it)",
+    "done": "✅ Plan ready",
+    "cancelled": "🛑 Cancelled",
+    "expired": "⌛ Closed (the planning window ended)",
+    "failed": "⚠️ Stopped (I can no longer post in this thread)",
+}
+
+_TRAILING = re.compile(r"[\s.!?…]+$")
+
+
+def command_word(text: str) -> str | None:
+    """The command `text` is (bot mention already stripped), or None.
+
+    Just the word, any case, trailing punctuation allowed: "Cancel!" is a
+    command, "cancel the museum day" is an answer."""
+    word = _TRAILING.sub("", text.strip()).strip().lower()
+    return word if word in COMMANDS else None
+
+
+def usage_line(usage: dict[str, Any], prices: tuple[float, float] = (0.0, 0.0)) -> str:
+    calls = int(usage.get("llm_calls", 0) or 0)
+    tokens = int(usage.get("prompt_tokens", 0) or 0) + int(usage.get("completion_tokens", 0) or 0)
+    lookups = int(usage.get("tool_calls", 0) or 0)
+    line = f"{calls} AI call{'s' if calls != 1 else ''}, {tokens:,} tokens, {lookups} web lookup{'s' if lookups != 1 else ''}"
+    if any(prices):
+        cost = (
+            int(usage.get("prompt_tokens", 0) or 0) * prices[0] + int(usage.get("completion_tokens", 0) or 0) * prices[1]
+        ) / 1_000_000
+        line += f" (about ${cost:.2f})" if cost >= 0.01 or cost == 0 else " (under $0.01)"
+    return line
+
+
+def _when(seconds: float, token: str = "{date_short_pretty} at {time}") -> str:
+    """A Slack date token that each reader sees in their own time zone."""
+    if not seconds:
+        return "unknown"
+    stamp = int(seconds)
+    plain = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stamp))
+    return f"<!date^{stamp}^{token}|{plain}>"
+
+
+def status_text(record: TripRecord, *, waiting_replies: int = 0, prices: tuple[float, float] = (0.0, 0.0)) -> str:
+    """What `@bot status` answers, from the registry alone."""
+    lines = [f"*Trip status:* {STATE_WORDS.get(record.state, record.state)}"]
+    if record.request:
+        lines.append(f"*Request:* {escape_mrkdwn(neutralise_mentions(truncate(record.request, 300)))}")
+    if record.state in ("waiting", "parked") and record.last_question:
+        question = escape_mrkdwn(neutralise_mentions(truncate(record.last_question, 600)))
+        lines.append(f"*Waiting for an answer to:* {question}")
+    if waiting_replies:
+        lines.append(f"*Not read yet:* {waiting_replies} message{'s' if waiting_replies != 1 else ''} (I'll read them next)")
+    lines.append(f"*Usage so far:* {usage_line(record.usage or {}, prices)}")
+    starter = f"<@{record.starter}>" if re.fullmatch(r"[UW][A-Z0-9]+", record.starter or "") else (record.starter or "someone")
+    lines.append(f"*Started by* {starter} {_when(record.created_at)} · *last activity* {_when(record.updated_at, '{ago}')}")
+    if record.state in RUNNING_STATES:
+        lines.append("_Mention me with `finish` to get the plan with what I have, or `cancel` to stop the trip._")
+    return "\n".join(lines)
+
+
+def refusal_text(record: TripRecord) -> str:
+    starter = f"<@{record.starter}>" if record.starter else "the person who started it"
+    return f"Only {starter} (who started this trip) or a workspace admin can cancel it. You can still answer, or press *Finish with what you have*."
+
+
+def finished_text(record: TripRecord) -> str:
+    return f"This trip is no longer running: {STATE_WORDS.get(record.state, record.state)}."
+
+
+CONFIRMATIONS = {
+    "finish": "Got it: I'll finish the plan with what I have and post it in this thread.",
+    "continue": "Got it: planning continues.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ControlRequest:
+    team: str
+    channel: str
+    thread_ts: str  # the trip's root ts
+    trip_id: str
+    user: str
+    kind: str  # cancel | finish | continue
+    key: str  # stable across Slack retries
+    ts: str = ""  # when it was asked (orders it among answers)
+    seen: str = ""  # in-process marker of the Slack message it came from
+
+
+async def may_cancel(services: BotServices, user: str, record: TripRecord) -> bool:
+    if user and user == record.starter:
+        return True
+    return await services.is_workspace_admin(user)
+
+
+async def request_control(
+    services: BotServices, request: ControlRequest, *, tell: bool = True, notice_once: str = ""
+) -> str:
+    """Check and deliver one control. Returns what happened: "delivered",
+    "duplicate", "refused", "not_running" or "unknown" (not a trip).
+
+    Refusals (and with `tell`, confirmations) go to the person ephemerally, in
+    the background, so a caller on Slack's ack path never waits for them;
+    `notice_once` (a dedupe mark) keeps the twins of one message from saying
+    it twice. The control itself is deduplicated by the trip's inbox (by
+    `request.key`), never by a mark set before it is stored."""
+    record = await services.registry.get_trip(request.trip_id)
+    if record is None:
+        return "unknown"
+
+    async def say(text: str) -> None:
+        if notice_once and not await services.first_time(notice_once):
+            return
+        services.in_background(
+            services.post_ephemeral(channel=request.channel, user=request.user, text=text, thread_ts=request.thread_ts),
+            name=f"ephemeral-{request.kind}",
+        )
+
+    if record.state not in RUNNING_STATES:
+        await say(finished_text(record))
+        return "not_running"
+    if request.kind == "cancel" and not await may_cancel(services, request.user, record):
+        services.logger.info("cancel of %s by %s refused (starter %s)", request.trip_id, request.user, record.starter)
+        await say(refusal_text(record))
+        return "refused"
+    accepted = await services.deliver_control(
+        trip_id=request.trip_id, key=request.key, user=request.user, kind=request.kind, ts=request.ts, seen=request.seen
+    )
+    if accepted and tell and request.kind in CONFIRMATIONS:
+        await say(CONFIRMATIONS[request.kind])
+    return "delivered" if accepted else "duplicate"
+
+
+async def answer_status(services: BotServices, *, trip_id: str, channel: str, thread_ts: str, user: str) -> None:
+    record = await services.registry.get_trip(trip_id)
+    if record is None:
+        return
+    waiting = len(await services.registry.unclaimed_replies(trip_id)) if record.state in RUNNING_STATES else 0
+    text = status_text(record, waiting_replies=waiting, prices=services.price_per_mtok)
+    await services.post_ephemeral(channel=channel, user=user, text=text, thread_ts=thread_ts)
+
+
+__all__ = [
+    "COMMANDS",
+    "RUNNING_STATES",
+    "ControlRequest",
+    "answer_status",
+    "command_word",
+    "may_cancel",
+    "refusal_text",
+    "request_control",
+    "status_text",
+    "usage_line",
+]

@@ -1,0 +1,106 @@
+"""Buttons (`block_actions`): Finish / Cancel on the trip's root message, and
+Continue / Finish on the planner's budget question.
+
+Ack first (Slack shows an error after 3 s), then find the trip: a button on
+the root message has the root's ts as `message_ts` (and as `thread_ts` once
+the thread has replies); a button on a question inside the thread carries the
+thread's `thread_ts`. The control is delivered with the key
+``f"action:{user}:{action_ts}"``: unique per click, the same in a retried
+request, so the trip's inbox applies it once.
+
+After a Continue / Finish on a question, that question's buttons are replaced
+by a line saying who chose what, so an answered question cannot be answered
+again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.controls import ControlRequest, request_control
+from bot.root_message import CHOICE_ACTIONS, CHOICE_LABELS
+from bot.services import BotServices
+from bot.threads import trip_id_for_thread
+
+
+def register(app: AsyncApp, services: BotServices) -> None:
+    for kind, action_id in CHOICE_ACTIONS.items():
+        app.action(action_id)(_listener(services, kind))
+
+
+def _listener(services: BotServices, kind: str) -> Any:
+    async def on_click(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()  # first: nothing below may hold Slack up
+        await handle_click(services, body, action, kind)
+
+    on_click.__name__ = f"on_{kind}_click"
+    return on_click
+
+
+def _where(body: dict[str, Any]) -> tuple[str, str, str, str]:
+    """(team, channel, message_ts, thread root ts) of the clicked message."""
+    container = body.get("container") or {}
+    message = body.get("message") or {}
+    team = str((body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or "")
+    channel = str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
+    message_ts = str(container.get("message_ts") or message.get("ts") or "")
+    root_ts = str(message.get("thread_ts") or container.get("thread_ts") or message_ts)
+    return team, channel, message_ts, root_ts
+
+
+async def handle_click(services: BotServices, body: dict[str, Any], action: dict[str, Any], kind: str) -> str:
+    team, channel, message_ts, root_ts = _where(body)
+    user = str((body.get("user") or {}).get("id") or "")
+    if not (team and channel and root_ts and user):
+        services.logger.warning("a %s click without team/channel/message/user; ignored", kind)
+        return "ignored"
+    try:
+        trip_id = trip_id_for_thread(team, channel, root_ts)
+    except ValueError:
+        return "ignored"
+    action_ts = str(action.get("action_ts") or body.get("trigger_id") or "")
+    request = ControlRequest(
+        team=team,
+        channel=channel,
+        thread_ts=root_ts,
+        trip_id=trip_id,
+        user=user,
+        kind=kind,
+        key=f"action:{user}:{action_ts}",
+        ts=action_ts,
+    )
+    outcome = await request_control(services, request)
+    if outcome == "unknown":
+        services.in_background(
+            services.post_ephemeral(
+                channel=channel, user=user, thread_ts=root_ts,
+                text="I don't know this trip any more (it may have been removed after it ended).",
+            ),
+            name="ephemeral-unknown-trip",
+        )
+    elif outcome == "delivered" and message_ts != root_ts:
+        await _close_question(services, body, channel, message_ts, user, kind)
+    return outcome
+
+
+async def _close_question(
+    services: BotServices, body: dict[str, Any], channel: str, message_ts: str, user: str, kind: str
+) -> None:
+    """Replace the answered question's buttons with who chose what."""
+    message = body.get("message") or {}
+    blocks = message.get("blocks")
+    if not isinstance(blocks, list) or not blocks:
+        return
+    chosen = {"type": "context", "elements": [{"type": "mrkdwn", "text": f"➡️ <@{user}> chose *{CHOICE_LABELS[kind]}*"}]}
+    kept = [b for b in blocks if isinstance(b, dict) and b.get("type") != "actions"]
+    try:
+        await services.client.chat_update(
+            channel=channel, ts=message_ts, text=str(message.get("text") or CHOICE_LABELS[kind]), blocks=[*kept, chosen][:50]
+        )
+    except Exception as exc:  # cosmetic
+        services.logger.info("could not close the question %s/%s: %r", channel, message_ts, exc)
+
+
+__all__ = ["handle_click", "register"]

@@ -1,0 +1,124 @@
+"""The whole Slack planner in this process: the real engine (embedded store),
+`SlackChatPort` and the Bolt app over HTTP, against the fake Slack Web API,
+the scripted LLM and the fake search/pages. Like `travel-planner run`, minus
+the process start (about 2 s each), so lifecycle tests stay fast; one
+real-process test (tests/e2e/test_lifecycle_slack.py) covers the rest.
+
+    with slack_planner(api, env) as sp:
+        player = SlackPlayer(api, sp.events_url)
+        root = player.plan_trip("Lisbon")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from bot.app import create_bolt_app
+from bot.http_server import SLACK_EVENTS_PATH, build_web_app
+from bot.identity import fetch_bot_identity
+from bot.slack_chat import SlackChatPort
+from bot.slack_client import make_web_client
+from bot.threads import trip_id_for_thread
+from tests.e2e.bot_process import CHANNEL, SIGNING_SECRET
+from tests.fakes.loop import LoopThread
+from tests.fakes.slack_api import TEAM_ID, FakeSlackWebAPI
+from tests.fakes.slack_requests import block_actions, send_signed
+from workflows.ports import ThreadRegistry
+from workflows.runtime import Runtime, open_embedded, research_collaborators
+
+T = TypeVar("T")
+
+
+@dataclass
+class SlackPlanner:
+    api: FakeSlackWebAPI
+    loop: LoopThread
+    runtime: Runtime
+    port: int
+
+    @property
+    def events_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{SLACK_EVENTS_PATH}"
+
+    def run(self, awaitable: Awaitable[T], timeout: float = 20.0) -> T:
+        return self.loop.run(awaitable, timeout)
+
+    def trip(self, root_ts: str) -> Any:
+        return self.run(self.runtime.registry.get_trip(trip_id_for_thread(TEAM_ID, CHANNEL, root_ts)))
+
+    def outcome(self, root_ts: str, timeout: float = 20.0) -> dict[str, Any]:
+        trip_id = trip_id_for_thread(TEAM_ID, CHANNEL, root_ts)
+        return self.run(self.runtime.engine.outcome(trip_id), timeout)
+
+    def click(self, action_id: str, *, user: str, message_ts: str, thread_ts: str | None = None,
+              message_blocks: list[dict[str, Any]] | None = None, action_ts: str | None = None) -> tuple[int, float]:
+        body = block_actions(action_id=action_id, user_id=user, channel_id=CHANNEL, message_ts=message_ts,
+                             thread_ts=thread_ts, message_blocks=message_blocks, action_ts=action_ts)
+        status, _, elapsed = send_signed(self.events_url, body, signing_secret=SIGNING_SECRET)
+        return status, elapsed
+
+    def wait(self, predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met within {timeout}s")
+            time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def slack_planner(api: FakeSlackWebAPI, env: dict[str, str]) -> Iterator[SlackPlanner]:
+    loop = LoopThread("slack-planner-loop")
+    state: dict[str, Any] = {}
+    try:
+
+        async def setup() -> SlackPlanner:
+            client = make_web_client(api.token, api.api_url)
+            ports: list[SlackChatPort] = []
+
+            def chat(registry: ThreadRegistry) -> SlackChatPort:
+                ports.append(SlackChatPort(client, registry, status_refresh_seconds=0))
+                return ports[-1]
+
+            runtime = await open_embedded(env, research_collaborators(env, chat))
+            state.update(runtime=runtime, ports=ports)
+            app = create_bolt_app(
+                signing_secret=SIGNING_SECRET,
+                bot_token=api.token,
+                client=client,
+                registry=runtime.registry,
+                trips=runtime.engine,
+                bot_identity=await fetch_bot_identity(client),
+                price_per_mtok=runtime.settings.price_per_mtok,
+            )
+            runner = web.AppRunner(build_web_app(app), access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            state["runner"] = runner
+            return SlackPlanner(api, loop, runtime, runner.addresses[0][1])
+
+        yield loop.run(setup(), 30)
+    finally:
+
+        async def teardown() -> None:
+            if "runner" in state:
+                await state["runner"].cleanup()
+            for port in state.get("ports", []):
+                await port.aclose()
+            if "runtime" in state:
+                await state["runtime"].close()
+
+        with contextlib.suppress(Exception):
+            loop.run(teardown(), 30)
+        loop.stop()
+
+
+__all__ = ["SlackPlanner", "slack_planner"]
