@@ -30,6 +30,7 @@ repeat; a search is its query; a page read its path.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
 import json
@@ -154,8 +155,9 @@ def recorded_identities(
         if state != "resolved" or value is None:
             continue
         if isinstance(value, dict) and {"message", "usage", "failure"} <= value.keys():
-            if value.get("failure"):
-                continue  # a failed LLM call is not a completed one
+            if value.get("failure"):  # the scripted LLM never fails: something broke
+                unknown.append(f"{pid}: a failed LLM outcome was stored: {value.get('failure')} {value.get('detail')}")
+                continue
             ident = llm_ids.get(llm_signature(value.get("message")))
             if ident is None:
                 unknown.append(f"{pid}: LLM outcome matching no request: {str(value)[:120]}")
@@ -169,6 +171,11 @@ def recorded_identities(
             m = _PAGE_RESULT.match(value)
             if m:
                 found.add(f"scrape:{urlsplit(m.group(1)).path}")
+                continue
+            # Only tool steps store non-empty text (a post step stores "" unless
+            # the thread is gone): a result not understood must not pass as
+            # "not recorded", or a real repeat would pass as an in-flight rerun.
+            unknown.append(f"{pid}: text result not recognised as a search or a page: {value[:120]!r}")
     return found, unknown
 
 
@@ -199,10 +206,6 @@ class Fakes:
 
     def marks(self) -> tuple[int, int, int]:
         return len(self.llm.calls), len(self.serper.requests), len(self.site.requests)
-
-    def paid_calls(self) -> list[str]:
-        """Identity of every paid request received, in order per kind."""
-        return [*self.llm_identities(), *self.search_identities(), *self.scrape_identities()]
 
     def llm_identities(self, start: int = 0, stop: int | None = None) -> list[str]:
         return [f"llm#{_position(c.messages)}" for c in self.llm.calls[start:stop]]
@@ -242,7 +245,14 @@ def running_fakes() -> Iterator[Fakes]:
     slack.add_user("U0BEN", display_name="Ben")
     with slack, PageSite(PAGES) as site, FakeSerper() as serper:
         with ScriptedLLM(lisbon_script(site.url)) as llm:
+            # A killed bot drops its connections mid-request: expected here, not news.
+            for server in (slack._server, site._server, serper._server, llm._server):
+                server.handle_error = _quiet  # type: ignore[union-attr, method-assign]
             yield Fakes(slack, llm, serper, site)
+
+
+def _quiet(request: object, client_address: object) -> None:
+    return None
 
 
 # --------------------------------------------------------------------------
@@ -319,18 +329,26 @@ def process_env(base: dict[str, str], failpoint: str | None) -> dict[str, str]:
 
 @dataclass
 class RunSpec:
-    """`failpoint`: `<point>:<n>` armed in the first life only. `kill_after`:
-    SIGKILL delays in seconds, the first from the trip's first LLM request,
-    each next one from the previous restart."""
+    """`failpoints`: `<point>:<n>` armed in life 1, the next in life 2 (n
+    counts from that life's start), and so on; later lives run disarmed.
+    `kill_after`: SIGKILL delays in seconds, the first from the trip's first
+    LLM request, each next one from the moment the restarted bot is healthy."""
 
     label: str
-    failpoint: str | None = None
+    failpoints: tuple[str, ...] = ()
     kill_after: tuple[float, ...] = ()
+    #: False for a probe (is there an n-th occurrence?): not reaching it is no error.
+    must_reach: bool = True
+
+    @property
+    def failpoint(self) -> str | None:
+        return self.failpoints[0] if self.failpoints else None
 
 
 @dataclass
 class Kill:
     how: str  # "failpoint" | "random"
+    point: str  # the failpoint that fired, or "random"
     at: float  # seconds since the run started
     marks: tuple[int, int, int]  # llm, search, scrape requests received so far
     recorded: set[str]  # paid identities held by the store at the kill (cumulative)
@@ -340,6 +358,7 @@ class Kill:
 class RunResult:
     label: str
     workdir: Path
+    spec: RunSpec | None = None
     seconds: float = 0.0
     kills: list[Kill] = field(default_factory=list)
     repeats: int = 0
@@ -349,7 +368,9 @@ class RunResult:
     duplicates: int = 0
     plan_mismatch: int = 0
     errors: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)  # what a failure looked like
     repeated: list[str] = field(default_factory=list)
+    reran: list[str] = field(default_factory=list)  # in-flight calls that ran again (allowed)
     plan_text: str = ""
     outcome_plan: str = ""
     posts: int = 0
@@ -365,7 +386,7 @@ class RunResult:
         out = f"{self.label}: {' '.join(bits)}; logs in {self.workdir}"
         if self.repeated:
             out += f"; repeated: {', '.join(self.repeated)}"
-        for error in self.errors:
+        for error in [*self.errors, *self.details]:
             out += f"\n      - {error}"
         return out
 
@@ -396,7 +417,7 @@ class Driver:
         self.reference = reference
         self.state_dir = workdir / "state"
         self.log_path = workdir / "bot.log"
-        self.result = RunResult(spec.label, workdir)
+        self.result = RunResult(spec.label, workdir, spec)
         self._t0 = time.monotonic()
         self._journal = open(workdir / "driver.log", "a")  # noqa: SIM115
         self._life: BotLife | None = None
@@ -413,6 +434,7 @@ class Driver:
         self._plan_seen_at: float | None = None
         self._first_llm_at: float | None = None
         self._healthy = False
+        self._start_failures = 0
 
     # -- bookkeeping -------------------------------------------------------
 
@@ -445,16 +467,33 @@ class Driver:
         if self._lives > 1 and self._kill_plan:
             self._kill_at = time.monotonic() + self._kill_plan.pop(0)
 
-    def _record_kill(self, how: str) -> None:
+    def _armed_for(self, life: int) -> str | None:
+        """The failpoint to arm in the life after `life - 1` failpoint kills."""
+        points = self.spec.failpoints
+        return points[life - 1] if life <= len(points) else None
+
+    def _next_failpoint(self) -> str | None:
+        return self._armed_for(1 + sum(1 for k in self.result.kills if k.how == "failpoint"))
+
+    def _failed_start(self, code: int) -> None:
+        """A life that died before it served (e.g. its free port was taken
+        meanwhile): start it again, twice at most."""
+        self._start_failures += 1
+        self.log(f"life {self._lives} exited with {code} before it was healthy")
+        if self._start_failures > 2:
+            raise RuntimeError(f"the bot exited with {code} at start-up, 3 times (see bot.log)")
+        self._spawn(self._next_failpoint())
+
+    def _record_kill(self, how: str, point: str) -> None:
         time.sleep(QUIET_AFTER_DEATH_SECONDS)
         promises = read_promises(self.state_dir)
         found, unknown = recorded_identities(promises, self.f.llm_answer_ids())
         self._recorded |= found
         for item in unknown:
             self.result.errors.append(f"unrecognised stored value: {item}")
-        kill = Kill(how, self._now(), self.f.marks(), set(self._recorded))
+        kill = Kill(how, point, self._now(), self.f.marks(), set(self._recorded))
         self.result.kills.append(kill)
-        self.log(f"kill #{len(self.result.kills)} ({how}): marks={kill.marks} recorded={sorted(found)}")
+        self.log(f"kill #{len(self.result.kills)} ({point}): marks={kill.marks} recorded={sorted(found)}")
 
     # -- Slack -------------------------------------------------------------
 
@@ -504,9 +543,15 @@ class Driver:
     def _plan_trip(self) -> None:
         assert self._life is not None
         body = slash_command(REQUEST, channel_id=CHANNEL, user_id="U0ANA", response_url=self.f.slack.response_url())
-        status, _, _ = send_signed(self._life.events_url, body, signing_secret=SIGNING_SECRET)
-        if status != 200:
-            raise RuntimeError(f"/plan-trip answered HTTP {status}")
+        try:
+            status, _, _ = send_signed(self._life.events_url, body, signing_secret=SIGNING_SECRET)
+        except OSError as exc:
+            # Killed before its answer left (an early failpoint): Slack shows the
+            # user a timeout and never retries a command; the trip may be under way.
+            self.log(f"/plan-trip got no answer ({type(exc).__name__}); waiting for the root message")
+        else:
+            if status != 200:
+                raise RuntimeError(f"/plan-trip answered HTTP {status}")
         roots = self.f.slack.wait_for(
             lambda: [m for m in self.f.slack.posts(CHANNEL) if not m.get("thread_ts")], timeout=20
         )
@@ -521,10 +566,11 @@ class Driver:
 
     def play(self) -> None:
         started = time.monotonic()
-        self._spawn(self.spec.failpoint)
+        self._spawn(self._next_failpoint())
         while not self._healthy:
             if not self._life.alive():  # type: ignore[union-attr]
-                raise RuntimeError(f"the bot exited with {self._life.reap()} at start-up (see bot.log)")  # type: ignore[union-attr]
+                self._failed_start(self._life.reap())  # type: ignore[union-attr]
+                continue
             self._check_healthy()
             time.sleep(POLL_SECONDS)
         self._plan_trip()
@@ -541,16 +587,19 @@ class Driver:
             if not self._life.alive():
                 code = self._life.reap()
                 self.log(f"life {self._lives} died (exit {code})")
+                if code != -signal.SIGKILL and not self._healthy:
+                    self._failed_start(code)
+                    continue
                 if code != -signal.SIGKILL:
                     raise RuntimeError(f"the bot exited with {code} (not a failpoint SIGKILL)")
-                self._record_kill("failpoint")
-                self._spawn(None)
+                self._record_kill("failpoint", self._next_failpoint() or "?")
+                self._spawn(self._next_failpoint())
                 continue
             if self._kill_at is not None and now >= self._kill_at and self._plan_seen_at is None:
                 self._kill_at = None
                 self.log(f"SIGKILL life {self._lives} (random)")
                 self._life.kill()
-                self._record_kill("random")
+                self._record_kill("random", "random")
                 self._spawn(None)
                 continue
             self._check_healthy()
@@ -639,12 +688,21 @@ class Driver:
         if self.reference is not None:
             if r.plan_text != self.reference.plan_text or r.outcome_plan != self.reference.outcome_plan:
                 r.plan_mismatch = 1
+                (self.workdir / "plan.txt").write_text(f"{r.plan_text}\n-----\n{r.outcome_plan}\n")
+                (self.workdir / "reference-plan.txt").write_text(
+                    f"{self.reference.plan_text}\n-----\n{self.reference.outcome_plan}\n"
+                )
+                r.details.append("plan differs: " + _first_difference(
+                    f"{self.reference.plan_text}\n{self.reference.outcome_plan}", f"{r.plan_text}\n{r.outcome_plan}"
+                ))
             if r.posts < self.reference.posts:
                 r.errors.append(f"{r.posts} posts in the thread, {self.reference.posts} expected")
 
         # Repeated completed paid calls, with the in-flight allowance.
-        if self.spec.failpoint and not any(k.how == "failpoint" for k in r.kills):
-            r.errors.append(f"failpoint {self.spec.failpoint} was never reached")
+        if self.spec.must_reach:
+            fired = [k.point for k in r.kills if k.how == "failpoint"]
+            for point in self.spec.failpoints[len(fired):]:
+                r.errors.append(f"failpoint {point} was never reached")
         self._count_repeats()
 
     def _count_repeats(self) -> None:
@@ -654,25 +712,63 @@ class Driver:
         lives: list[list[str]] = []
         for (l0, s0, p0), (l1, s1, p1) in zip(bounds, bounds[1:], strict=False):
             lives.append([*f.llm_identities(l0, l1), *f.search_identities(s0, s1), *f.scrape_identities(p0, p1)])
-        allowed: Counter[str] = Counter()
-        for kill, executed in zip(r.kills, lives, strict=False):
-            for ident in set(executed) - kill.recorded:
-                allowed[ident] += 1
-        execs = Counter(ident for life in lives for ident in life)
-        for ident, n in sorted(execs.items()):
-            extra = n - 1
-            if extra <= 0:
-                continue
-            legit = min(extra, allowed[ident])
-            r.reruns += legit
-            if extra > legit:
-                r.repeats += extra - legit
-                r.repeated.append(f"{ident} x{n} (in flight at {allowed[ident]} kill(s))")
+        r.repeats, r.reruns, r.repeated, r.reran = count_repeats(lives, [k.recorded for k in r.kills])
+
+    @property
+    def reached_failpoint(self) -> bool:
+        return any(k.how == "failpoint" for k in self.result.kills)
 
     def close(self) -> None:
         if self._life is not None and self._life.alive():
             self._life.kill()
         self._journal.close()
+
+
+def rerun_summary(results: list[RunResult]) -> str:
+    """Which in-flight calls ran again, most frequent first."""
+    counts = Counter(ident for r in results for ident in r.reran)
+    if not counts:
+        return "no paid call was in flight at a kill"
+    return "in flight at a kill, ran again: " + ", ".join(f"{i} x{n}" for i, n in counts.most_common())
+
+
+def _first_difference(expected: str, got: str) -> str:
+    a, b = expected.splitlines(), got.splitlines()
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return f"line {i + 1}: expected {x[:100]!r}, got {y[:100]!r}"
+    return f"expected {len(a)} lines, got {len(b)}"
+
+
+def count_repeats(
+    lives: list[list[str]], recorded: list[set[str]]
+) -> tuple[int, int, list[str], list[str]]:
+    """(repeats, allowed reruns, what repeated, what reran) for the paid calls each life made.
+
+    `recorded[k]`: what the store held when life k+1 was killed (cumulative).
+    A call life k made that the store did not hold at its kill was in flight:
+    it may run once more, once per such kill. Every other extra run repeats a
+    completed paid call.
+    """
+    allowed: Counter[str] = Counter()
+    for held, executed in zip(recorded, lives, strict=False):
+        for ident in set(executed) - held:
+            allowed[ident] += 1
+    execs = Counter(ident for life in lives for ident in life)
+    repeats = reruns = 0
+    repeated: list[str] = []
+    reran: list[str] = []
+    for ident, n in sorted(execs.items()):
+        extra = n - 1
+        if extra <= 0:
+            continue
+        legit = min(extra, allowed[ident])
+        reruns += legit
+        reran += [ident] * legit
+        if extra > legit:
+            repeats += extra - legit
+            repeated.append(f"{ident} x{n} (in flight at {allowed[ident]} kill(s))")
+    return repeats, reruns, repeated, reran
 
 
 class _Stuck(Exception):
@@ -718,38 +814,81 @@ def run_trip(spec: RunSpec, workdir: Path, reference: Reference | None) -> RunRe
 # many runs
 
 
-_reference_lock = threading.Lock()
-_references: dict[str, Reference] = {}
+_shared_lock = threading.Lock()
+_shared: dict[str, Any] = {}
 
 
-def reference_run(root: Path) -> tuple[Reference, RunResult]:
+def work_root() -> Path:
+    """This process's scratch directory for runs (one per process)."""
+    import tempfile
+
+    with _shared_lock:
+        if "root" not in _shared:
+            _shared["root"] = Path(tempfile.mkdtemp(prefix="reliability-crash-"))
+            atexit.register(_tidy, _shared["root"])
+        return Path(_shared["root"])
+
+
+def _tidy(root: Path) -> None:
+    """At exit: drop the scratch directory unless a failed run's logs are in it."""
+    if not root.exists() or "reference" not in _shared:  # the crash-free run failed: keep it
+        return
+    kept = [p for p in root.glob("*/*") if p.is_dir() and p.parent.name != "reference"]
+    if not kept:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def shared_reference() -> tuple[Reference, RunResult]:
     """The crash-free run every crashed run is compared with (once per process)."""
-    with _reference_lock:
-        result = run_trip(RunSpec("no crash"), root / "reference", None)
-        if not result.ok or not result.plan_text:
-            raise RuntimeError(f"the crash-free run failed: {result.describe()}")
-        ref = Reference(result.plan_text, result.outcome_plan, result.posts, result.conversation_seconds)
-        _references[str(root)] = ref
-        return ref, result
+    root = work_root()
+    with _shared_lock:
+        if "reference" not in _shared:
+            result = run_trip(RunSpec("no crash"), root / "reference", None)
+            if not result.ok or not result.plan_text:
+                raise RuntimeError(f"the crash-free run failed: {result.describe()}")
+            ref = Reference(result.plan_text, result.outcome_plan, result.posts, result.conversation_seconds)
+            _shared["reference"] = (ref, result)
+        return _shared["reference"]  # type: ignore[no-any-return]
 
 
 def run_many(
-    specs: list[RunSpec], root: Path, reference: Reference, jobs: int,
+    specs: list[RunSpec],
+    root: Path,
+    reference: Reference,
+    jobs: int,
     on_result: Callable[[RunResult], None] | None = None,
+    follow_up: Callable[[RunResult], RunSpec | None] | None = None,
 ) -> list[RunResult]:
-    """Run `specs` (up to `jobs` at once); results in the order of `specs`."""
-    from concurrent.futures import ThreadPoolExecutor
+    """Run `specs`, up to `jobs` at once; `follow_up` may add a run after each
+    result (e.g. the next occurrence of a failpoint). Results in start order."""
+    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-    def one(i_spec: tuple[int, RunSpec]) -> RunResult:
-        i, spec = i_spec
+    counter = iter(range(1_000_000))
+
+    def one(spec: RunSpec) -> RunResult:
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.label)[:60]
-        result = run_trip(spec, root / f"{i:03d}-{slug}", reference)
-        if on_result is not None:
-            on_result(result)
-        return result
+        return run_trip(spec, root / f"{next(counter):03d}-{slug}", reference)
 
+    results: dict[int, RunResult] = {}
+    order = 0
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(one, enumerate(specs)))
+        pending: dict[Future[RunResult], int] = {}
+        for spec in specs:
+            pending[pool.submit(one, spec)] = order
+            order += 1
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                index = pending.pop(future)
+                result = future.result()
+                results[index] = result
+                if on_result is not None:
+                    on_result(result)
+                nxt = follow_up(result) if follow_up is not None else None
+                if nxt is not None:
+                    pending[pool.submit(one, nxt)] = order
+                    order += 1
+    return [results[i] for i in sorted(results)]
 
 
 def cleanup(results: list[RunResult], keep: bool) -> None:

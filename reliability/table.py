@@ -21,6 +21,8 @@ class Table:
     columns: list[str]
     must_be_zero: tuple[str, ...] = ()
     rows: list[list[Any]] = field(default_factory=list)
+    #: Summary rows (totals) printed under the rows; not checked (they repeat them).
+    footer: list[list[Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     seconds: float | None = None
@@ -60,8 +62,9 @@ class Table:
 
     def render(self) -> str:
         cells = [[_fmt(v) for v in row] for row in self.rows]
+        footer = [[_fmt(v) for v in row] for row in self.footer]
         widths = [len(c) for c in self.columns]
-        for row in cells:
+        for row in cells + footer:
             widths = [max(w, len(v)) for w, v in zip(widths, row, strict=True)]
 
         def line(values: Iterable[str]) -> str:
@@ -75,6 +78,9 @@ class Table:
         out = [f"== {self.title}{took}", line(self.columns), rule]
         out += [line(row) for row in cells]
         out.append(rule)
+        if footer:
+            out += [line(row) for row in footer]
+            out.append(rule)
         out.append("result: " + ("OK" if self.ok else f"FAILED ({len(self.failures)} problem(s))"))
         for failure in self.failures:
             out.append(f"  ! {failure}")

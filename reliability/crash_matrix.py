@@ -1,0 +1,192 @@
+"""Crash matrix: SIGKILL a real `travel-planner run` at every durable boundary.
+
+Each run arms one failpoint (`TRAVEL_PLANNER_FAILPOINT=<point>:<n>`: the
+process SIGKILLs itself exactly there), plays the scripted Lisbon trip through
+Slack, restarts the bot on the same state after the kill, and lets the
+conversation finish (see `reliability.crash_harness` for how a run is
+judged). Hand-overs happen at every turn, so successor segments are crossed.
+
+Kill points: `before:`/`after:` every leaf step the runtime registers
+(`workflows.steps.STEPS`), the hand-over, a reply received / stored
+(`deliver_reply`), and `after:slack_post` (in Slack, not yet in the ledger).
+
+Profiles: `full` kills at every occurrence n of every point, found by trying
+n = 1, 2, ... until a run no longer reaches it (that last run is checked as a
+crash-free run); `fast` at one chosen occurrence per point.
+`--set points=after:llm_step:4,...` runs just those; `--set keep=1` keeps the
+directories of passing runs too.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from reliability.crash_harness import (
+    RunResult,
+    RunSpec,
+    cleanup,
+    rerun_summary,
+    run_many,
+    shared_reference,
+    work_root,
+)
+from reliability.profile import Profile
+from reliability.table import Table
+
+#: Points that are not leaf steps.
+EXTRA_POINTS = (
+    "after:slack_post",
+    "before:handover",
+    "after:handover",
+    "before:deliver_reply",
+    "after:deliver_reply",
+)
+
+#: The fast profile: every point kind once, in three runs whose lives are
+#: each armed with the next point of a chain (`n` counts from that life's
+#: start), so 15 kills cost 18 process starts instead of 30. Each chain follows
+#: the conversation, so every point is still ahead when its life starts.
+FAST_CHAINS: tuple[tuple[str, ...], ...] = (
+    (  # answer 1 and the first hand-over
+        "before:deliver_reply:1",  # answer 1 received, not stored: Slack must retry it
+        "after:deliver_reply:1",  # the retry stored, the waiting trip not woken
+        "before:claim_step:1",
+        "after:claim_step:1",
+        "before:handover:1",
+    ),
+    (  # the first research rounds
+        "after:llm_step:2",  # the search decided and recorded
+        "before:tool_step:1",
+        "after:tool_step:1",
+        "before:llm_step:1",  # the next decision
+        "after:slack_post:1",  # the next post in Slack, the ledger not updated
+    ),
+    (  # the successor segment: research posts, then question 2
+        "after:handover:1",  # the successor exists, the first segment not finished
+        "before:post_step:1",
+        "after:post_step:1",
+        "before:publish_waiter_step:1",
+        "after:publish_waiter_step:1",
+    ),
+)
+FAST: tuple[str, ...] = tuple(p.rpartition(":")[0] for chain in FAST_CHAINS for p in chain)
+
+COLUMNS = ["kill point", "runs", "kills", "repeats", "reruns", "lost", "twice", "duplicates", "plan_mismatch", "errors"]
+MUST_BE_ZERO = ("repeats", "lost", "twice", "duplicates", "plan_mismatch", "errors")
+
+
+def all_points() -> list[str]:
+    from workflows.steps import STEPS
+
+    steps = [f"{when}:{name}" for name in STEPS for when in ("before", "after")]
+    return [*steps, *EXTRA_POINTS]
+
+
+def _spec(point: str, n: int, *, probe: bool = False) -> RunSpec:
+    return RunSpec(f"{point}:{n}", failpoints=(f"{point}:{n}",), must_reach=not probe)
+
+
+def _kind(failpoint: str) -> str:
+    return failpoint.rpartition(":")[0]
+
+
+def _row(label: str, results: list[RunResult]) -> list[object]:
+    return [
+        label,
+        len(results),
+        sum(len(r.kills) for r in results),
+        sum(r.repeats for r in results),
+        sum(r.reruns for r in results),
+        sum(r.lost for r in results),
+        sum(r.twice for r in results),
+        sum(r.duplicates for r in results),
+        sum(r.plan_mismatch for r in results),
+        sum(len(r.errors) for r in results),
+    ]
+
+
+def run(profile: Profile) -> Table:
+    started = time.monotonic()
+    table = Table(f"crash matrix: SIGKILL at durable boundaries [{profile.name}]", COLUMNS, MUST_BE_ZERO)
+    reference, ref_result = shared_reference()
+    root = work_root() / "crash_matrix"
+    chosen = [p.strip() for p in profile.options.get("points", "").split(",") if p.strip()]
+    discover = profile.full and not chosen
+    if chosen:
+        # `a:1` runs alone; `a:1>b:1` is a chain (life 1 armed with a:1, life 2 with b:1).
+        specs = [RunSpec(p, failpoints=tuple(p.split(">"))) for p in chosen]
+        points = list(dict.fromkeys(_kind(f) for spec in specs for f in spec.failpoints))
+    elif profile.fast:
+        points = list(FAST)
+        specs = [RunSpec(" > ".join(chain), failpoints=chain) for chain in FAST_CHAINS]
+    else:
+        points = all_points()
+        specs = [_spec(point, 1, probe=True) for point in points]
+
+    def progress(result: RunResult) -> None:
+        reached = any(k.how == "failpoint" for k in result.kills)
+        mark = "ok" if result.ok else "FAILED"
+        what = "" if reached or not result.spec or not result.spec.failpoint else " (not reached)"
+        sys.stderr.write(f"  crash_matrix {result.label}{what}: {mark} ({result.seconds:.1f} s)\n")
+
+    def next_occurrence(result: RunResult) -> RunSpec | None:
+        """Full profile: after a run that reached point:n, try point:n+1."""
+        if not discover or not any(k.how == "failpoint" for k in result.kills):
+            return None
+        point, _, n = (result.spec.failpoint or "").rpartition(":")  # type: ignore[union-attr]
+        if not point:
+            return None
+        return _spec(point, int(n) + 1, probe=True)
+
+    results = run_many(specs, root, reference, profile.jobs, progress, next_occurrence)
+
+    crash_free = [ref_result]
+    by_point: dict[str, list[RunResult]] = {p: [] for p in points}
+    for result in results:
+        fired = [k.point for k in result.kills if k.how == "failpoint"]
+        if not fired and result.spec is not None and not result.spec.must_reach:
+            crash_free.append(result)  # a probe past the last occurrence: a crash-free run
+            continue
+        # A chained run counts under each of its points (its cells are shared).
+        for failpoint in result.spec.failpoints if result.spec else ():
+            by_point.setdefault(_kind(failpoint), []).append(result)
+    table.add(*_row("(no crash)", crash_free))
+    never = []
+    for point, group in by_point.items():
+        if group:
+            table.add(*_point_row(point, group))
+        else:
+            never.append(point)
+    table.footer.append(_row("total", [*crash_free, *results_excluding(results, crash_free)]))
+
+    failing = [r for r in [ref_result, *results] if not r.ok]
+    for result in failing:
+        table.notes.append("failed " + result.describe())
+    if failing:
+        labels = ",".join(">".join(r.spec.failpoints) for r in failing if r.spec and r.spec.failpoints)
+        table.notes.append(f"replay: uv run python -m reliability --only crash_matrix --set points={labels}")
+    if never:
+        table.notes.append(f"not reached by the scripted trip (no run): {', '.join(never)}")
+    table.notes.append(
+        f"{len(results)} runs of a real `travel-planner run`, killed at the failpoint and restarted; "
+        "reruns = paid calls in flight at a kill that ran again (allowed); "
+        f"crash-free reference: {reference.conversation_seconds:.2f} s of conversation, {reference.posts} posts"
+    )
+    table.notes.append(rerun_summary([ref_result, *results]))
+    cleanup(results, keep=profile.options.get("keep") == "1")
+    table.seconds = time.monotonic() - started
+    return table
+
+
+def results_excluding(results: list[RunResult], excluded: list[RunResult]) -> list[RunResult]:
+    ids = {id(r) for r in excluded}
+    return [r for r in results if id(r) not in ids]
+
+
+def _point_row(point: str, group: list[RunResult]) -> list[object]:
+    """The runs that armed `point`: kills at that point, then the runs' own
+    cells (a chained run's problems show under each of its points)."""
+    row = _row(point, group)
+    row[2] = sum(1 for r in group for k in r.kills if _kind(k.point) == point)
+    return row
