@@ -23,10 +23,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import create_bolt_app
 from bot.http_server import build_web_app
-from bot.identity import BotIdentity, fetch_bot_identity
+from bot.identity import BotIdentity, BotIdentityCache, fetch_bot_identity
+from bot.listeners.commands import post_root
+from bot.services import BotServices
 from bot.settings import SlackSettings
 from bot.slack_chat import SlackChatPort
 from bot.slack_client import make_web_client
+from bot.trip_starts import resume_interrupted_starts
 from workflows.errors import ConfigError
 from workflows.ports import ThreadRegistry
 from workflows.runtime import Runtime, open_embedded, open_server_mode, research_collaborators
@@ -94,6 +97,12 @@ async def _serve(command: str, env: Mapping[str, str], slack: SlackSettings) -> 
                 socket_mode=slack.socket_mode,
                 bot_identity=identity,
                 price_per_mtok=runtime.settings.price_per_mtok,
+            )
+            # Starts a dead process left between the root post and the trip.
+            await resume_interrupted_starts(
+                BotServices(client=client, registry=runtime.registry, trips=runtime.engine,
+                            identity=BotIdentityCache(client, identity)),
+                post_root,
             )
             if slack.socket_mode:
                 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.trip_starts import is_pending_start
 from workflows.config import state_dir_from_env
 from workflows.durable.state_dir import DB_NAME, StateDir, StateDirBusy, open_database
 from workflows.errors import ConfigError
@@ -164,6 +165,7 @@ def _one_line(text: str, limit: int = 100) -> str:
 async def list_trips(env: Mapping[str, str], out: TextIO) -> int:
     async with open_store(env) as store:
         trips = await store.registry.list_trips() if store.registry is not None else []
+        trips = [t for t in trips if not is_pending_start(t)]
     if not trips:
         out.write(f"No trips yet ({store.mode} store: {store.where}).\n")
         return OK

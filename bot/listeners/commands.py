@@ -20,8 +20,8 @@ from slack_sdk.errors import SlackApiError
 from bot.formatting import unescape_slack
 from bot.root_message import root_message
 from bot.services import BotServices
+from bot.trip_starts import ROOT_METADATA_EVENT_TYPE, root_metadata, start_from_command
 
-ROOT_METADATA_EVENT_TYPE = "travel_planner_trip"
 _NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found"})
 
 
@@ -54,7 +54,7 @@ async def handle_plan_trip(services: BotServices, command: dict[str, Any], respo
     log = services.logger
 
     try:
-        root_ts = await _post_root(services, channel, user, request)
+        await _start(services, team, channel, user, request)
     except SlackApiError as exc:
         error = exc.response.get("error")
         if error not in _NOT_A_MEMBER:
@@ -70,20 +70,24 @@ async def handle_plan_trip(services: BotServices, command: dict[str, Any], respo
             )
             return
         try:
-            root_ts = await _post_root(services, channel, user, request)
+            await _start(services, team, channel, user, request)
         except SlackApiError as again:
             log.error("cannot post the trip root in %s after joining: %s", channel, again.response.get("error"))
             await _ephemeral(respond, "Sorry, I joined the channel but still can't post in it.", log)
             return
-
-    try:
-        await services.start_trip(team=team, channel=channel, root_ts=root_ts, starter=user, request=request)
     except Exception:
-        log.exception("start_trip failed for %s/%s", channel, root_ts)
+        log.exception("could not start a trip in %s", channel)
         await _ephemeral(respond, "Sorry, the trip planner is unavailable right now. Try again in a minute.", log)
 
 
-async def _post_root(services: BotServices, channel: str, user: str, request: str) -> str:
+async def _start(services: BotServices, team: str, channel: str, user: str, request: str) -> str:
+    return await start_from_command(
+        services, team=team, channel=channel, starter=user, request=request, post_root=post_root
+    )
+
+
+async def post_root(services: BotServices, channel: str, user: str, request: str, start_id: str) -> str:
+    """Post the channel message the trip's thread hangs off; returns its ts."""
     message = root_message(user, request)
     response = await services.client.chat_postMessage(
         channel=channel,
@@ -91,7 +95,7 @@ async def _post_root(services: BotServices, channel: str, user: str, request: st
         blocks=message.blocks,
         unfurl_links=False,
         unfurl_media=False,
-        metadata={"event_type": ROOT_METADATA_EVENT_TYPE, "event_payload": {"starter": user}},
+        metadata=root_metadata(user, start_id),
     )
     return str(response["ts"])
 
@@ -103,4 +107,4 @@ async def _ephemeral(respond: AsyncRespond, text: str, log: Any) -> None:
         log.warning("could not answer through the response_url: %r", exc)
 
 
-__all__ = ["ROOT_METADATA_EVENT_TYPE", "handle_plan_trip", "invite_instructions", "register", "root_message_text"]
+__all__ = ["ROOT_METADATA_EVENT_TYPE", "handle_plan_trip", "invite_instructions", "post_root", "register", "root_message_text"]

@@ -14,6 +14,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.home import MAX_VIEW_BLOCKS, home_view, thread_url
 from bot.services import BotServices
+from bot.trip_starts import is_pending_start
 from workflows.ports import TripRecord
 
 #: Bound on the permalink lookups of one view (used only without a workspace URL).
@@ -54,7 +55,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
         if not user:
             return
         try:
-            trips = await services.registry.list_trips(starter=user)
+            trips = [t for t in await services.registry.list_trips(starter=user) if not is_pending_start(t)]
             view = home_view(trips, await trip_links(services, trips))
             await services.client.views_publish(user_id=user, view=view)
         except Exception as exc:  # the home tab is decoration

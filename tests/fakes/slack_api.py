@@ -570,6 +570,32 @@ class FakeSlackWebAPI:
         body["response_metadata"] = {"next_cursor": f"next:{start + limit}" if has_more else ""}
         return body
 
+    def _m_conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Channel (top-level) messages, newest first, from `oldest` on."""
+        channel = self._channel(str(params.get("channel") or ""))
+        if not channel.is_member:
+            raise _SlackFailure("not_in_channel")
+        oldest = float(params.get("oldest") or 0)
+        with self._lock:
+            top = [
+                dict(m)
+                for m in self.messages
+                if m["channel"] == channel.id and not m.get("thread_ts") and float(m["ts"]) >= oldest
+            ]
+        top.sort(key=lambda m: float(m["ts"]), reverse=True)
+        with_metadata = _truthy(params.get("include_all_metadata"))
+        for message in top:
+            for key in [k for k in message if k.startswith("_") or k == "channel"]:
+                del message[key]
+            if not with_metadata:
+                message.pop("metadata", None)
+        limit = max(1, min(int(params.get("limit") or 100), 1000))
+        start = int(str(params.get("cursor") or "").removeprefix("next:") or 0)
+        page = top[start : start + limit]
+        has_more = start + limit < len(top)
+        return {"ok": True, "messages": page, "has_more": has_more,
+                "response_metadata": {"next_cursor": f"next:{start + limit}" if has_more else ""}}
+
     def _m_assistant_threads_setStatus(self, params: dict[str, Any]) -> dict[str, Any]:
         if not params.get("channel_id") or not params.get("thread_ts") or "status" not in params:
             raise _SlackFailure("invalid_arguments")

@@ -1,0 +1,119 @@
+"""Starting a trip from `/plan-trip` survives a crash at any moment.
+
+The trip id comes from the root message's ts, so it cannot exist before the
+root is posted, and Slack never retries a slash command. So the start is
+recorded first, as a provisional trip in the registry ("starting-..."); the
+root message carries the same start id in its metadata. If the process dies
+between the root post and the trip start, start-up finds the provisional
+record, looks the root up in the channel by its metadata (or posts it, if the
+crash came before the post), starts the trip, and drops the record.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+
+from bot.services import BotServices
+from workflows import failpoints
+from workflows.ports import TripRecord
+
+PENDING_PREFIX = "starting-"
+ROOT_METADATA_EVENT_TYPE = "travel_planner_trip"
+#: How far back (messages) start-up looks for a root that was posted.
+_HISTORY_PAGES, _HISTORY_PAGE = 5, 200
+
+type PostRoot = Callable[[BotServices, str, str, str, str], Awaitable[str]]
+
+
+def is_pending_start(record: TripRecord) -> bool:
+    """A provisional record, not a trip people should see in lists."""
+    return record.trip_id.startswith(PENDING_PREFIX)
+
+
+def _safe(value: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", value)
+
+
+def pending_start(team: str, channel: str, starter: str, request: str) -> TripRecord:
+    start_id = uuid.uuid4().hex
+    return TripRecord(
+        trip_id=f"{PENDING_PREFIX}{_safe(team)}-{_safe(channel)}-{start_id}",
+        thread_key=f"starting:{team}:{channel}:{start_id}",
+        thread={"surface": "slack-start", "team": team, "channel": channel, "start": start_id},
+        starter=starter,
+        request=request,
+    )
+
+
+def root_metadata(starter: str, start_id: str) -> dict[str, Any]:
+    return {"event_type": ROOT_METADATA_EVENT_TYPE, "event_payload": {"starter": starter, "start": start_id}}
+
+
+async def start_from_command(
+    services: BotServices, *, team: str, channel: str, starter: str, request: str, post_root: PostRoot
+) -> str:
+    """Record the start, post the root, start the trip; returns the root ts.
+
+    Raises what posting raises (not in channel...); the record is then dropped,
+    since nothing was posted that a restart should finish."""
+    pending = pending_start(team, channel, starter, request)
+    await services.registry.register_trip(pending)
+    failpoints.reached("after:start_recorded")  # recorded, nothing posted yet
+    try:
+        root_ts = await post_root(services, channel, starter, request, pending.thread["start"])
+    except SlackApiError:
+        await services.registry.forget_trip(pending.trip_id)
+        raise
+    failpoints.reached("after:root_post")  # posted, the trip not started yet
+    await services.start_trip(team=team, channel=channel, root_ts=root_ts, starter=starter, request=request)
+    await services.registry.forget_trip(pending.trip_id)
+    return root_ts
+
+
+async def _find_root(services: BotServices, channel: str, start_id: str) -> str | None:
+    cursor = None
+    for _ in range(_HISTORY_PAGES):
+        response = await services.client.conversations_history(
+            channel=channel, include_all_metadata=True, limit=_HISTORY_PAGE, cursor=cursor
+        )
+        for message in response.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            if (
+                metadata.get("event_type") == ROOT_METADATA_EVENT_TYPE
+                and (metadata.get("event_payload") or {}).get("start") == start_id
+            ):
+                return str(message["ts"])
+        cursor = ((response.get("response_metadata") or {}).get("next_cursor") or "").strip() or None
+        if cursor is None:
+            return None
+    return None
+
+
+async def resume_interrupted_starts(services: BotServices, post_root: PostRoot) -> int:
+    """Finish every start a dead process left half done. Returns how many."""
+    finished = 0
+    for record in await services.registry.list_trips():
+        if not is_pending_start(record):
+            continue
+        team, channel, start_id = (record.thread.get(k, "") for k in ("team", "channel", "start"))
+        try:
+            root_ts = await _find_root(services, channel, start_id)
+            if root_ts is None:  # the crash came before the root was posted
+                root_ts = await post_root(services, channel, record.starter, record.request, start_id)
+            await services.start_trip(
+                team=team, channel=channel, root_ts=root_ts, starter=record.starter, request=record.request
+            )
+        except SlackApiError as exc:
+            services.logger.error(
+                "could not finish the interrupted start of a trip in %s: %s", channel, exc.response.get("error")
+            )
+            continue
+        await services.registry.forget_trip(record.trip_id)
+        services.logger.info("finished an interrupted trip start in %s (root %s)", channel, root_ts)
+        finished += 1
+    return finished
