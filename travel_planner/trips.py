@@ -8,9 +8,10 @@
 
 Where it reads: the embedded store's SQLite file in TRAVEL_PLANNER_STATE_DIR,
 opened without the owner lock (a `run` process may own it: SQLite in WAL mode
-lets readers and a short writer work beside it), or Redis when REDIS_URL is
-set (multi-process mode; `show` then prints what the registry knows, since
-the durable history lives in the Resonate server).
+lets readers and a short writer work beside it), or Redis when RESONATE_URL
+and REDIS_URL are both set, as for `web` and `worker` (multi-process mode;
+`show` then prints what the registry knows, since the durable history lives
+in the Resonate server).
 
 How `cancel` reaches the trip:
 - no process owns the state directory: the embedded runtime is opened
@@ -93,7 +94,8 @@ class Store:
 
 
 def _server_mode(env: Mapping[str, str]) -> bool:
-    return bool(env.get("REDIS_URL", "").strip())
+    """The same rule as the processes: `web`/`worker` need both; `run` ignores REDIS_URL."""
+    return bool(env.get("REDIS_URL", "").strip()) and bool(env.get("RESONATE_URL", "").strip())
 
 
 @contextlib.asynccontextmanager
@@ -399,7 +401,7 @@ async def show_trip(env: Mapping[str, str], trip_id: str, out: TextIO) -> int:
     if store.mode == "server":
         out.write(
             "\nSteps and transcript live in the Resonate server: `trips show` reads them from the "
-            "embedded store only (unset REDIS_URL and point TRAVEL_PLANNER_STATE_DIR at it).\n"
+            "embedded store only (unset RESONATE_URL and point TRAVEL_PLANNER_STATE_DIR at it).\n"
         )
         return OK
     state = read_durable_state(store.db_path) if store.db_path is not None else None

@@ -54,6 +54,8 @@ def _trips(monkeypatch, capsys, env: dict[str, str], *argv: str) -> tuple[int, s
     """`travel-planner trips ...`, run here while the bot process owns the store."""
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    for name in ("REDIS_URL", "RESONATE_URL"):  # CI exports REDIS_URL; this is embedded mode
+        monkeypatch.delenv(name, raising=False)
     code = main(["trips", *argv])
     captured = capsys.readouterr()
     return code, captured.out + captured.err

@@ -149,7 +149,8 @@ def test_in_server_mode_trips_come_from_redis_and_show_says_where_history_lives(
         await client.aclose()
 
     asyncio.run(register())
-    env = {"REDIS_URL": private_redis_server.url, "TRAVEL_PLANNER_STATE_DIR": str(tmp_path)}
+    env = {"REDIS_URL": private_redis_server.url, "RESONATE_URL": "http://127.0.0.1:1",
+           "TRAVEL_PLANNER_STATE_DIR": str(tmp_path)}
     code, out = run_cli(monkeypatch, capsys, env)
     assert code == 0 and "slack-T1-C1-1_2" in out and "2 AI calls, 15 tokens, 0 lookups" in out
     assert "server store" in out
