@@ -30,7 +30,7 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -397,16 +397,15 @@ class SlackChatPort:
             self._log.warning("cannot join %s to post: %s", channel, exc.response.get("error"))
             return False
 
-    async def _find_post(self, channel: str, thread_ts: str, step: str, part: int) -> str | None:
-        """The ts of our post for (step, part) in the thread, if it is there."""
+    async def _thread_messages(self, channel: str, thread_ts: str) -> AsyncIterator[dict[str, Any]]:
+        """Every message of the thread, with metadata, page by page.
+
+        Ends early (quietly) when the thread cannot be searched at all: the
+        caller then posts, which is the lesser evil than never posting."""
         cursor: str | None = None
-        pages = 0
-        while True:
+        for _ in range(1000):
             kwargs: dict[str, Any] = {
-                "channel": channel,
-                "ts": thread_ts,
-                "include_all_metadata": True,
-                "limit": self._page_size,
+                "channel": channel, "ts": thread_ts, "include_all_metadata": True, "limit": self._page_size,
             }
             if cursor:
                 kwargs["cursor"] = cursor
@@ -415,39 +414,29 @@ class SlackChatPort:
             except SlackApiError as exc:
                 error = exc.response.get("error") if exc.response is not None else None
                 if error in _LOOKUP_GIVE_UP_ERRORS:
-                    self._log.warning("cannot search thread %s/%s (%s); posting", channel, thread_ts, error)
-                    return None
+                    self._log.warning("cannot search thread %s/%s (%s)", channel, thread_ts, error)
+                    return
                 raise
             for message in response.get("messages") or []:
-                if _matches(message, step, part):
-                    return str(message["ts"])
+                yield message
             cursor = ((response.get("response_metadata") or {}).get("next_cursor") or "").strip() or None
-            pages += 1
-            if cursor is None or pages >= 1000:
-                return None
+            if cursor is None:
+                return
+
+    async def _find_post(self, channel: str, thread_ts: str, step: str, part: int) -> str | None:
+        """The ts of our post for (step, part) in the thread, if it is there."""
+        async for message in self._thread_messages(channel, thread_ts):
+            if _matches(message, step, part):
+                return str(message["ts"])
+        return None
 
     async def _find_file(self, channel: str, thread_ts: str, filename: str) -> str | None:
         """The id of a file named `filename` we shared in the thread, if any."""
-        cursor: str | None = None
-        for _ in range(1000):
-            kwargs: dict[str, Any] = {"channel": channel, "ts": thread_ts, "limit": self._page_size}
-            if cursor:
-                kwargs["cursor"] = cursor
-            try:
-                response = await self._client.conversations_replies(**kwargs)
-            except SlackApiError as exc:
-                error = exc.response.get("error") if exc.response is not None else None
-                if error in _LOOKUP_GIVE_UP_ERRORS:
-                    return None
-                raise
-            for message in response.get("messages") or []:
-                if message.get("bot_id") or message.get("app_id") or message.get("upload"):
-                    for f in message.get("files") or []:
-                        if str((f or {}).get("name") or "") == filename:
-                            return str(f.get("id") or "found")
-            cursor = ((response.get("response_metadata") or {}).get("next_cursor") or "").strip() or None
-            if cursor is None:
-                return None
+        async for message in self._thread_messages(channel, thread_ts):
+            if message.get("bot_id") or message.get("app_id") or message.get("upload"):
+                for f in message.get("files") or []:
+                    if str((f or {}).get("name") or "") == filename:
+                        return str(f.get("id") or "found")
         return None
 
     # -- status ------------------------------------------------------------

@@ -898,3 +898,19 @@ def cleanup(results: list[RunResult], keep: bool) -> None:
     for result in results:
         if result.ok:
             shutil.rmtree(result.workdir, ignore_errors=True)
+
+
+def summary_row(label: str, results: list[RunResult]) -> list[object]:
+    """One table row summing runs: the columns of both crash suites."""
+    return [
+        label,
+        len(results),
+        sum(len(r.kills) for r in results),
+        sum(r.repeats for r in results),
+        sum(r.reruns for r in results),
+        sum(r.lost for r in results),
+        sum(r.twice for r in results),
+        sum(r.duplicates for r in results),
+        sum(r.plan_mismatch for r in results),
+        sum(len(r.errors) for r in results),
+    ]

@@ -23,6 +23,7 @@ import sys
 import time
 
 from reliability.crash_harness import (
+    summary_row,
     RunResult,
     RunSpec,
     cleanup,
@@ -91,21 +92,6 @@ def _kind(failpoint: str) -> str:
     return failpoint.rpartition(":")[0]
 
 
-def _row(label: str, results: list[RunResult]) -> list[object]:
-    return [
-        label,
-        len(results),
-        sum(len(r.kills) for r in results),
-        sum(r.repeats for r in results),
-        sum(r.reruns for r in results),
-        sum(r.lost for r in results),
-        sum(r.twice for r in results),
-        sum(r.duplicates for r in results),
-        sum(r.plan_mismatch for r in results),
-        sum(len(r.errors) for r in results),
-    ]
-
-
 def run(profile: Profile) -> Table:
     started = time.monotonic()
     table = Table(f"crash matrix: SIGKILL at durable boundaries [{profile.name}]", COLUMNS, MUST_BE_ZERO)
@@ -151,14 +137,14 @@ def run(profile: Profile) -> Table:
         # A chained run counts under each of its points (its cells are shared).
         for failpoint in result.spec.failpoints if result.spec else ():
             by_point.setdefault(_kind(failpoint), []).append(result)
-    table.add(*_row("(no crash)", crash_free))
+    table.add(*summary_row("(no crash)", crash_free))
     never = []
     for point, group in by_point.items():
         if group:
-            table.add(*_point_row(point, group))
+            table.add(*_pointsummary_row(point, group))
         else:
             never.append(point)
-    table.footer.append(_row("total", [*crash_free, *results_excluding(results, crash_free)]))
+    table.footer.append(summary_row("total", [*crash_free, *results_excluding(results, crash_free)]))
 
     failing = [r for r in [ref_result, *results] if not r.ok]
     for result in failing:
@@ -184,9 +170,9 @@ def results_excluding(results: list[RunResult], excluded: list[RunResult]) -> li
     return [r for r in results if id(r) not in ids]
 
 
-def _point_row(point: str, group: list[RunResult]) -> list[object]:
+def _pointsummary_row(point: str, group: list[RunResult]) -> list[object]:
     """The runs that armed `point`: kills at that point, then the runs' own
     cells (a chained run's problems show under each of its points)."""
-    row = _row(point, group)
+    row = summary_row(point, group)
     row[2] = sum(1 for r in group for k in r.kills if _kind(k.point) == point)
     return row

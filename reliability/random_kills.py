@@ -21,6 +21,7 @@ import sys
 import time
 
 from reliability.crash_harness import (
+    summary_row,
     RunResult,
     RunSpec,
     cleanup,
@@ -57,21 +58,6 @@ def draw_delays(seed: int, runs: int, kills: int, conversation_seconds: float) -
 
 def _spec(i: int, delays: tuple[float, ...]) -> RunSpec:
     return RunSpec(f"#{i + 1} ({', '.join(f'{d:.3f}' for d in delays)})", kill_after=delays)
-
-
-def _row(label: str, results: list[RunResult]) -> list[object]:
-    return [
-        label,
-        len(results),
-        sum(len(r.kills) for r in results),
-        sum(r.repeats for r in results),
-        sum(r.reruns for r in results),
-        sum(r.lost for r in results),
-        sum(r.twice for r in results),
-        sum(r.duplicates for r in results),
-        sum(r.plan_mismatch for r in results),
-        sum(len(r.errors) for r in results),
-    ]
 
 
 def run(profile: Profile) -> Table:
@@ -111,8 +97,8 @@ def run(profile: Profile) -> Table:
 
     results = run_many(specs, work_root() / "random_kills", reference, profile.jobs, progress, top_up)
     for result in results:
-        table.add(*_row(result.label, [result]))
-    table.footer.append(_row("total", results))
+        table.add(*summary_row(result.label, [result]))
+    table.footer.append(summary_row("total", results))
     for result in results:
         if not result.ok:
             table.notes.append("failed " + result.describe())
