@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -199,6 +200,7 @@ class JournaledConnection:
         )
         if not (due or (force and journal.entries_since_snapshot)):
             return
+        started = time.perf_counter()
         finished = self.state.compactable()
         if finished:
             body = msgspec.json.encode(finished)
@@ -209,6 +211,11 @@ class JournaledConnection:
             self._failed = exc
             self._on_write_error(exc)
             raise
+        took = (time.perf_counter() - started) * 1000
+        logger.log(
+            logging.WARNING if took > 50 else logging.DEBUG,
+            "snapshot of %d promises: %d bytes in %.1f ms", len(self.state.promises), journal.snapshot_bytes, took,
+        )
 
     async def _tick_loop(self) -> None:
         with contextlib.suppress(asyncio.CancelledError):
