@@ -139,7 +139,14 @@ async def open_trip(turns: int, env: dict[str, str] | None = None, state_dir: st
         chat=lambda reg: chats.append(QuietChat(reg)) or chats[-1],  # type: ignore[func-returns-value]
         tools=FakeTools(model.said), tool_specs=list(TOOL_SPECS), untrusted_rule="", model=model,
     )
-    env = {"TRAVEL_PLANNER_STATE_DIR": state_dir or tempfile.mkdtemp(prefix="tp-bench-"), **(env or {})}
+    env = {
+        "TRAVEL_PLANNER_STATE_DIR": state_dir or tempfile.mkdtemp(prefix="tp-bench-"),
+        # A 200-turn conversation is the point here, not the budget question.
+        "TRAVEL_PLANNER_MAX_LLM_CALLS": "1000000",
+        "TRAVEL_PLANNER_MAX_TOOL_CALLS": "1000000",
+        "TRAVEL_PLANNER_MAX_TOKENS": "1000000000",
+        **(env or {}),
+    }
     runtime = await open_embedded(env, parts)
     run = TripRun(runtime, model, chats[0])
     await runtime.engine.start_trip(

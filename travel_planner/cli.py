@@ -56,14 +56,6 @@ def _configure_logging(env: Mapping[str, str], command: str) -> None:
         # One line per promise and per HTTP request drowns what matters.
         for chatty in ("resonate", "httpx2", "httpx"):
             logging.getLogger(chatty).setLevel(logging.WARNING)
-    logging.getLogger("resonate.core").addFilter(_expected_sdk_warnings)
-
-
-def _expected_sdk_warnings(record: logging.LogRecord) -> bool:
-    """Drop one SDK warning our trips cause by design: a reminder timer that
-    lost the race to a reply is settled by a later step, so the SDK sees it
-    pending once and re-runs the body (harmless, and not an operator's issue)."""
-    return not record.getMessage().startswith("core: workflow returned done with pending remote todos")
 
 
 def _chat(env: Mapping[str, str], args: argparse.Namespace) -> int:
