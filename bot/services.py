@@ -27,7 +27,7 @@ DEFAULT_EVENT_TTL_SECONDS = 2 * 60 * 60
 _NAME_CACHE_SIZE = 2048
 #: A reply is stored before Slack is answered, so a name lookup may not hold
 #: the answer up for long; past this the author is named `<@U...>`.
-NAME_LOOKUP_SECONDS = 1.0
+NAME_LOOKUP_SECONDS = 0.25
 #: Reply keys this process handed over (or is handing over), for a cheap dedupe.
 _RECENT_REPLIES = 4096
 
@@ -47,6 +47,7 @@ class BotServices:
     #: USD per million (input, output) tokens, for the cost in `@bot status`.
     price_per_mtok: tuple[float, float] = (0.0, 0.0)
     _names: OrderedDict[str, str] = field(default_factory=OrderedDict)
+    _lookups: dict[str, asyncio.Future[str]] = field(default_factory=dict)
     _recent_replies: OrderedDict[str, None] = field(default_factory=OrderedDict)
     _admins: OrderedDict[str, tuple[float, bool]] = field(default_factory=OrderedDict)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
@@ -67,16 +68,30 @@ class BotServices:
     # -- people ------------------------------------------------------------
 
     async def author_name(self, user_id: str) -> str:
-        """A person's display name for the planner, or the `<@U...>` form."""
+        """A person's display name for the planner, or the `<@U...>` form.
+
+        Replies are stored before Slack hears "ok", so a cold lookup waits at
+        most NAME_LOOKUP_SECONDS; it keeps running in the background and fills
+        the cache for this person's next message."""
         if not user_id:
             return "someone"
         cached = self._names.get(user_id)
         if cached is not None:
             self._names.move_to_end(user_id)
             return cached
+        lookup = self._lookups.get(user_id)
+        if lookup is None:
+            lookup = self._lookups[user_id] = asyncio.ensure_future(self._look_up_name(user_id))
+            lookup.add_done_callback(lambda _t: self._lookups.pop(user_id, None))
+        try:
+            return await asyncio.wait_for(asyncio.shield(lookup), NAME_LOOKUP_SECONDS)
+        except TimeoutError:
+            return f"<@{user_id}>"
+
+    async def _look_up_name(self, user_id: str) -> str:
         name = f"<@{user_id}>"
         try:
-            response = await asyncio.wait_for(self.client.users_info(user=user_id), NAME_LOOKUP_SECONDS)
+            response = await self.client.users_info(user=user_id)
             user = response.get("user") or {}
             profile = user.get("profile") or {}
             found = profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from bot.threads import slack_thread_ref, thread_key, trip_id_for_thread
 from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID
 from tests.fakes.slack_bot import RunningSlackBot
@@ -60,6 +62,24 @@ def test_thread_reply_is_delivered_with_the_author_name(bot) -> None:
     assert delivered.reply == Reply(
         key=f"{CHANNEL}:{event['ts']}", author="Bob", text="We like beaches & museums", ts=event["ts"]
     )
+
+
+def test_a_slow_name_lookup_never_holds_up_the_ack(bot) -> None:
+    """Replies are stored before Slack hears "ok": a cold users.info may not delay it."""
+    bot.api.add_user("U0SLOW", display_name="Sam")
+    bot.api.method_latency["users.info"] = 1.0
+    trip = start_trip(bot)
+    root = trip.thread["thread_ts"]
+    status, _, elapsed = send_signed(bot.events_url, json_body(event_envelope(
+        thread_reply(CHANNEL, root, "first", user="U0SLOW"))))
+    assert status == 200 and elapsed < 0.5  # the 1 s lookup went on in the background
+    [first] = bot.wait_for(lambda: bot.trips.deliveries)
+    assert first.reply.author == "<@U0SLOW>"
+    bot.wait_for(lambda: any(c.method == "users.info" and c.status == 200 for c in bot.api.calls), timeout=5)
+    time.sleep(0.2)  # the answer reaches the bot a moment after the fake records it
+    post_event(bot, thread_reply(CHANNEL, root, "second", user="U0SLOW"))
+    bot.wait_for(lambda: len(bot.trips.deliveries) == 2)
+    assert bot.trips.deliveries[1].reply.author == "Sam"  # the finished lookup named the next reply
 
 
 def test_unknown_author_is_named_in_mention_form(bot) -> None:
