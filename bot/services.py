@@ -28,6 +28,8 @@ _NAME_CACHE_SIZE = 2048
 #: A reply is stored before Slack is answered, so a name lookup may not hold
 #: the answer up for long; past this the author is named `<@U...>`.
 NAME_LOOKUP_SECONDS = 0.25
+#: Button clicks are acknowledged first, so their author may be looked up longer.
+CONTROL_NAME_LOOKUP_SECONDS = 3.0
 #: Reply keys this process handed over (or is handing over), for a cheap dedupe.
 _RECENT_REPLIES = 4096
 
@@ -67,12 +69,12 @@ class BotServices:
 
     # -- people ------------------------------------------------------------
 
-    async def author_name(self, user_id: str) -> str:
+    async def author_name(self, user_id: str, wait: float = NAME_LOOKUP_SECONDS) -> str:
         """A person's display name for the planner, or the `<@U...>` form.
 
         Replies are stored before Slack hears "ok", so a cold lookup waits at
-        most NAME_LOOKUP_SECONDS; it keeps running in the background and fills
-        the cache for this person's next message."""
+        most `wait`; it keeps running in the background and fills the cache
+        for this person's next message."""
         if not user_id:
             return "someone"
         cached = self._names.get(user_id)
@@ -84,7 +86,7 @@ class BotServices:
             lookup = self._lookups[user_id] = asyncio.ensure_future(self._look_up_name(user_id))
             lookup.add_done_callback(lambda _t: self._lookups.pop(user_id, None))
         try:
-            return await asyncio.wait_for(asyncio.shield(lookup), NAME_LOOKUP_SECONDS)
+            return await asyncio.wait_for(asyncio.shield(lookup), wait)
         except TimeoutError:
             return f"<@{user_id}>"
 
@@ -217,7 +219,9 @@ class BotServices:
                 return False
             self._recent_replies[seen] = None
         try:
-            reply = Reply(key=key, author=await self.author_name(user), text=kind, ts=ts, kind=kind)
+            # A button is acknowledged before this runs; a command message is not.
+            wait = NAME_LOOKUP_SECONDS if seen else CONTROL_NAME_LOOKUP_SECONDS
+            reply = Reply(key=key, author=await self.author_name(user, wait), text=kind, ts=ts, kind=kind)
             accepted = await self.trips.deliver_reply(trip_id, reply)
         except BaseException:
             if seen:
