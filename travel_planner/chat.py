@@ -20,7 +20,7 @@ from workflows.engine import TripEngine
 from workflows.ports import Reply, ThreadRegistry, TripRecord
 from workflows.runtime import Collaborators, open_embedded
 
-from travel_planner.terminal import PLANNER, TerminalChatPort
+from travel_planner.terminal import PLANNER
 
 #: Exit codes.
 PLAN_READY = 0

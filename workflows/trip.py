@@ -307,7 +307,7 @@ class _Segment:
                     {"role": "user", "content": request_message(self.s.starter, self.s.request)}
                 )
                 break
-            replies = await self.ask_and_wait(ASK_FOR_REQUEST)
+            await self.ask_and_wait(ASK_FOR_REQUEST)
             if self.s.messages:  # words, not only a control
                 self.s.request = self.s.messages.pop()["content"]
         specs = [*self.svc.tool_specs, FINISH_TOOL_SPEC]

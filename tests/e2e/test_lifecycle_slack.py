@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 
-import pytest
 
 from bot.threads import trip_id_for_thread
 from tests.e2e.bot_process import (
@@ -30,16 +29,6 @@ from travel_planner.cli import main
 from travel_planner.trips import open_store
 
 PRICES = "input=0.15,output=0.60"
-
-
-@pytest.fixture
-def slack():
-    api = FakeSlackWebAPI()
-    api.add_channel(CHANNEL, name="trips")
-    api.add_user("U0ANA", display_name="Ana")
-    api.add_user("U0BEN", display_name="Ben")
-    with api:
-        yield api
 
 
 def _kind(message: dict) -> str:

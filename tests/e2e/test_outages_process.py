@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from tests.e2e.bot_process import (
     CHANNEL,
@@ -26,19 +25,9 @@ from tests.e2e.bot_process import (
 )
 from tests.engine.harness import research_fakes
 from tests.fakes.scenario import QUESTIONS, lisbon_script
-from tests.fakes.slack_api import FakeSlackWebAPI
 from tests.fakes.slack_requests import event_envelope, send_signed, thread_reply
 
 EXPECTED = "[Ana] May 1-4 | [Ana] 2000 EUR | [Ana] vegetarian"
-
-
-@pytest.fixture
-def slack():
-    api = FakeSlackWebAPI()
-    api.add_channel(CHANNEL, name="trips")
-    api.add_user("U0ANA", display_name="Ana")
-    with api:
-        yield api
 
 
 def _plans(player: SlackPlayer, root_ts: str) -> list[dict]:

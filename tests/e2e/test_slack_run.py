@@ -3,25 +3,13 @@ requests in, a fake Slack Web API out, a scripted LLM, and SIGKILLs."""
 
 from __future__ import annotations
 
-import pytest
 
-from tests.e2e.bot_process import CHANNEL, SlackPlayer, bot_env, duplicate_posts, free_port, running_bot
+from tests.e2e.bot_process import SlackPlayer, bot_env, duplicate_posts, free_port, running_bot
 from tests.engine.harness import research_fakes
 from tests.fakes.llm_server import Fault
 from tests.fakes.scenario import QUESTIONS, lisbon_script
-from tests.fakes.slack_api import FakeSlackWebAPI
 
 EXPECTED = "[Ana] May 1-4 | [Ben] 2000 EUR | [Ana] vegetarian"
-
-
-@pytest.fixture
-def slack():
-    api = FakeSlackWebAPI()
-    api.add_channel(CHANNEL, name="trips")
-    api.add_user("U0ANA", display_name="Ana")
-    api.add_user("U0BEN", display_name="Ben")
-    with api:
-        yield api
 
 
 def _plans(player: SlackPlayer, root_ts: str) -> list[dict]:

@@ -201,7 +201,6 @@ def test_at_the_budget_cap_people_choose_to_continue_and_usage_is_shown(tmp_path
                     done.cancel()
                     asked += 1
                     question = p.chat.of("ask")[-1]
-                    key = p.chat.posts[-1].key if p.chat.posts[-1].kind == "ask" else ""
                     if "planning budget" in question:
                         await p.runtime.engine.deliver_reply(
                             "budget", Reply(key=f"control:continue:{asked}", author="ana", text="continue",
