@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+from tests.fakes.waiting import poll_until
 
 DEFAULT_TOKEN = "xoxb-test-token"
 BOT_USER_ID = "UBOT0001"
@@ -270,14 +271,7 @@ class FakeSlackWebAPI:
             ]
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met within {timeout}s")
-            time.sleep(interval)
+        return poll_until(predicate, timeout, interval)
 
     def thread_files(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
         """Files shared into a thread (files.completeUploadExternal), in order."""

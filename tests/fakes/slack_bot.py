@@ -32,6 +32,7 @@ from tests.fakes.slack_api import FakeSlackWebAPI
 from tests.fakes.slack_requests import SIGNING_SECRET
 from tests.fakes.trips import RecordingTripControl
 from workflows.ports import ThreadRegistry
+from tests.fakes.waiting import poll_until
 
 T = TypeVar("T")
 
@@ -63,14 +64,7 @@ class RunningSlackBot:
         return self.loop.run(awaitable, timeout)
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met within {timeout}s")
-            time.sleep(0.01)
+        return poll_until(predicate, timeout)
 
     def settle(self, seconds: float = 0.15) -> None:
         """Give background listeners time to (not) act, for negative assertions."""

@@ -12,7 +12,6 @@ real-process test (tests/e2e/test_lifecycle_slack.py) covers the rest.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -31,6 +30,7 @@ from tests.fakes.slack_api import TEAM_ID, FakeSlackWebAPI
 from tests.fakes.slack_requests import block_actions, send_signed
 from workflows.ports import ThreadRegistry
 from workflows.runtime import Runtime, open_embedded, research_collaborators
+from tests.fakes.waiting import poll_until
 
 T = TypeVar("T")
 
@@ -64,14 +64,7 @@ class SlackPlanner:
         return status, elapsed
 
     def wait(self, predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met within {timeout}s")
-            time.sleep(0.01)
+        return poll_until(predicate, timeout)
 
 
 @contextlib.contextmanager
