@@ -11,6 +11,7 @@ crash came before the post), starts the trip, and drops the record.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 
 from bot.services import BotServices
+from bot.slack_client import LOST_ANSWER_ATTEMPTS, answer_lost
 from workflows import failpoints
 from workflows.ports import TripRecord
 
@@ -65,14 +67,37 @@ async def start_from_command(
     await services.registry.register_trip(pending)
     failpoints.reached("after:start_recorded")  # recorded, nothing posted yet
     try:
-        root_ts = await post_root(services, channel, starter, request, pending.thread["start"])
-    except SlackApiError:
+        root_ts = await _post_root_once(services, channel, starter, request, pending.thread["start"], post_root)
+    except Exception:
         await services.registry.forget_trip(pending.trip_id)
         raise
     failpoints.reached("after:root_post")  # posted, the trip not started yet
     await services.start_trip(team=team, channel=channel, root_ts=root_ts, starter=starter, request=request)
     await services.registry.forget_trip(pending.trip_id)
     return root_ts
+
+
+async def _post_root_once(
+    services: BotServices, channel: str, starter: str, request: str, start_id: str, post_root: PostRoot
+) -> str:
+    """Post the root; when Slack's answer is lost (it may have posted), look
+    the root up by its start id before posting again."""
+    for attempt in range(1, LOST_ANSWER_ATTEMPTS + 1):
+        try:
+            return await post_root(services, channel, starter, request, start_id)
+        except Exception as exc:
+            if not answer_lost(exc):
+                raise
+            services.logger.warning(
+                "posting the root of a trip in %s: Slack's answer was lost (%r); looking it up", channel, exc
+            )
+            found = await _find_root(services, channel, start_id)
+            if found is not None:
+                return found
+            if attempt == LOST_ANSWER_ATTEMPTS:
+                raise
+            await asyncio.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")
 
 
 async def _find_root(services: BotServices, channel: str, start_id: str) -> str | None:
@@ -94,6 +119,14 @@ async def _find_root(services: BotServices, channel: str, start_id: str) -> str 
     return None
 
 
+async def _find_or_post_root(services: BotServices, record: TripRecord, post_root: PostRoot) -> str:
+    channel, start_id = record.thread.get("channel", ""), record.thread.get("start", "")
+    root_ts = await _find_root(services, channel, start_id)
+    if root_ts is None:  # the crash came before the root was posted
+        root_ts = await _post_root_once(services, channel, record.starter, record.request, start_id, post_root)
+    return root_ts
+
+
 async def resume_interrupted_starts(services: BotServices, post_root: PostRoot) -> int:
     """Finish every start a dead process left half done. Returns how many."""
     finished = 0
@@ -102,9 +135,13 @@ async def resume_interrupted_starts(services: BotServices, post_root: PostRoot) 
             continue
         team, channel, start_id = (record.thread.get(k, "") for k in ("team", "channel", "start"))
         try:
-            root_ts = await _find_root(services, channel, start_id)
-            if root_ts is None:  # the crash came before the root was posted
-                root_ts = await post_root(services, channel, record.starter, record.request, start_id)
+            try:
+                root_ts = await _find_or_post_root(services, record, post_root)
+            except SlackApiError as exc:
+                # The crash may have come before the bot joined the channel.
+                if exc.response.get("error") != "not_in_channel" or not await services.join_if_public(channel):
+                    raise
+                root_ts = await _find_or_post_root(services, record, post_root)
             await services.start_trip(
                 team=team, channel=channel, root_ts=root_ts, starter=record.starter, request=record.request
             )

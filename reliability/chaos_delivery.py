@@ -163,7 +163,10 @@ class Rig:
         self.router = ScriptRouter()
         self._stack = contextlib.ExitStack()
         try:
-            self.api = self._stack.enter_context(FakeSlackWebAPI())
+            # Many trips share this one channel at once, far more than a real
+            # channel carries: the per-channel post limit is raised here (the
+            # product under Slack's real limit: tests/slack/test_rate_limits.py).
+            self.api = self._stack.enter_context(FakeSlackWebAPI(posts_per_second=50.0, post_burst=200))
             self.api.add_channel(CHANNEL, name="trips")
             for user, display in USERS.items():
                 self.api.add_user(user, display_name=display)
@@ -176,6 +179,8 @@ class Rig:
             self.env = full_env
             self.bot = BotProcess(full_env, self.log_path)
             self._stack.callback(self._stop_bot)
+            # Like Slack, the fake sends the bot's own posts and edits back to it.
+            self.api.deliver_events_to(self.bot.events_url, SIGNING_SECRET)
         except BaseException:
             self._stack.close()
             raise
@@ -268,7 +273,7 @@ def duplicate_posts_in(rig: Rig, root_ts: str) -> int:
     for m in rig.thread(root_ts):
         payload = (m.get("metadata") or {}).get("event_payload") or {}
         if "step" in payload:
-            seen[(str(payload["step"]), int(payload.get("part", 0)))] += 1
+            seen[(str(payload["step"]), str(payload.get("part", 0)))] += 1
     return sum(n - 1 for n in seen.values() if n > 1)
 
 

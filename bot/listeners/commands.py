@@ -20,6 +20,7 @@ from slack_sdk.errors import SlackApiError
 from bot.formatting import unescape_slack
 from bot.root_message import root_message
 from bot.services import BotServices
+from bot.slack_client import answer_lost
 from bot.trip_starts import ROOT_METADATA_EVENT_TYPE, root_metadata, start_from_command
 
 _NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found"})
@@ -54,30 +55,43 @@ async def handle_plan_trip(services: BotServices, command: dict[str, Any], respo
     log = services.logger
 
     try:
-        await _start(services, team, channel, user, request)
-    except SlackApiError as exc:
-        error = exc.response.get("error")
-        if error not in _NOT_A_MEMBER:
-            log.error("cannot post the trip root in %s: %s", channel, error)
-            await _ephemeral(respond, f"Sorry, I couldn't start a trip here (Slack said `{error}`).", log)
-            return
-        if not await services.join_if_public(channel):
-            identity = await services.identity.get()
-            await _ephemeral(
-                respond,
-                invite_instructions(identity.user_id if identity else None, identity.user_name if identity else None),
-                log,
-            )
-            return
-        try:
-            await _start(services, team, channel, user, request)
-        except SlackApiError as again:
-            log.error("cannot post the trip root in %s after joining: %s", channel, again.response.get("error"))
-            await _ephemeral(respond, "Sorry, I joined the channel but still can't post in it.", log)
-            return
+        await _start_joining(services, team, channel, user, request, respond)
     except Exception:
         log.exception("could not start a trip in %s", channel)
         await _ephemeral(respond, "Sorry, the trip planner is unavailable right now. Try again in a minute.", log)
+
+
+async def _start_joining(
+    services: BotServices, team: str, channel: str, user: str, request: str, respond: AsyncRespond
+) -> None:
+    """Start the trip; join a public channel first if Slack says we are not in it."""
+    log = services.logger
+    try:
+        await _start(services, team, channel, user, request)
+        return
+    except SlackApiError as exc:
+        if answer_lost(exc):
+            raise
+        error = exc.response.get("error")
+    if error not in _NOT_A_MEMBER:
+        log.error("cannot post the trip root in %s: %s", channel, error)
+        await _ephemeral(respond, f"Sorry, I couldn't start a trip here (Slack said `{error}`).", log)
+        return
+    if not await services.join_if_public(channel):
+        identity = await services.identity.get()
+        await _ephemeral(
+            respond,
+            invite_instructions(identity.user_id if identity else None, identity.user_name if identity else None),
+            log,
+        )
+        return
+    try:
+        await _start(services, team, channel, user, request)
+    except SlackApiError as again:
+        if answer_lost(again):
+            raise
+        log.error("cannot post the trip root in %s after joining: %s", channel, again.response.get("error"))
+        await _ephemeral(respond, "Sorry, I joined the channel but still can't post in it.", log)
 
 
 async def _start(services: BotServices, team: str, channel: str, user: str, request: str) -> str:

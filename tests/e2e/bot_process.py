@@ -102,6 +102,10 @@ class SlackPlayer:
     events_url: str
     acks: list[float] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # Like Slack, the fake sends the bot's own posts and edits back to it.
+        self.api.deliver_events_to(self.events_url, SIGNING_SECRET)
+
     def post(self, body: str, retry_num: int | None = None) -> int:
         status, _, elapsed = send_signed(self.events_url, body, signing_secret=SIGNING_SECRET, retry_num=retry_num)
         self.acks.append(elapsed)
@@ -145,13 +149,13 @@ def _step_kind(message: dict[str, Any]) -> str:
     return name.rstrip("0123456789")
 
 
-def duplicate_posts(api: FakeSlackWebAPI) -> list[tuple[str, int]]:
+def duplicate_posts(api: FakeSlackWebAPI) -> list[tuple[str, str]]:
     """(step, part) pairs posted more than once."""
-    seen: dict[tuple[str, int], int] = {}
+    seen: dict[tuple[str, str], int] = {}
     for m in api.posts():
         payload = (m.get("metadata") or {}).get("event_payload") or {}
         if "step" in payload:
-            key = (str(payload["step"]), int(payload.get("part", 0)))
+            key = (str(payload["step"]), str(payload.get("part", 0)))
             seen[key] = seen.get(key, 0) + 1
     return [k for k, n in seen.items() if n > 1]
 

@@ -18,26 +18,47 @@ What it does, like Slack:
   parameter) must match, else ``invalid_auth``;
 - chat.postMessage and chat.update enforce the message limits (50 blocks,
   3,000 characters a section, 12,000 for all markdown blocks together, a
-  plain_text header of at most 150 characters, context and actions sizes) and channel membership
-  (``not_in_channel`` in a public channel we have not joined,
-  ``channel_not_found`` in a private one);
+  plain_text header of at most 150 characters, context and actions sizes,
+  40,000 characters of text: ``msg_too_long``) and channel membership
+  (``not_in_channel`` in a public channel until the bot joined it,
+  ``channel_not_found`` in a private one it was not invited to);
+- chat.postMessage refuses a ``thread_ts`` that names no message of the
+  channel (``thread_not_found``) and metadata without an ``event_type`` or
+  with a payload that is not an object (``invalid_metadata_format``), and is
+  rate limited per channel like Slack (about one post a second, bursts
+  allowed: HTTP 429, ``ratelimited``, ``Retry-After``);
+- chat.update refuses a message the bot did not post
+  (``cant_update_message``) and one that does not exist
+  (``message_not_found``);
+- with `deliver_events_to(url, signing_secret)`, every post, upload and edit
+  of the app comes back to it as its signed Events API ``message`` event, as
+  Slack sends them;
 - conversations.replies returns the thread (root first), with message
   metadata only when ``include_all_metadata`` is set, paginated with cursors;
 - a ``response_url`` endpoint (``api.response_url(name)``) records what an app
   answers to a slash command.
 
 Every call is recorded (`calls`) with method, params, headers, HTTP status and
-time. Faults: `fail` (N times an HTTP 429 with Retry-After, or 500),
+time. Faults: `fail` (N times an HTTP 429 with Retry-After, or 500; with
+``after_doing=True`` the call is carried out first and its answer is then
+lost: a 500, or with ``drop=True`` a connection closed without an answer),
 `error` (Slack-level ``ok: false`` errors, optionally only for one channel),
 `latency` / `method_latency`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import hmac
 import itertools
 import json
+import queue
+import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -52,6 +73,13 @@ BOT_USER_ID = "UBOT0001"
 BOT_ID = "BBOT0001"
 TEAM_ID = "T0001"
 APP_ID = "A0001"
+
+
+#: `ApiCall.status` of a call whose connection was closed without an answer.
+DROPPED = -1
+
+#: Slack refuses longer message text with `msg_too_long`.
+MAX_TEXT_CHARS = 40_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +98,7 @@ class FakeChannel:
     id: str
     name: str = ""
     is_private: bool = False
-    is_member: bool = True
+    is_member: bool = False
     is_im: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,6 +120,8 @@ class _Fault:
     status: int
     remaining: int
     retry_after: int | None = None
+    after_doing: bool = False  # carry the call out, then lose its answer
+    drop: bool = False  # lose it by closing the connection (else: answer `status`)
 
 
 @dataclass(slots=True)
@@ -112,6 +142,10 @@ class FakeSlackWebAPI:
     reject_markdown_blocks: bool = False
     #: conversations.replies page size cap (Slack caps some apps at 15)
     replies_page_cap: int = 1000
+    #: chat.postMessage per channel: a bucket of `post_burst` posts refilled
+    #: at `posts_per_second` (Slack: "1 per second, bursts allowed").
+    posts_per_second: float = 1.0
+    post_burst: int = 20
 
     method_latency: dict[str, float] = field(default_factory=dict)
     channels: dict[str, FakeChannel] = field(default_factory=dict)
@@ -132,6 +166,12 @@ class FakeSlackWebAPI:
         self._ts = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._buckets: dict[str, tuple[float, float]] = {}  # channel -> (tokens, at)
+        self._events_to: tuple[str, str] | None = None
+        self._event_queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._event_thread: threading.Thread | None = None
+        #: (event envelope, HTTP status or exception name) of every echoed event
+        self.delivered_events: list[tuple[dict[str, Any], str]] = []
 
     # ------------------------------------------------------------------
     # lifecycle
@@ -151,10 +191,23 @@ class FakeSlackWebAPI:
         return self
 
     def stop(self) -> None:
+        if self._event_thread is not None:
+            self._event_queue.put(None)
+            self._event_thread.join(timeout=5)
+            self._event_thread = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+    def deliver_events_to(self, url: str | None, signing_secret: str = "") -> None:
+        """Send the app's own posts, uploads and edits back to `url` as signed
+        Events API deliveries (in order, from one thread), as Slack does; None stops."""
+        with self._lock:
+            self._events_to = (url, signing_secret) if url else None
+            if url and self._event_thread is None:
+                self._event_thread = threading.Thread(target=self._deliver_events, name="fake-slack-events", daemon=True)
+                self._event_thread.start()
 
     def __enter__(self) -> FakeSlackWebAPI:
         return self.start()
@@ -180,7 +233,8 @@ class FakeSlackWebAPI:
     # ------------------------------------------------------------------
     # setup
 
-    def add_channel(self, channel_id: str, *, is_private: bool = False, is_member: bool = True, name: str = "") -> None:
+    def add_channel(self, channel_id: str, *, is_private: bool = False, is_member: bool = False, name: str = "") -> None:
+        """A channel; the bot is not a member until it joins (or `is_member`)."""
         with self._lock:
             self.channels[channel_id] = FakeChannel(channel_id, name, is_private, is_member)
 
@@ -230,16 +284,49 @@ class FakeSlackWebAPI:
         if bot:
             message.update(user=self.bot_user_id, bot_id=self.bot_id, app_id=APP_ID)
         with self._lock:
+            if bot:  # the bot can only have posted where it is a member
+                self._channel(channel).is_member = True
             self.messages.append(message)
         return ts
+
+    def delete_message(self, channel: str, ts: str) -> bool:
+        """Someone deleted a message (Slack then sends `message_deleted`)."""
+        with self._lock:
+            kept = [m for m in self.messages if not (m["channel"] == channel and m["ts"] == ts)]
+            gone = len(kept) < len(self.messages)
+            previous = next((m for m in self.messages if m["channel"] == channel and m["ts"] == ts), None)
+            self.messages[:] = kept
+        if gone and previous is not None:
+            event_ts = self.next_ts()
+            self._echo({
+                "type": "message", "subtype": "message_deleted", "hidden": True, "deleted_ts": ts,
+                "channel": channel, "ts": event_ts, "event_ts": event_ts, "channel_type": "channel",
+                "previous_message": {k: v for k, v in previous.items() if not k.startswith("_") and k != "channel"},
+            })
+        return gone
 
     # ------------------------------------------------------------------
     # faults
 
-    def fail(self, method: str, *, status: int = 429, times: int = 1, retry_after: int | None = 0) -> None:
-        """The next `times` calls of `method` answer HTTP `status` (429 carries Retry-After)."""
+    def fail(
+        self,
+        method: str,
+        *,
+        status: int = 429,
+        times: int = 1,
+        retry_after: int | None = 0,
+        after_doing: bool = False,
+        drop: bool = False,
+    ) -> None:
+        """The next `times` calls of `method` answer HTTP `status` (429 carries Retry-After).
+
+        `after_doing`: the call is carried out first (the message is posted),
+        then its answer is lost: HTTP `status`, or with `drop` the connection
+        closes without any answer."""
         with self._lock:
-            self._faults.setdefault(method, []).append(_Fault(status, times, retry_after if status == 429 else None))
+            self._faults.setdefault(method, []).append(
+                _Fault(status, times, retry_after if status == 429 else None, after_doing, drop)
+            )
 
     def error(self, method: str, error: str, *, times: int | None = 1, channel: str | None = None) -> None:
         """`method` answers ``{"ok": false, "error": error}`` (`times` None: until cleared)."""
@@ -297,8 +384,9 @@ class FakeSlackWebAPI:
         with self._lock:
             channel = self.channels.get(channel_id)
             if channel is None:
+                # A DM with the bot is the bot's; any other channel it has to join first.
                 is_im = channel_id.startswith("D")
-                channel = self.channels[channel_id] = FakeChannel(channel_id, is_im=is_im)
+                channel = self.channels[channel_id] = FakeChannel(channel_id, is_im=is_im, is_member=is_im)
             return channel
 
     def _take_fault(self, method: str) -> _Fault | None:
@@ -353,7 +441,7 @@ class FakeSlackWebAPI:
             time.sleep(delay)
 
         fault = self._take_fault(method)
-        if fault is not None:
+        if fault is not None and not fault.after_doing:
             extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
             body = {"ok": False, "error": "ratelimited" if fault.status == 429 else "internal_error"}
             return self._reply(method, params, headers, http_method, arrived, fault.status, body, extra)
@@ -368,6 +456,10 @@ class FakeSlackWebAPI:
         if injected is not None:
             return self._reply(method, params, headers, http_method, arrived, 200, {"ok": False, "error": injected})
 
+        if method == "chat.postMessage" and not self._take_post_token(str(params.get("channel") or "")):
+            body = {"ok": False, "error": "ratelimited"}
+            return self._reply(method, params, headers, http_method, arrived, 429, body, {"Retry-After": "1"})
+
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             body = {"ok": False, "error": "unknown_method"}
@@ -376,7 +468,86 @@ class FakeSlackWebAPI:
                 body = handler(params)
             except _SlackFailure as failure:
                 body = {"ok": False, "error": failure.error}
+        if fault is not None:
+            # Done, and the answer is lost on the way back.
+            if fault.drop:
+                self._record(ApiCall(method, params, headers, http_method, DROPPED, body, arrived))
+                return DROPPED, {}, b""
+            return self._reply(
+                method, params, headers, http_method, arrived, fault.status, {"ok": False, "error": "internal_error"}
+            )
         return self._reply(method, params, headers, http_method, arrived, 200, body)
+
+    def _take_post_token(self, channel: str) -> bool:
+        """Slack's chat.postMessage limit: a token bucket per channel."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, at = self._buckets.get(channel, (float(self.post_burst), now))
+            tokens = min(float(self.post_burst), tokens + (now - at) * self.posts_per_second)
+            if tokens < 1.0:
+                self._buckets[channel] = (tokens, now)
+                return False
+            self._buckets[channel] = (tokens - 1.0, now)
+            return True
+
+    # -- events the app's own messages cause ---------------------------------
+
+    def _echo(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            if self._events_to is None:
+                return
+        self._event_queue.put(event)
+
+    def _deliver_events(self) -> None:
+        while True:
+            event = self._event_queue.get()
+            if event is None:
+                return
+            with self._lock:
+                target = self._events_to
+            if target is None:
+                continue
+            url, secret = target
+            envelope = {
+                "token": "verification-token",
+                "team_id": self.team_id,
+                "api_app_id": APP_ID,
+                "event": event,
+                "type": "event_callback",
+                "event_id": "Ev" + uuid.uuid4().hex[:10].upper(),
+                "event_time": int(time.time()),
+                "authorizations": [
+                    {"enterprise_id": None, "team_id": self.team_id, "user_id": self.bot_user_id,
+                     "is_bot": True, "is_enterprise_install": False}
+                ],
+            }
+            body = json.dumps(envelope).encode()
+            stamp = str(int(time.time()))
+            signature = "v0=" + hmac.new(secret.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+            request = urllib.request.Request(
+                url, data=body, method="POST",
+                headers={"Content-Type": "application/json", "X-Slack-Request-Timestamp": stamp,
+                         "X-Slack-Signature": signature},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    outcome = str(response.status)
+            except urllib.error.HTTPError as exc:
+                outcome = str(exc.code)
+            except OSError as exc:  # the app is down (a crash test): Slack would retry later; we drop it
+                outcome = type(exc).__name__
+            with self._lock:
+                self.delivered_events.append((envelope, outcome))
+
+    def _message_event(self, message: dict[str, Any]) -> dict[str, Any]:
+        """The Events API `message` event for one of the app's messages."""
+        event = {k: v for k, v in message.items() if not k.startswith("_") and k != "metadata"}
+        event["bot_profile"] = {"id": self.bot_id, "app_id": APP_ID, "name": "travel-planner", "team_id": self.team_id}
+        event["event_ts"] = message["ts"]
+        event["channel_type"] = "im" if message["channel"].startswith("D") else (
+            "group" if self._channel(message["channel"]).is_private else "channel")
+        event["team"] = self.team_id
+        return event
 
     def _reply(
         self,
@@ -465,8 +636,15 @@ class FakeSlackWebAPI:
         metadata = _json_value(params.get("metadata"))
         if not text and not blocks:
             raise _SlackFailure("no_text")
+        if text and len(str(text)) > MAX_TEXT_CHARS:
+            raise _SlackFailure("msg_too_long")
         if blocks is not None:
             _check_blocks(blocks, self.reject_markdown_blocks)
+        if metadata is not None:
+            _check_metadata(metadata)
+        thread_ts = str(params.get("thread_ts") or "")
+        if thread_ts and self.message(channel.id, thread_ts) is None:
+            raise _SlackFailure("thread_not_found")
         ts = self.next_ts()
         message: dict[str, Any] = {
             "type": "message",
@@ -489,6 +667,7 @@ class FakeSlackWebAPI:
                 message[flag] = _truthy(params[flag])
         with self._lock:
             self.messages.append(message)
+        self._echo(self._message_event(message))
         public = {k: v for k, v in message.items() if not k.startswith("_")}
         return {"ok": True, "channel": channel.id, "ts": ts, "message": public}
 
@@ -502,14 +681,28 @@ class FakeSlackWebAPI:
     def _m_chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
         channel_id, ts = str(params.get("channel") or ""), str(params.get("ts") or "")
         if "blocks" in params and params["blocks"] is not None:
-            _check_blocks(_json_value(params["blocks"]), False)
+            _check_blocks(_json_value(params["blocks"]), self.reject_markdown_blocks)
+        if len(str(params.get("text") or "")) > MAX_TEXT_CHARS:
+            raise _SlackFailure("msg_too_long")
         with self._lock:
             for message in self.messages:
                 if message["channel"] == channel_id and message["ts"] == ts:
+                    if message.get("bot_id") != self.bot_id:
+                        raise _SlackFailure("cant_update_message")
+                    previous = {k: v for k, v in message.items() if not k.startswith("_")}
                     if "text" in params:
                         message["text"] = params["text"]
                     if "blocks" in params:
                         message["blocks"] = _json_value(params["blocks"])
+                    edit_ts = self.next_ts()
+                    message["edited"] = {"user": self.bot_user_id, "ts": edit_ts}
+                    changed = self._message_event(message)
+                    self._echo({
+                        "type": "message", "subtype": "message_changed", "hidden": True,
+                        "message": {k: v for k, v in changed.items() if k not in ("channel", "event_ts", "channel_type")},
+                        "previous_message": previous, "channel": channel_id, "ts": edit_ts, "event_ts": edit_ts,
+                        "channel_type": changed["channel_type"],
+                    })
                     return {"ok": True, "channel": channel_id, "ts": ts, "text": message["text"]}
         raise _SlackFailure("message_not_found")
 
@@ -625,6 +818,8 @@ class FakeSlackWebAPI:
 
     def _m_files_completeUploadExternal(self, params: dict[str, Any]) -> dict[str, Any]:
         files = _json_value(params.get("files")) or []
+        if params.get("channel_id"):
+            self._check_can_post(self._channel(str(params["channel_id"])))
         done = []
         with self._lock:
             for item in files:
@@ -659,6 +854,9 @@ class FakeSlackWebAPI:
                     if params.get("thread_ts"):
                         message["thread_ts"] = str(params["thread_ts"])
                     self.messages.append(message)
+                    echoed = self._message_event(message)
+                    echoed["subtype"] = "file_share"
+                    self._echo(echoed)
         return {"ok": True, "files": done}
 
 
@@ -677,6 +875,11 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         status, out_headers, body = self.fake.handle(http_method, self.path, headers, raw)
+        if status == DROPPED:  # done, and the connection goes away without an answer
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         try:
             self.send_response(status)
             for key, value in out_headers.items():
@@ -728,6 +931,17 @@ def _json_value(value: Any) -> Any:
         except ValueError as exc:
             raise _SlackFailure("invalid_json") from exc
     return value
+
+
+def _check_metadata(metadata: Any) -> None:
+    """Slack's message metadata: an `event_type` name and an object payload."""
+    if not isinstance(metadata, dict):
+        raise _SlackFailure("invalid_metadata_format")
+    event_type = metadata.get("event_type")
+    if not isinstance(event_type, str) or not event_type:
+        raise _SlackFailure("invalid_metadata_format")
+    if not isinstance(metadata.get("event_payload", {}), dict):
+        raise _SlackFailure("invalid_metadata_format")
 
 
 def _truthy(value: Any) -> bool:
@@ -782,6 +996,8 @@ def running_fake_slack(**kwargs: Any) -> Iterator[FakeSlackWebAPI]:
 
 __all__ = [
     "APP_ID",
+    "DROPPED",
+    "MAX_TEXT_CHARS",
     "BOT_ID",
     "BOT_USER_ID",
     "DEFAULT_TOKEN",

@@ -110,11 +110,14 @@ def start_slack_bot(
             site = web.TCPSite(runner, "127.0.0.1", 0)
             await site.start()
             port = runner.addresses[0][1]
-            return RunningSlackBot(api, loop, registry, trips, client, app, runner, port)
+            running = RunningSlackBot(api, loop, registry, trips, client, app, runner, port)
+            api.deliver_events_to(running.events_url, signing_secret)  # our own posts come back, as in Slack
+            return running
 
         bot = loop.run(setup())
         yield bot
     finally:
+        api.deliver_events_to(None)
         if runner is not None:
             try:
                 loop.run(runner.cleanup())

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fakes.loop import LoopThread
+from tests.slack.chat_rig import Chat, make_chat
 from tests.fakes.slack_api import FakeSlackWebAPI
 from tests.fakes.slack_bot import RunningSlackBot, start_slack_bot
 
@@ -30,3 +31,10 @@ def bot(api: FakeSlackWebAPI) -> Iterator[RunningSlackBot]:
 def loop() -> Iterator[LoopThread]:
     with LoopThread() as running:
         yield running
+
+
+@pytest.fixture
+def chat(api: FakeSlackWebAPI, loop: LoopThread) -> Iterator[Chat]:
+    c = make_chat(api, loop)
+    yield c
+    loop.run(c.port.aclose())

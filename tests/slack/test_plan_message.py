@@ -4,22 +4,11 @@ the whole plan as a Markdown file in the thread, each exactly once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from bot.formatting import HEADER_TEXT_LIMIT, MARKDOWN_BLOCK_LIMIT, MAX_BLOCKS, plan_messages, split_plan_title
-from tests.fakes.loop import LoopThread
-from tests.fakes.slack_api import FakeSlackWebAPI
-from tests.slack.test_slack_chat import Chat, _chat
+from tests.slack.chat_rig import Chat
 from workflows.ports import PostRecord
-
-
-@pytest.fixture
-def chat(api: FakeSlackWebAPI, loop: LoopThread) -> Iterator[Chat]:
-    c = _chat(api, loop)
-    yield c
-    loop.run(c.port.aclose())
 
 PLAN = """# Lisbon in May: 4 days for 4 people
 

@@ -5,67 +5,18 @@ from __future__ import annotations
 import pickle
 import re
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.formatting import MARKDOWN_BLOCK_LIMIT, MAX_BLOCKS, SECTION_TEXT_LIMIT
 from bot.slack_chat import METADATA_EVENT_TYPE, SlackChatPort, SlackPostError
 from bot.slack_client import has_retry_handlers, make_web_client, slack_api_url
-from bot.threads import slack_thread_ref, trip_id_for_thread
 from tests.fakes.loop import LoopThread
-from tests.fakes.registry import make_test_registry
-from tests.fakes.slack_api import TEAM_ID, FakeSlackWebAPI
-from workflows.ports import PostRecord, ThreadRegistry
+from tests.fakes.slack_api import FakeSlackWebAPI
+from tests.slack.chat_rig import CHANNEL, Chat, make_chat
+from workflows.ports import PostRecord
 
-CHANNEL = "C0CHAT"
 RAW_MENTION = re.compile(r"<[!@#]")
-
-
-@dataclass
-class Chat:
-    api: FakeSlackWebAPI
-    loop: LoopThread
-    registry: ThreadRegistry
-    client: AsyncWebClient
-    port: SlackChatPort
-    thread: dict[str, str]
-    trip_id: str
-
-    def run(self, awaitable, timeout: float = 10.0):
-        return self.loop.run(awaitable, timeout)
-
-    def key(self, n: int) -> str:
-        return f"{self.trip_id}:{n}"
-
-    def posts(self) -> list[dict]:
-        return self.api.posts(channel=CHANNEL)
-
-
-def _chat(api: FakeSlackWebAPI, loop: LoopThread, **port_kwargs) -> Chat:
-    registry = loop.call(make_test_registry)
-    client = make_web_client(api.token, api.api_url)
-    port_kwargs.setdefault("status_refresh_seconds", 0.05)
-    port = SlackChatPort(client, registry, **port_kwargs)
-    root = api.add_message(CHANNEL, "Trip planning started by <@U0ANA>: Rome", bot=True)
-    return Chat(
-        api,
-        loop,
-        registry,
-        client,
-        port,
-        slack_thread_ref(TEAM_ID, CHANNEL, root),
-        trip_id_for_thread(TEAM_ID, CHANNEL, root),
-    )
-
-
-@pytest.fixture
-def chat(api: FakeSlackWebAPI, loop: LoopThread) -> Iterator[Chat]:
-    c = _chat(api, loop)
-    yield c
-    loop.run(c.port.aclose())
 
 
 def all_text(message: dict) -> str:
@@ -112,7 +63,7 @@ def test_markdown_is_sent_as_a_markdown_block_and_never_raw_in_mrkdwn(chat: Chat
 
 
 def test_mrkdwn_style_converts_markdown(api: FakeSlackWebAPI, loop: LoopThread) -> None:
-    chat = _chat(api, loop, style="mrkdwn")
+    chat = make_chat(api, loop, style="mrkdwn")
     chat.run(chat.port.post(chat.thread, "**Day 1**: see [the map](https://m.example)", key=chat.key(1)))
     [post] = chat.posts()
     section = post["blocks"][0]
@@ -146,7 +97,7 @@ def test_long_plan_is_split_into_parts_within_slack_limits(chat: Chat) -> None:
 
 
 def test_long_plan_in_mrkdwn_style_respects_section_and_block_limits(api: FakeSlackWebAPI, loop: LoopThread) -> None:
-    chat = _chat(api, loop, style="mrkdwn")
+    chat = make_chat(api, loop, style="mrkdwn")
     plan = "\n\n".join(f"**Stop {i}**: " + "lovely view " * 40 for i in range(400))
     chat.run(chat.port.post(chat.thread, plan, key=chat.key(1)))
     posts = chat.posts()
@@ -233,7 +184,7 @@ def test_intent_with_the_post_already_in_the_thread_does_not_post_again(chat: Ch
 
 def test_intent_lookup_pages_through_a_long_thread(api: FakeSlackWebAPI, loop: LoopThread) -> None:
     api.replies_page_cap = 3
-    chat = _chat(api, loop)
+    chat = make_chat(api, loop)
     for i in range(7):
         api.add_message(CHANNEL, f"chatter {i}", thread_ts=chat.thread["thread_ts"])
     _crashed_after_posting(chat, chat.key(8), "Which dates?")

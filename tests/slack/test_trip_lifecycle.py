@@ -160,3 +160,28 @@ def test_at_the_budget_cap_the_continue_button_carries_on(slack, tmp_path):
     closed = slack.message(CHANNEL, budget["ts"])
     assert not [b for b in closed["blocks"] if b["type"] == "actions"]  # answered: its buttons are gone
     assert "<@U0BEN> chose *Continue*" in str(closed["blocks"])
+
+
+@pytest.mark.parametrize("refusal", ["message_not_found", "invalid_blocks"])
+def test_refused_edits_never_stall_or_end_a_trip(slack, tmp_path, refusal):
+    """Slack refuses every chat.update (the research lines and the root were
+    deleted, or it rejects the blocks): the trip still asks each question at
+    once, finishes, and posts each round's done line afresh, once."""
+    slack.error("chat.update", refusal, times=None)
+    with research_fakes(lisbon_script) as (llm, serper, site):
+        env = research_env(llm, serper, tmp_path)
+        with slack_planner(slack, env) as sp:
+            player = SlackPlayer(slack, sp.events_url)
+            root_ts = player.plan_trip("Lisbon in May, 4 people")["ts"]
+            for n, answer in enumerate(("May 1-4", "2000 EUR", "vegetarian"), start=1):
+                player.wait_questions(root_ts, n, timeout=15)
+                player.reply(root_ts, answer, "U0ANA")
+            outcome = sp.outcome(root_ts)
+            record = sp.trip(root_ts)
+
+    assert outcome["status"] == "done" and record.state == "done"
+    lines = _of(slack, root_ts, "progress")
+    assert len([m for m in lines if m["text"].startswith("🔎")]) == 3  # the originals, unchanged
+    assert len([m for m in lines if m["text"].startswith("✅")]) == 3  # each done line posted afresh
+    assert len(_of(slack, root_ts, "plan")) == 1
+    assert duplicate_posts(slack) == []
