@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -27,6 +28,7 @@ type FailureKind = Literal[
     "model",  # unknown model
     "bad_request",  # the provider refused the request itself
     "empty",  # the model answered with nothing usable
+    "cut",  # the answer hit the output limit (finish_reason "length"): not usable as it is
     "control",  # not called: people asked to cancel or finish (detail says which)
 ]
 
@@ -112,7 +114,7 @@ class OpenAIChatModel:
                 tools=tools or openai.omit,  # type: ignore[arg-type]
             )
         except openai.APIStatusError as exc:
-            return _classify_status(exc)
+            return _classify_status(exc, self._settings.api_key)
         except openai.APIConnectionError as exc:  # includes timeouts
             return LlmOutcome(failure="transient", detail=f"could not reach the LLM provider: {type(exc).__name__}")
         except openai.APIResponseValidationError as exc:
@@ -150,6 +152,10 @@ def _read_completion(response: Any) -> LlmOutcome:
             "prompt_tokens": response.usage.prompt_tokens or 0,
             "completion_tokens": response.usage.completion_tokens or 0,
         }
+    if response.choices[0].finish_reason == "length":
+        # Cut text is not the answer, and cut tool-call arguments must never run.
+        tokens = usage.get("completion_tokens", 0)
+        return LlmOutcome(usage=usage, failure="cut", detail=f"cut off at the output limit after {tokens} tokens")
     if not calls and not (msg.content or "").strip():
         return LlmOutcome(usage=usage, failure="empty", detail="the model returned no text and no tool call")
     return LlmOutcome(message=message, usage=usage)
@@ -162,13 +168,20 @@ def _error_code(exc: openai.APIStatusError) -> str:
     return str(code or "")
 
 
-def _classify_status(exc: openai.APIStatusError) -> LlmOutcome:
+#: "Incorrect API key provided: sk-ab****wxyz.": even a masked key stays out of threads and logs.
+_ECHOED_KEY = re.compile(r"(API key provided: )\S+?(\.?(\s|$))")
+
+
+def _classify_status(exc: openai.APIStatusError, api_key: str) -> LlmOutcome:
     status = exc.status_code
     code = _error_code(exc)
-    text = f"HTTP {status}" + (f" ({code})" if code else "") + f": {exc.message}"
+    message = _ECHOED_KEY.sub(r"\1[redacted]\2", exc.message)
+    if api_key:
+        message = message.replace(api_key, "[redacted]")
+    text = f"HTTP {status}" + (f" ({code})" if code else "") + f": {message}"
     if status in (401, 403):
         kind: FailureKind = "auth"
-    elif code == "insufficient_quota" or (status == 400 and "credit" in exc.message.lower()):
+    elif code == "insufficient_quota" or (status == 400 and "credit" in message.lower()):
         kind = "quota"
     elif status == 404 or code == "model_not_found":
         kind = "model"

@@ -24,6 +24,11 @@ NUDGE_EMPTY = (
     "Your previous answer was empty. Either ask the team one question, call a tool, "
     "or finish the plan."
 )
+NUDGE_CUT = (
+    "Your previous answer was too long: it was cut off before the end and could not be used. "
+    "Answer again, much shorter: one short question, fewer tool calls with short arguments, "
+    "or a more concise plan."
+)
 
 _FAILURE_WORDS = {
     "auth": "the AI provider rejected our credentials ({detail}). An operator needs to check OPENAI_API_KEY.",
@@ -31,7 +36,13 @@ _FAILURE_WORDS = {
     "model": "the AI model is not available from the provider ({detail}). An operator needs to check TRAVEL_PLANNER_MODEL.",
     "bad_request": "the AI provider refused the request ({detail}).",
     "empty": "the AI model keeps answering with nothing ({detail}).",
+    "cut": "the AI model's answer was too long and got cut off, even after I asked for a shorter one ({detail}).",
 }
+#: What a reply can do about it, where "once it's fixed" would not fit.
+_RESUME_HINTS = {
+    "cut": "Nothing is lost: reply in this thread (asking for less at once helps) and I'll try again where I stopped.",
+}
+_RESUME_HINT = "Nothing is lost: reply in this thread once it's fixed and I'll carry on where I stopped."
 
 
 def system_prompt(today: str, untrusted_rule: str) -> str:
@@ -49,10 +60,7 @@ def replies_message(replies: Sequence[Reply]) -> str:
 
 def failure_notice(kind: str, detail: str) -> str:
     reason = _FAILURE_WORDS.get(kind, "something went wrong ({detail}).").format(detail=detail)
-    return (
-        f"I had to pause: {reason} Nothing is lost: reply in this thread once it's fixed "
-        "and I'll carry on where I stopped."
-    )
+    return f"I had to pause: {reason} {_RESUME_HINTS.get(kind, _RESUME_HINT)}"
 
 
 def outage_notice(detail: str, retry_minutes: float) -> str:

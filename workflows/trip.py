@@ -30,6 +30,7 @@ from workflows.prompts import (
     ASK_FOR_REQUEST,
     EXPIRED_NOTICE,
     FINISH_NOW,
+    NUDGE_CUT,
     NUDGE_EMPTY,
     budget_question,
     cancelled_notice,
@@ -69,7 +70,10 @@ _NO_RETRY = Never()
 #: Posting rides out a Slack outage for ~10 minutes per attempt; the body then
 #: retries the same post (same key, so still exactly once) after a durable sleep.
 _POST_RETRY = Exponential(delay=1, factor=2, max_delay=60, max_retries=12)
-_EMPTY_ANSWER_RETRIES = 2
+#: Asks again after an empty answer, or after one cut off at the output limit,
+#: before the thread is told; each ask is its own durable LLM step.
+_RETRIES_AFTER = {"empty": 2, "cut": 1}
+_NUDGES = {"empty": NUDGE_EMPTY, "cut": NUDGE_CUT}
 
 
 @dataclass(slots=True)
@@ -311,7 +315,8 @@ class _Segment:
             if self.s.messages:  # words, not only a control
                 self.s.request = self.s.messages.pop()["content"]
         specs = [*self.svc.tool_specs, FINISH_TOOL_SPEC]
-        empty_answers = 0
+        unusable = ""  # the failure kind of the answers asked again in a row
+        retries = 0
         outage_told = False
         outages = 0
         while True:
@@ -323,7 +328,7 @@ class _Segment:
                 if not self.s.finishing and self.s.budget_level == level:
                     self.s.budget_level += 1  # any answer but "finish" means go on
                 continue
-            extra = [{"role": "user", "content": NUDGE_EMPTY}] if empty_answers else []
+            extra = [{"role": "user", "content": _NUDGES[unusable]}] if unusable else []
             outcome = await self.call_llm(extra, specs)
             if outcome.failure == "control":
                 claimed = await self.durably("claim_step", self.s.trip_id)
@@ -337,14 +342,15 @@ class _Segment:
                 await self.ctx.sleep(timedelta(minutes=self.svc.settings.provider_retry_minutes * min(outages, 5)))
                 continue
             outage_told, outages = False, 0
-            if outcome.failure == "empty" and empty_answers < _EMPTY_ANSWER_RETRIES:
-                empty_answers += 1
-                continue
+            if outcome.failure in _RETRIES_AFTER:
+                retries = retries + 1 if outcome.failure == unusable else 1
+                unusable = outcome.failure
+                if retries <= _RETRIES_AFTER[unusable]:
+                    continue
+            unusable, retries = "", 0
             if outcome.failure is not None:
-                empty_answers = 0
                 await self.ask_and_wait(failure_notice(outcome.failure, outcome.detail))
                 continue
-            empty_answers = 0
             message = outcome.message or {"role": "assistant", "content": ""}
             self.s.messages.append(trim_for_transcript(message))
             calls = message.get("tool_calls") or []

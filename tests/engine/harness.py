@@ -82,8 +82,8 @@ class RecordingChat:
 def research_env(llm: ScriptedLLM, serper: FakeSerper, state_dir: Path, **extra: str) -> dict[str, str]:
     return {
         "OPENAI_BASE_URL": llm.base_url,
-        "OPENAI_API_KEY": "sk-test-not-a-real-key",
-        "TRAVEL_PLANNER_MODEL": "scripted-model",
+        "OPENAI_API_KEY": llm.api_key,
+        "TRAVEL_PLANNER_MODEL": llm.model,
         "TRAVEL_PLANNER_LLM_MAX_RETRIES": "2",
         "SERPER_URL": serper.url,
         "SERPER_API_KEY": "serper-test-key",
@@ -160,9 +160,18 @@ async def planner(
 
 
 @contextlib.contextmanager
-def research_fakes(script_factory, **llm_kwargs):  # type: ignore[no-untyped-def]
+def research_fakes(script_factory, *, allow_refusals: bool = False, **llm_kwargs):  # type: ignore[no-untyped-def]
+    """The fake LLM, search API and pages. A request the fake LLM refused as
+    OpenAI would (a broken tool sequence, a wrong key) fails the test, unless
+    it is what the test is about (`allow_refusals`)."""
     from tests.fakes.scenario import PAGES
 
     with PageSite(PAGES) as site, FakeSerper() as serper:
         with ScriptedLLM(script_factory(site.url), **llm_kwargs) as llm:
-            yield llm, serper, site
+            try:
+                yield llm, serper, site
+            except Exception as exc:  # a refused request usually shows up as a stalled trip: say why
+                if llm.refusals() and not allow_refusals:
+                    raise AssertionError(f"OpenAI would have refused: {llm.refusals()}") from exc
+                raise
+            assert allow_refusals or not llm.refusals(), f"OpenAI would have refused: {llm.refusals()}"

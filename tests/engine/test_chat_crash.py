@@ -13,6 +13,7 @@ import pytest
 from tests.engine.chat_process import ChatProcess, answer_questions
 from tests.engine.harness import research_env, research_fakes
 from tests.fakes.llm_server import Fault
+from tests.fakes.waiting import poll_until
 from tests.fakes.scenario import QUESTIONS, lisbon_script
 
 ANSWERS = dict(zip(QUESTIONS, ("May 1-4", "2000 EUR", "vegetarian"), strict=True))
@@ -124,3 +125,41 @@ def test_sigkill_right_after_a_tool_step(tmp_path, reference_plan):
         assert [p for p, _ in site.requests] == ["/lisbon-hotels", "/sintra"]  # no repeat
         assert sum(1 for p, _ in serper.requests if p == "/search") == 2
         assert _plan(resumed.output()) == reference_plan
+
+
+def _cut_first_answer(site_url: str):  # type: ignore[no-untyped-def]
+    """The Lisbon trip, whose very first answer is cut off at the output limit;
+    asked again (the nudge), it answers what it would have."""
+    from tests.fakes.llm_server import cut
+    from workflows.prompts import NUDGE_CUT
+
+    base = lisbon_script(site_url)
+
+    def script(messages):  # type: ignore[no-untyped-def]
+        if messages[-1]["content"] == NUDGE_CUT:
+            return base(messages[:-1])
+        if len(messages) == 1:
+            return cut(base(messages), keep=10)
+        return base(messages)
+
+    return script
+
+
+def test_sigkill_between_a_cut_answer_and_the_shorter_ask(tmp_path, reference_plan):
+    """The shorter ask is its own durable step: a crash while it is in flight
+    never pays for the cut answer again."""
+    with research_fakes(_cut_first_answer) as (llm, serper, site):
+        env = research_env(llm, serper, tmp_path / "state")
+        llm.inject(Fault(), Fault(delay=30))  # the first ask as scripted (cut), the second hangs
+        chat = _start(env, tmp_path)
+        poll_until(lambda: llm.in_flight.is_set() and len(llm.calls) == 2, timeout=30)
+        cut_call, in_flight = (c.fingerprint for c in llm.calls)
+        chat.kill()
+        llm.faults.clear()
+
+        resumed = _run_to_end(env, tmp_path, set())
+        assert [c.fingerprint for c in llm.answered()].count(cut_call) == 1, "the cut answer was paid twice"
+        assert set(llm.repeated_answers()) - {in_flight} == set()
+        plan, footer = _plan(resumed.output()).rsplit("\n", 1)
+        assert plan == reference_plan.rsplit("\n", 1)[0]  # the same plan
+        assert footer.startswith("Planning used 8 AI calls")  # the cut call counted once

@@ -113,6 +113,32 @@ def test_401_is_not_retried_people_are_told_and_a_reply_resumes(tmp_path):
     assert outcome["status"] == "done"
 
 
+def test_a_wrong_key_tells_the_thread_and_a_reply_after_the_fix_resumes(tmp_path):
+    """The provider refuses the key (OpenAI's 401); the operator fixes
+    OPENAI_API_KEY and restarts; a reply carries the trip on."""
+    wrong_key = "sk-proj-wrong-key-4321"
+    with research_fakes(lisbon_script, allow_refusals=True) as (llm, serper, site):
+        async def with_the_wrong_key():
+            async with planner(research_env(llm, serper, tmp_path, OPENAI_API_KEY=wrong_key)) as p:
+                await p.start("trip-key", "Lisbon")
+                notice = await p.wait_for("ask", 1)
+                return notice, len(llm.calls)
+
+        async def after_the_fix():
+            async with planner(research_env(llm, serper, tmp_path)) as p:
+                await p.reply("trip-key", "the key is fixed, go on")
+                return await p.outcome("trip-key"), [c.status for c in llm.calls]
+
+        notice, calls_after_failure = asyncio.run(with_the_wrong_key())
+        outcome, statuses = asyncio.run(after_the_fix())
+
+    assert calls_after_failure == 1 and llm.refusals()[0].startswith("Incorrect API key provided")
+    assert "rejected our credentials" in notice[0] and "OPENAI_API_KEY" in notice[0]
+    assert "4321" not in notice[0] and "sk-proj" not in notice[0]  # not even the masked key reaches people
+    assert statuses == [401, 200] and outcome["status"] == "done"
+    assert llm.calls[1].messages[-1]["content"] == "[ana] the key is fixed, go on"
+
+
 def test_context_length_error_compacts_and_tries_once_more(tmp_path):
     def script(messages):  # type: ignore[no-untyped-def]
         return say("TRIP PLANNING COMPLETE\nShort plan.")

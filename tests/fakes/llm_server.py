@@ -5,6 +5,13 @@ chosen from the request itself (by default: how many messages follow the
 system prompt), so a process that crashes and replays sends the same request
 and gets the same answer. Every request is recorded with a fingerprint of its
 messages, which is how tests count repeated LLM calls.
+
+It refuses what OpenAI refuses, with OpenAI's status codes and error bodies: a
+key other than the one it was started with (401), an unknown model (404), and
+a request OpenAI would not take (400): a `tool` message that answers no tool
+call right before it, an assistant tool call left unanswered, a tool without
+`type: "function"`. Those refusals are recorded (`refusals()`), so a harness
+can fail a test that sent one instead of letting it stall.
 """
 
 from __future__ import annotations
@@ -19,6 +26,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 type Script = Callable[[list[dict[str, Any]]], dict[str, Any]]
+
+#: The key a `ScriptedLLM` accepts unless it is started with another one.
+DEFAULT_API_KEY = "sk-test-scripted-llm-0000"
+#: The model a `ScriptedLLM` serves unless it is started with another one.
+DEFAULT_MODEL = "scripted-model"
+_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
 
 def fingerprint(messages: list[dict[str, Any]]) -> str:
@@ -37,6 +50,134 @@ def call_tools(*calls: tuple[str, dict[str, Any] | str]) -> dict[str, Any]:
             for name, args in calls
         ]
     }
+
+
+def cut(answer: dict[str, Any], keep: int = 40) -> dict[str, Any]:
+    """`answer` cut off at the output limit after `keep` characters, as OpenAI
+    sends it (`finish_reason` "length"): the text cut, or the tool calls before
+    the limit whole, the one at the limit with its JSON arguments cut, the rest gone."""
+    content = answer.get("content") or ""
+    out: dict[str, Any] = {"finish_reason": "length", "content": content[:keep] or None}
+    left = keep - len(content)
+    calls = []
+    for call in answer.get("tool_calls") or []:
+        if left <= 0:
+            break
+        calls.append({**call, "arguments": call["arguments"][:left]})
+        left -= len(call["arguments"])
+    if calls:
+        out["tool_calls"] = calls
+    return out
+
+
+def _error(message: str, *, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
+
+
+def _masked(key: str) -> str:
+    """How OpenAI echoes a wrong key: its start and its last four characters."""
+    if len(key) <= 8:
+        return "*" * len(key)
+    return key[:3] + "*" * (len(key) - 7) + key[-4:]
+
+
+def tool_sequence_error(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """OpenAI's 400 body for a broken tool-call sequence in `messages`, or None.
+
+    Every `tool` message must answer a call of the assistant message right
+    before it (or before the tool messages that follow that one); every call
+    of an assistant message must be answered before the next other message.
+    """
+    calls: set[str] = set()  # ids of the tool calls of the current assistant message
+    unanswered: list[str] = []
+    opened = -1  # index of that assistant message, -1 outside a tool block
+    for i, m in enumerate(messages):
+        if m.get("role") == "tool":
+            if "tool_call_id" not in m:
+                return _error(
+                    "Missing parameter 'tool_call_id': messages with role 'tool' must have a 'tool_call_id'.",
+                    param=f"messages.[{i}].tool_call_id", code="missing_required_parameter",
+                )
+            if opened < 0 or m["tool_call_id"] not in calls:
+                return _error(
+                    "Invalid parameter: messages with role 'tool' must be a response to a preceeding "
+                    "message with 'tool_calls'.",
+                    param=f"messages.[{i}].role",
+                )
+            if m["tool_call_id"] in unanswered:
+                unanswered.remove(m["tool_call_id"])
+            continue
+        if unanswered:
+            return _unanswered(opened, unanswered)
+        opened, calls, unanswered = -1, set(), []
+        if m.get("role") == "assistant" and m.get("tool_calls"):
+            ids = [str(c.get("id")) for c in m["tool_calls"]]
+            opened, calls, unanswered = i, set(ids), list(dict.fromkeys(ids))
+    return _unanswered(opened, unanswered) if unanswered else None
+
+
+def _unanswered(index: int, ids: list[str]) -> dict[str, Any]:
+    return _error(
+        "An assistant message with 'tool_calls' must be followed by tool messages responding to each "
+        f"'tool_call_id'. The following tool_call_ids did not have response messages: {', '.join(ids)}",
+        param=f"messages.[{index}].role",
+    )
+
+
+def request_error(body: dict[str, Any], model: str) -> tuple[int, dict[str, Any]] | None:
+    """(status, OpenAI error body) for a chat completion request OpenAI refuses, or None."""
+    if not body.get("model"):
+        return 400, _error("you must provide a model parameter")
+    if body["model"] != model:
+        return 404, {"error": {
+            "message": f"The model `{body['model']}` does not exist or you do not have access to it.",
+            "type": "invalid_request_error", "param": None, "code": "model_not_found",
+        }}
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return 400, _error("Missing required parameter: 'messages'.", param="messages", code="missing_required_parameter")
+    if not messages:
+        return 400, _error(
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+            param="messages", code="empty_array",
+        )
+    for i, m in enumerate(messages):
+        role = m.get("role") if isinstance(m, dict) else None
+        if role not in _ROLES:
+            supported = ", ".join(f"'{r}'" for r in _ROLES)
+            return 400, _error(
+                f"Invalid value: '{role}'. Supported values are: {supported}.",
+                param=f"messages[{i}].role", code="invalid_value",
+            )
+        content = m.get("content")
+        if content is None and not (role == "assistant" and m.get("tool_calls")):
+            return 400, _error(
+                "Invalid value for 'content': expected a string, got null.", param=f"messages.[{i}].content"
+            )
+        for j, c in enumerate(m.get("tool_calls") or [] if role == "assistant" else []):
+            if c.get("type") != "function" or not isinstance(c.get("function"), dict):
+                return 400, _error(
+                    f"Missing required parameter: 'messages.[{i}].tool_calls.[{j}].function'.",
+                    param=f"messages.[{i}].tool_calls.[{j}].function", code="missing_required_parameter",
+                )
+    for i, tool in enumerate(body.get("tools") or []):
+        if not isinstance(tool, dict) or tool.get("type") is None:
+            return 400, _error(
+                f"Missing required parameter: 'tools[{i}].type'.", param=f"tools[{i}].type",
+                code="missing_required_parameter",
+            )
+        if tool["type"] != "function":
+            return 400, _error(
+                f"Invalid value: '{tool['type']}'. Supported values are: 'function' and 'custom'.",
+                param=f"tools[{i}].type", code="invalid_value",
+            )
+        if not isinstance(tool.get("function"), dict) or not tool["function"].get("name"):
+            return 400, _error(
+                f"Missing required parameter: 'tools[{i}].function.name'.", param=f"tools[{i}].function.name",
+                code="missing_required_parameter",
+            )
+    broken = tool_sequence_error(messages)
+    return (400, broken) if broken else None
 
 
 @dataclass
@@ -59,20 +200,28 @@ class LlmCall:
     started: float
     answered: bool = False
     status: int = 0
+    refused: str = ""  # OpenAI's error message when the fake refused the request itself
 
 
 class ScriptedLLM:
     """Start with `with ScriptedLLM(script) as llm:`; base URL in `llm.base_url`."""
 
     def __init__(
-        self, script: Script, *, model: str = "scripted-model", latency: float | Callable[[], float] = 0.0
+        self,
+        script: Script,
+        *,
+        model: str = DEFAULT_MODEL,
+        api_key: str = DEFAULT_API_KEY,
+        latency: float | Callable[[], float] = 0.0,
     ) -> None:
         self.script = script
         self.model = model
+        self.api_key = api_key
         self.latency = latency
         self.calls: list[LlmCall] = []
         self.faults: list[Fault] = []
         self._lock = threading.Lock()
+        self._current = threading.local()  # the call the handler thread is answering
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -106,18 +255,55 @@ class ScriptedLLM:
             seen[c.fingerprint] = seen.get(c.fingerprint, 0) + 1
         return [f for f, n in seen.items() if n > 1]
 
+    def refusals(self) -> list[str]:
+        """OpenAI's message for every request the fake refused as OpenAI would."""
+        return [c.refused for c in self.calls if c.refused]
+
     # -- HTTP --------------------------------------------------------------------
 
-    def _respond(self, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes, float]:
-        messages = body.get("messages", [])
+    def _record(self, body: dict[str, Any]) -> LlmCall:
+        messages = body.get("messages") if isinstance(body.get("messages"), list) else []
         call = LlmCall(
             fingerprint=fingerprint(messages),
             messages=messages,
-            tools=[t["function"]["name"] for t in body.get("tools", []) or []],
+            tools=[str((t.get("function") or {}).get("name")) for t in body.get("tools") or []],
             started=time.monotonic(),
         )
         with self._lock:
             self.calls.append(call)
+        self._current.call = call
+        return call
+
+    def _refuse(self, call: LlmCall, status: int, error: dict[str, Any]) -> tuple[int, dict[str, str], bytes, float]:
+        call.refused = error["error"]["message"]
+        return status, {}, json.dumps(error).encode(), 0.0
+
+    def _authorize(self, body: dict[str, Any], authorization: str) -> tuple[int, dict[str, str], bytes, float] | None:
+        """OpenAI's 401 for a missing or wrong key (checked before anything else)."""
+        scheme, _, key = authorization.partition(" ")
+        if scheme.lower() == "bearer" and key.strip() == self.api_key:
+            return None
+        call = self._record(body)
+        if not key.strip():
+            return self._refuse(call, 401, _error(
+                "You didn't provide an API key. You need to provide your API key in an Authorization header "
+                "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank "
+                "username) if you're accessing the API from your browser and are prompted for a username and "
+                "password. You can obtain an API key from https://platform.openai.com/account/api-keys."
+            ))
+        return self._refuse(call, 401, _error(
+            f"Incorrect API key provided: {_masked(key.strip())}. You can find your API key at "
+            "https://platform.openai.com/account/api-keys.",
+            code="invalid_api_key",
+        ))
+
+    def _respond(self, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes, float]:
+        call = self._record(body)
+        messages = call.messages
+        refused = request_error(body, self.model)
+        if refused is not None:
+            return self._refuse(call, *refused)
+        with self._lock:
             fault = self.faults.pop(0) if self.faults else None
         base = self.latency() if callable(self.latency) else self.latency
         delay = base + (fault.delay if fault else 0.0)
@@ -128,6 +314,7 @@ class ScriptedLLM:
             return fault.status, fault.headers, json.dumps(err).encode(), delay
         answer = self.script([m for m in messages if m.get("role") != "system"])
         message: dict[str, Any] = {"role": "assistant", "content": answer.get("content")}
+        finish_reason = answer.get("finish_reason") or ("tool_calls" if answer.get("tool_calls") else "stop")
         if answer.get("tool_calls"):
             message["tool_calls"] = [
                 {
@@ -142,7 +329,7 @@ class ScriptedLLM:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": self.model,
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
             "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
         }
         return 200, {}, json.dumps(payload).encode(), delay
@@ -162,8 +349,10 @@ class ScriptedLLM:
                 if not self.path.endswith("/chat/completions"):
                     self._send(404, {}, b'{"error": {"message": "not found"}}')
                     return
-                status, headers, data, delay = llm._respond(json.loads(raw))
-                call = llm.calls[-1]
+                body = json.loads(raw)
+                refused = llm._authorize(body, self.headers.get("Authorization", ""))
+                status, headers, data, delay = refused or llm._respond(body)
+                call = llm._current.call
                 llm.in_flight.set()
                 if delay:
                     time.sleep(delay)

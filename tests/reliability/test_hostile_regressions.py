@@ -103,7 +103,8 @@ MALFORMED = [
 def test_a_200_that_is_not_a_chat_completion_is_transient_not_a_crash() -> None:
     async def outcomes(base_url: str) -> list:  # type: ignore[type-arg]
         model = OpenAIChatModel(
-            LlmSettings.from_env({"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": base_url, "TRAVEL_PLANNER_LLM_MAX_RETRIES": "1"})
+            LlmSettings.from_env({"OPENAI_API_KEY": llm.api_key, "OPENAI_BASE_URL": base_url,
+                                  "TRAVEL_PLANNER_MODEL": llm.model, "TRAVEL_PLANNER_LLM_MAX_RETRIES": "1"})
         )
         try:
             messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
