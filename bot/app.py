@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.identity import BotIdentity, BotIdentityCache
+from bot.identity import BotIdentity
 from bot.listeners import register_listeners
 from bot.services import DEFAULT_EVENT_TTL_SECONDS, BotServices
 from bot.slack_client import make_web_client
 from bot.validation import validate_payload
+from bot.workspace_gate import admit_served_workspaces
+from bot.workspaces import SingleWorkspace, WorkspaceAuthorize, Workspaces
 from workflows.ports import ThreadRegistry, TripControl
 
 log = logging.getLogger("bot")
@@ -22,10 +27,12 @@ log = logging.getLogger("bot")
 def create_bolt_app(
     *,
     signing_secret: str | None,
-    bot_token: str | None,
-    client: AsyncWebClient | None,
     registry: ThreadRegistry,
     trips: TripControl,
+    workspaces: Workspaces | None = None,
+    bot_token: str | None = None,
+    client: AsyncWebClient | None = None,
+    oauth_settings: AsyncOAuthSettings | None = None,
     socket_mode: bool = False,
     bot_identity: BotIdentity | None = None,
     command: str = "/plan-trip",
@@ -35,65 +42,60 @@ def create_bolt_app(
 ) -> AsyncApp:
     """The Slack edge as a Bolt `AsyncApp` (run it on the engine's event loop).
 
-    - `client`: the Web API client listeners post with (build it with
-      `bot.slack_client.make_web_client`); built from `bot_token` when None.
-    - `bot_identity`: the bot's ids from `auth.test` (`fetch_bot_identity`).
-      Pass it when you have it: without it the first requests carry no bot
-      user id until a background `auth.test` returns (nothing on the ack path
-      ever waits for it).
+    - `workspaces`: which token serves which team (`bot.workspaces`). Without
+      it, one workspace: `client` (built with `bot.slack_client.
+      make_web_client`, or from `bot_token`) and `bot_identity`, the bot's ids
+      from `auth.test` (fetched in the background when not given).
+    - `oauth_settings`: installs through Bolt's OAuth flow
+      (`bot.installations.oauth_settings`); `workspaces` then reads the same
+      installation store.
     - `socket_mode`: requests arrive over Socket Mode (no signature to check;
       `signing_secret` may be None). In HTTP mode `signing_secret` is required.
     - `price_per_mtok`: USD per million (input, output) tokens, for the cost
       estimate `@bot status` shows (TripSettings.price_per_mtok).
 
-    Listeners ack first and do slow work after (`process_before_response` is
-    False: Bolt answers Slack as soon as `ack()` is called and keeps running
-    the listener on the loop).
+    Requests from a workspace the app does not serve are acknowledged, logged
+    and ignored (`bot.workspace_gate`). Listeners ack first and do slow work
+    after (`process_before_response` is False: Bolt answers Slack as soon as
+    `ack()` is called and keeps running the listener on the loop).
     """
     logger = logger or log
-    token = bot_token or (client.token if client is not None else None)
-    if not token:
-        raise ValueError("a bot token is required (bot_token or a client with a token)")
-    if client is None:
-        client = make_web_client(token)
+    if workspaces is None:
+        token = bot_token or (client.token if client is not None else None)
+        if not token:
+            raise ValueError("a bot token is required (bot_token, a client with a token, or workspaces)")
+        workspaces = SingleWorkspace(client or make_web_client(token), bot_identity)
     if not socket_mode and not signing_secret:
         raise ValueError("signing_secret is required unless socket_mode=True")
+    template = client or getattr(workspaces, "client", None) or make_web_client(None)
 
-    identity = BotIdentityCache(client, bot_identity)
+    async def before_authorize(
+        req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[BoltResponse]]  # noqa: A002
+    ) -> BoltResponse:
+        async def gate() -> BoltResponse:
+            return await admit_served_workspaces(workspaces, req, next, logger)
 
-    async def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
-        # Never waits: a missing identity is fetched in the background.
-        known = identity.peek()
-        if known is None:
-            identity.prefetch()
-        return AuthorizeResult(
-            enterprise_id=enterprise_id,
-            team_id=team_id or (known.team_id if known else None),
-            bot_token=token,
-            bot_id=known.bot_id if known else None,
-            bot_user_id=known.user_id if known else None,
-            user_id=user_id,
-        )
+        return await validate_payload(req, resp, gate)
 
     app = AsyncApp(
         # Bolt's own per-request client copies this one (base_url, retry
         # handlers); its token comes from `authorize`, so Bolt never calls
         # auth.test on the ack path.
-        client=_tokenless_copy(client),
-        authorize=authorize,
+        client=_tokenless_copy(template),
+        authorize=WorkspaceAuthorize(workspaces),
+        oauth_settings=oauth_settings,
         signing_secret=signing_secret or None,
         request_verification_enabled=bool(signing_secret),
-        before_authorize=validate_payload,
+        before_authorize=before_authorize,
         process_before_response=False,
         raise_error_for_unhandled_request=True,
         logger=logger,
         name="travel-planner",
     )
     services = BotServices(
-        client=client,
+        workspaces=workspaces,
         registry=registry,
         trips=trips,
-        identity=identity,
         event_ttl_seconds=event_ttl_seconds,
         logger=logger,
         price_per_mtok=price_per_mtok,

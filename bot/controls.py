@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.formatting import escape_mrkdwn, neutralise_mentions, truncate
-from bot.services import BotServices
+from bot.services import CONTROL_NAME_LOOKUP_SECONDS, NAME_LOOKUP_SECONDS, BotServices
 from workflows.ports import TripRecord
 
 #: Words that, sent to the bot alone in a trip thread, are commands.
@@ -123,10 +123,10 @@ class ControlRequest:
     seen: str = ""  # in-process marker of the Slack message it came from
 
 
-async def may_cancel(services: BotServices, user: str, record: TripRecord) -> bool:
+async def may_cancel(services: BotServices, user: str, record: TripRecord, wait: float = NAME_LOOKUP_SECONDS) -> bool:
     if user and user == record.starter:
         return True
-    return await services.is_workspace_admin(user)
+    return await services.is_workspace_admin(user, team=str(record.thread.get("team") or ""), wait=wait)
 
 
 async def request_control(
@@ -148,32 +148,38 @@ async def request_control(
         if notice_once and not await services.first_time(notice_once):
             return
         services.in_background(
-            services.post_ephemeral(channel=request.channel, user=request.user, text=text, thread_ts=request.thread_ts),
+            services.post_ephemeral(
+                team=request.team, channel=request.channel, user=request.user, text=text, thread_ts=request.thread_ts
+            ),
             name=f"ephemeral-{request.kind}",
         )
 
     if record.state not in RUNNING_STATES:
         await say(finished_text(record))
         return "not_running"
-    if request.kind == "cancel" and not await may_cancel(services, request.user, record):
+    # A button is acknowledged before this runs, so Slack may take longer to say who clicked.
+    wait = NAME_LOOKUP_SECONDS if request.seen else CONTROL_NAME_LOOKUP_SECONDS
+    if request.kind == "cancel" and not await may_cancel(services, request.user, record, wait):
         services.logger.info("cancel of %s by %s refused (starter %s)", request.trip_id, request.user, record.starter)
         await say(refusal_text(record))
         return "refused"
     accepted = await services.deliver_control(
-        trip_id=request.trip_id, key=request.key, user=request.user, kind=request.kind, ts=request.ts, seen=request.seen
+        team=request.team, trip_id=request.trip_id, key=request.key, user=request.user, kind=request.kind, ts=request.ts, seen=request.seen
     )
     if accepted and tell and request.kind in CONFIRMATIONS:
         await say(CONFIRMATIONS[request.kind])
     return "delivered" if accepted else "duplicate"
 
 
-async def answer_status(services: BotServices, *, trip_id: str, channel: str, thread_ts: str, user: str) -> None:
+async def answer_status(
+    services: BotServices, *, team: str, trip_id: str, channel: str, thread_ts: str, user: str
+) -> None:
     record = await services.registry.get_trip(trip_id)
     if record is None:
         return
     waiting = len(await services.registry.unclaimed_replies(trip_id)) if record.state in RUNNING_STATES else 0
     text = status_text(record, waiting_replies=waiting, prices=services.price_per_mtok)
-    await services.post_ephemeral(channel=channel, user=user, text=text, thread_ts=thread_ts)
+    await services.post_ephemeral(team=team, channel=channel, user=user, text=text, thread_ts=thread_ts)
 
 
 __all__ = [

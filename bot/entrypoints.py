@@ -3,6 +3,8 @@
 - `run`: Bolt, the worker and the embedded durable store in one process.
   Socket Mode when `SLACK_APP_TOKEN` is set, else HTTP on `$PORT`.
 - `web`: Bolt over HTTP against a Resonate server; starts trips, delivers replies.
+  With OAuth (SLACK_CLIENT_ID...), installations are kept in Postgres at
+  DATABASE_URL for every process; `run` keeps them beside its state.
 - `worker`: runs trips against the Resonate server and posts back to Slack.
 
 Everything shares one asyncio loop per process: the Resonate SDK is not
@@ -17,6 +19,7 @@ import gc
 import logging
 import signal
 from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
 from slack_sdk.errors import SlackApiError
@@ -24,13 +27,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import create_bolt_app
 from bot.http_server import build_web_app
-from bot.identity import BotIdentity, BotIdentityCache, fetch_bot_identity
+from bot.identity import BotIdentity, fetch_bot_identity
+from bot.installations import INSTALL_PATH, close_installation_store, installed_workspaces, oauth_settings
 from bot.listeners.commands import post_root
 from bot.services import BotServices
 from bot.settings import SlackSettings
 from bot.slack_chat import SlackChatPort
 from bot.slack_client import make_web_client
 from bot.trip_starts import resume_interrupted_starts
+from bot.workspaces import SingleWorkspace, Workspaces
 from workflows.errors import ConfigError
 from workflows.ports import ThreadRegistry
 from workflows.runtime import Runtime, open_embedded, open_server_mode, research_collaborators
@@ -47,7 +52,21 @@ def serve(command: str, env: Mapping[str, str]) -> int:
         for name in ("RESONATE_URL", "REDIS_URL"):
             if not env.get(name, "").strip():
                 raise ConfigError(name, f"`travel-planner {command}` needs it (multi-process mode)")
+        if slack.oauth is not None and not env.get("DATABASE_URL", "").strip():
+            raise ConfigError(
+                "DATABASE_URL", f"`travel-planner {command}` with OAuth installs keeps them in Postgres for every process"
+            )
     return asyncio.run(_serve(command, env, slack))
+
+
+async def _workspaces(command: str, env: Mapping[str, str], slack: SlackSettings) -> tuple[Workspaces, Any]:
+    """The workspaces this process serves, and the installation store (OAuth) or None."""
+    if slack.oauth is None:
+        client = make_web_client(slack.bot_token, slack.api_url)
+        return SingleWorkspace(client, await _check_token(client)), None
+    if env.get("SLACK_BOT_TOKEN", "").strip():
+        log.warning("SLACK_BOT_TOKEN is ignored: with SLACK_CLIENT_ID set, each workspace's token comes from its install")
+    return await installed_workspaces(env, slack.oauth)
 
 
 async def _check_token(client: AsyncWebClient) -> BotIdentity | None:
@@ -64,12 +83,11 @@ async def _check_token(client: AsyncWebClient) -> BotIdentity | None:
 
 
 async def _serve(command: str, env: Mapping[str, str], slack: SlackSettings) -> int:
-    client = make_web_client(slack.bot_token, slack.api_url)
-    identity = await _check_token(client)
+    workspaces, installations = await _workspaces(command, env, slack)
     ports: list[SlackChatPort] = []
 
     def chat(registry: ThreadRegistry) -> SlackChatPort:
-        ports.append(SlackChatPort(client, registry))
+        ports.append(SlackChatPort(workspaces, registry))
         return ports[-1]
 
     runtime: Runtime
@@ -95,21 +113,22 @@ async def _serve(command: str, env: Mapping[str, str], slack: SlackSettings) -> 
     socket_handler = None
     try:
         if command in ("run", "web"):
+            template = make_web_client(None, slack.api_url)  # base URL and retry handlers for Bolt's clients
             app = create_bolt_app(
                 signing_secret=slack.signing_secret,
-                bot_token=slack.bot_token,
-                client=client,
+                workspaces=workspaces,
+                client=template,
+                oauth_settings=(
+                    oauth_settings(slack.oauth, installations, api_url=slack.api_url) if slack.oauth else None
+                ),
                 registry=runtime.registry,
                 trips=runtime.engine,
                 socket_mode=slack.socket_mode,
-                bot_identity=identity,
                 price_per_mtok=runtime.settings.price_per_mtok,
             )
             # Starts a dead process left between the root post and the trip.
             await resume_interrupted_starts(
-                BotServices(client=client, registry=runtime.registry, trips=runtime.engine,
-                            identity=BotIdentityCache(client, identity)),
-                post_root,
+                BotServices(workspaces=workspaces, registry=runtime.registry, trips=runtime.engine), post_root
             )
             if slack.socket_mode:
                 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -121,7 +140,8 @@ async def _serve(command: str, env: Mapping[str, str], slack: SlackSettings) -> 
                 runner = web.AppRunner(build_web_app(app), access_log=None)
                 await runner.setup()
                 await web.TCPSite(runner, LISTEN_HOST, slack.port).start()
-                log.info("travel-planner %s: listening on port %d at /slack/events", command, slack.port)
+                log.info("travel-planner %s: listening on port %d at /slack/events%s", command, slack.port,
+                         f" (installs at {INSTALL_PATH})" if slack.oauth else "")
         else:
             log.info("travel-planner worker: running trips from %s", env.get("RESONATE_URL"))
         await stop.wait()
@@ -135,4 +155,6 @@ async def _serve(command: str, env: Mapping[str, str], slack: SlackSettings) -> 
         for port in ports:
             await port.aclose()
         await runtime.close()
+        if installations is not None:
+            await close_installation_store(installations)
     return 0

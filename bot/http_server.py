@@ -1,4 +1,6 @@
-"""The HTTP face of the bot: `POST /slack/events` and `GET /healthz` on aiohttp.
+"""The HTTP face of the bot: `POST /slack/events` and `GET /healthz` on
+aiohttp, plus `GET /slack/install` and `GET /slack/oauth_redirect` when the
+app installs through OAuth (`bot.installations`).
 
 Slash commands, Events API and interactivity all arrive at `/slack/events`.
 Requests go through slack_bolt's aiohttp adapter (`to_bolt_request` /
@@ -70,6 +72,18 @@ def build_web_app(bolt_app: AsyncApp, *, path: str = SLACK_EVENTS_PATH) -> web.A
     web_app = web.Application(client_max_size=MAX_BODY_BYTES)
     web_app.router.add_post(path, slack_events)
     web_app.router.add_get(HEALTH_PATH, healthz)
+    oauth_flow = bolt_app.oauth_flow
+    if oauth_flow is not None:
+        # Installing the app in a workspace: Bolt's OAuth flow, as its own
+        # aiohttp server would serve it.
+        async def install(request: web.Request) -> web.Response:
+            return await to_aiohttp_response(await oauth_flow.handle_installation(await to_bolt_request(request)))
+
+        async def oauth_redirect(request: web.Request) -> web.Response:
+            return await to_aiohttp_response(await oauth_flow.handle_callback(await to_bolt_request(request)))
+
+        web_app.router.add_get(oauth_flow.install_path, install)
+        web_app.router.add_get(oauth_flow.redirect_uri_path, oauth_redirect)
     return web_app
 
 

@@ -1,4 +1,6 @@
-"""What the listeners share: clients, registry, trip engine, and small helpers."""
+"""What the listeners share: the workspaces (each with its own client and
+bot), the registry, the trip engine, and small helpers. Every Slack call is
+made with the token of the workspace it is for (`bot.workspaces`)."""
 
 from __future__ import annotations
 
@@ -13,9 +15,10 @@ from dataclasses import dataclass, field
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.identity import BotIdentityCache
+from bot.identity import BotIdentity
 from bot.threads import slack_thread_ref, thread_key, trip_id_for_thread
 from workflows import failpoints
+from bot.workspaces import Workspace, Workspaces
 from workflows.ports import Reply, ThreadRegistry, TripControl, TripRecord
 
 log = logging.getLogger("bot")
@@ -38,21 +41,47 @@ _RECENT_REPLIES = 4096
 USER_FLAGS_TTL_SECONDS = 300.0
 
 
+class WorkspaceGone(LookupError):
+    """The app does not serve this workspace (any more): no token to use."""
+
+    def __init__(self, team: str) -> None:
+        super().__init__(team)
+        self.team = team
+
+    def __str__(self) -> str:
+        return f"the app is not installed in workspace {self.team!r}"
+
+
 @dataclass
 class BotServices:
-    client: AsyncWebClient
+    workspaces: Workspaces
     registry: ThreadRegistry
     trips: TripControl
-    identity: BotIdentityCache
     event_ttl_seconds: int = DEFAULT_EVENT_TTL_SECONDS
     logger: logging.Logger = log
     #: USD per million (input, output) tokens, for the cost in `@bot status`.
     price_per_mtok: tuple[float, float] = (0.0, 0.0)
-    _names: OrderedDict[str, str] = field(default_factory=OrderedDict)
-    _lookups: dict[str, asyncio.Future[str]] = field(default_factory=dict)
+    _names: OrderedDict[tuple[str, str], str] = field(default_factory=OrderedDict)
+    _lookups: dict[tuple[str, str], asyncio.Future[str]] = field(default_factory=dict)
     _recent_replies: OrderedDict[str, None] = field(default_factory=OrderedDict)
-    _admins: OrderedDict[str, tuple[float, bool]] = field(default_factory=OrderedDict)
+    _admins: OrderedDict[tuple[str, str], tuple[float, bool]] = field(default_factory=OrderedDict)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    # -- workspaces --------------------------------------------------------
+
+    async def workspace(self, team: str) -> Workspace:
+        """The workspace `team`, with its own client; `WorkspaceGone` if not served."""
+        found = await self.workspaces.find(team)
+        if found is None:
+            raise WorkspaceGone(team)
+        return found
+
+    async def client(self, team: str) -> AsyncWebClient:
+        return (await self.workspace(team)).client
+
+    async def bot_identity(self, team: str) -> BotIdentity | None:
+        found = await self.workspaces.find(team)
+        return found.identity if found is not None else None
 
     # -- dedupe ------------------------------------------------------------
 
@@ -69,7 +98,7 @@ class BotServices:
 
     # -- people ------------------------------------------------------------
 
-    async def author_name(self, user_id: str, wait: float = NAME_LOOKUP_SECONDS) -> str:
+    async def author_name(self, user_id: str, wait: float = NAME_LOOKUP_SECONDS, *, team: str) -> str:
         """A person's display name for the planner, or the `<@U...>` form.
 
         Replies are stored before Slack hears "ok", so a cold lookup waits at
@@ -77,23 +106,24 @@ class BotServices:
         for this person's next message."""
         if not user_id:
             return "someone"
-        cached = self._names.get(user_id)
+        key = (team, user_id)
+        cached = self._names.get(key)
         if cached is not None:
-            self._names.move_to_end(user_id)
+            self._names.move_to_end(key)
             return cached
-        lookup = self._lookups.get(user_id)
+        lookup = self._lookups.get(key)
         if lookup is None:
-            lookup = self._lookups[user_id] = asyncio.ensure_future(self._look_up_name(user_id))
-            lookup.add_done_callback(lambda _t: self._lookups.pop(user_id, None))
+            lookup = self._lookups[key] = asyncio.ensure_future(self._look_up_name(team, user_id))
+            lookup.add_done_callback(lambda _t: self._lookups.pop(key, None))
         try:
             return await asyncio.wait_for(asyncio.shield(lookup), wait)
         except TimeoutError:
             return f"<@{user_id}>"
 
-    async def _look_up_name(self, user_id: str) -> str:
+    async def _look_up_name(self, team: str, user_id: str) -> str:
         name = f"<@{user_id}>"
         try:
-            response = await self.client.users_info(user=user_id)
+            response = await (await self.client(team)).users_info(user=user_id)
             user = response.get("user") or {}
             profile = user.get("profile") or {}
             found = profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")
@@ -102,36 +132,38 @@ class BotServices:
         except Exception as exc:  # a name is nice to have, never required
             self.logger.info("users.info failed for %s: %r", user_id, exc)
             return name
-        self._names[user_id] = name
+        self._names[(team, user_id)] = name
         while len(self._names) > _NAME_CACHE_SIZE:
             self._names.popitem(last=False)
         return name
 
-    async def is_workspace_admin(self, user_id: str) -> bool:
-        """users.info says the user is a workspace admin or owner (cached a
-        few minutes; False when Slack cannot say)."""
-        cached = self._admins.get(user_id)
+    async def is_workspace_admin(self, user_id: str, *, team: str, wait: float = NAME_LOOKUP_SECONDS) -> bool:
+        """users.info says the user is an admin or owner of workspace `team`
+        (cached a few minutes; False when Slack cannot say within `wait`)."""
+        key = (team, user_id)
+        cached = self._admins.get(key)
         if cached is not None and time.monotonic() - cached[0] < USER_FLAGS_TTL_SECONDS:
             return cached[1]
         try:
-            response = await asyncio.wait_for(self.client.users_info(user=user_id), NAME_LOOKUP_SECONDS)
+            client = await self.client(team)
+            response = await asyncio.wait_for(client.users_info(user=user_id), wait)
         except Exception as exc:
             self.logger.info("users.info failed for %s: %r", user_id, exc)
             return False
         user = response.get("user") or {}
         admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
-        self._admins[user_id] = (time.monotonic(), admin)
+        self._admins[key] = (time.monotonic(), admin)
         while len(self._admins) > _NAME_CACHE_SIZE:
             self._admins.popitem(last=False)
         return admin
 
-    async def post_ephemeral(self, *, channel: str, user: str, text: str, thread_ts: str = "") -> None:
+    async def post_ephemeral(self, *, team: str, channel: str, user: str, text: str, thread_ts: str = "") -> None:
         """A message only `user` sees, in the thread; best effort."""
         kwargs: dict[str, str] = {"channel": channel, "user": user, "text": text}
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
         try:
-            await self.client.chat_postEphemeral(**kwargs)
+            await (await self.client(team)).chat_postEphemeral(**kwargs)
         except Exception as exc:
             self.logger.warning("chat.postEphemeral to %s in %s failed: %r", user, channel, exc)
 
@@ -148,17 +180,17 @@ class BotServices:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def bot_mention_pattern(self) -> re.Pattern[str] | None:
-        identity = await self.identity.get()
+    async def bot_mention_pattern(self, team: str) -> re.Pattern[str] | None:
+        identity = await self.bot_identity(team)
         if identity is None or not identity.user_id:
             return None
         return re.compile(rf"<@{re.escape(identity.user_id)}(?:\|[^>]*)?>")
 
-    async def from_an_app(self, event: dict) -> bool:
+    async def from_an_app(self, event: dict, team: str) -> bool:
         """The event was posted by an app (ours or another bot)."""
         if event.get("bot_id") or event.get("bot_profile"):
             return True
-        identity = await self.identity.get()
+        identity = await self.bot_identity(team)
         return identity is not None and bool(identity.user_id) and event.get("user") == identity.user_id
 
     # -- trips -------------------------------------------------------------
@@ -193,7 +225,7 @@ class BotServices:
             return False
         self._recent_replies[seen] = None
         try:
-            reply = Reply(key=f"{channel}:{ts}", author=await self.author_name(user), text=text, ts=ts)
+            reply = Reply(key=f"{channel}:{ts}", author=await self.author_name(user, team=team), text=text, ts=ts)
             failpoints.reached("before:deliver_reply")  # received, not yet stored
             accepted = await self.trips.deliver_reply(trip_id, reply)
         except BaseException:
@@ -205,7 +237,7 @@ class BotServices:
         return accepted
 
     async def deliver_control(
-        self, *, trip_id: str, key: str, user: str, kind: str, ts: str = "", seen: str = ""
+        self, *, team: str, trip_id: str, key: str, user: str, kind: str, ts: str = "", seen: str = ""
     ) -> bool:
         """Hand a control (cancel, finish, continue) to the trip's inbox.
 
@@ -221,7 +253,7 @@ class BotServices:
         try:
             # A button is acknowledged before this runs; a command message is not.
             wait = NAME_LOOKUP_SECONDS if seen else CONTROL_NAME_LOOKUP_SECONDS
-            reply = Reply(key=key, author=await self.author_name(user, wait), text=kind, ts=ts, kind=kind)
+            reply = Reply(key=key, author=await self.author_name(user, wait, team=team), text=kind, ts=ts, kind=kind)
             accepted = await self.trips.deliver_reply(trip_id, reply)
         except BaseException:
             if seen:
@@ -232,10 +264,11 @@ class BotServices:
 
     # -- channels ----------------------------------------------------------
 
-    async def join_if_public(self, channel: str) -> bool:
+    async def join_if_public(self, channel: str, *, team: str) -> bool:
         """Join `channel` when it is a public channel; False when we cannot."""
+        client = await self.client(team)
         try:
-            info = await self.client.conversations_info(channel=channel)
+            info = await client.conversations_info(channel=channel)
             conversation = info.get("channel") or {}
         except SlackApiError as exc:
             # channel_not_found: a private channel or DM we cannot see.
@@ -246,11 +279,11 @@ class BotServices:
         if conversation.get("is_member"):
             return True
         try:
-            await self.client.conversations_join(channel=channel)
+            await client.conversations_join(channel=channel)
         except SlackApiError as exc:
             self.logger.warning("conversations.join %s: %s", channel, exc.response.get("error"))
             return False
         return True
 
 
-__all__ = ["DEFAULT_EVENT_TTL_SECONDS", "BotServices"]
+__all__ = ["DEFAULT_EVENT_TTL_SECONDS", "BotServices", "WorkspaceGone"]

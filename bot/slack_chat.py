@@ -47,7 +47,7 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -67,6 +67,7 @@ from bot.formatting import (
 )
 from bot.root_message import choice_buttons, root_message
 from bot.slack_client import LOST_ANSWER_ATTEMPTS, answer_lost
+from bot.workspaces import SingleWorkspace, WorkspaceUnknown, Workspaces
 from workflows import failpoints
 from workflows.ports import PostFailed, ThreadRef, ThreadRegistry, TripRecord
 
@@ -95,8 +96,13 @@ THREAD_GONE_ERRORS = frozenset(
         "missing_scope",
         "ekm_access_denied",
         "team_access_not_granted",
+        "not_installed",  # the app left the workspace: no token to post with
     }
 )
+#: Slack refused the token itself (a cached one may be stale after a reinstall).
+_TOKEN_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"})
+#: Our own error when the app is not installed in the thread's workspace.
+NOT_INSTALLED = "not_installed"
 #: "Slack did not like the blocks": post them as mrkdwn, then as plain text.
 _BLOCK_ERRORS = frozenset({"invalid_blocks", "invalid_blocks_format", "msg_blocks_too_long"})
 #: "The text is too long": split the part, or shorten an update.
@@ -161,7 +167,7 @@ class SlackChatPort:
 
     def __init__(
         self,
-        client: AsyncWebClient,
+        workspaces: Workspaces | AsyncWebClient,
         registry: ThreadRegistry,
         *,
         style: Style = "markdown",
@@ -172,7 +178,10 @@ class SlackChatPort:
         lost_answer_pause_seconds: float = 0.5,
         logger: logging.Logger | None = None,
     ) -> None:
-        self._client = client
+        # A bare client serves one workspace: the team its token belongs to.
+        self._workspaces: Workspaces = (
+            SingleWorkspace(workspaces) if isinstance(workspaces, AsyncWebClient) else workspaces
+        )
         self._registry = registry
         self._style: Style = style
         self._part_chars = part_chars
@@ -205,7 +214,7 @@ class SlackChatPort:
             return
         channel, _ = _thread_parts(thread)
         message = render(text, style=self._style, part_chars=self._part_chars)[0]
-        refusal = await self._update(channel, record.ref, message)
+        refusal = await self._in_workspace(thread, lambda client: self._update(client, channel, record.ref, message))
         if refusal is not None:
             self._log.warning(
                 "could not rewrite the research line %s in %s (%s); posting it afresh", record.ref, channel, refusal
@@ -221,6 +230,9 @@ class SlackChatPort:
         await self.share_plan_file(thread, plan, key=key, footer=footer)
 
     async def share_plan_file(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> str:
+        return await self._in_workspace(thread, lambda client: self._share_plan_file(client, thread, plan, key, footer))
+
+    async def _share_plan_file(self, client: AsyncWebClient, thread: ThreadRef, plan: str, key: str, footer: str) -> str:
         """Upload the plan as a Markdown file to the thread, exactly once per
         `key` (ledger key ``f"{key}#file"``). Returns the file id ("" when Slack
         refused it for good: the plan itself is already in the thread).
@@ -240,7 +252,7 @@ class SlackChatPort:
             if record is not None and record.state == "done":
                 return record.ref
             if record is not None and record.state == "intent":
-                found = await self._find_shared_upload(channel, thread_ts, ledger_key, filename)
+                found = await self._find_shared_upload(client, channel, thread_ts, ledger_key, filename)
                 if found is not None:
                     self._log.info("plan file %s was already in the thread (%s)", ledger_key, found)
                     await self._registry.record_post_done(ledger_key, found)
@@ -249,7 +261,7 @@ class SlackChatPort:
                 await self._registry.record_post_intent(ledger_key)
             for attempt in range(1, LOST_ANSWER_ATTEMPTS + 1):
                 try:
-                    file_id = await self._upload(channel, thread_ts, ledger_key, content, filename, title)
+                    file_id = await self._upload(client, channel, thread_ts, ledger_key, content, filename, title)
                 except _Refused as refused:
                     if refused.error in THREAD_GONE_ERRORS or refused.error in _FILE_REFUSALS:
                         self._log.warning("could not share the plan file in %s/%s: %s", channel, thread_ts, refused.error)
@@ -263,7 +275,7 @@ class SlackChatPort:
                         "sharing the plan file %s: Slack's answer was lost (%s); looking for it in the thread",
                         ledger_key, _describe(exc),
                     )
-                    found = await self._find_shared_upload(channel, thread_ts, ledger_key, filename)
+                    found = await self._find_shared_upload(client, channel, thread_ts, ledger_key, filename)
                     if found is not None:
                         file_id = found
                     elif attempt == LOST_ANSWER_ATTEMPTS:
@@ -280,13 +292,18 @@ class SlackChatPort:
 
         If Slack refuses the edit (the root was deleted, or may no longer be
         edited), the root is left as it is: the thread says it all."""
+        await self._in_workspace(thread, lambda client: self._show_state(client, thread, state, trip, plan_key))
+
+    async def _show_state(
+        self, client: AsyncWebClient, thread: ThreadRef, state: str, trip: TripRecord, plan_key: str
+    ) -> None:
         channel, root_ts = _thread_parts(thread)
         link = ""
         if plan_key:
             record = await self._registry.post_record(f"{plan_key}#0")
             if record is not None and record.state == "done":
-                link = await self._permalink(channel, record.ref)
-        refusal = await self._update(channel, root_ts, root_message(trip.starter, trip.request, state, link))
+                link = await self._permalink(client, channel, record.ref)
+        refusal = await self._update(client, channel, root_ts, root_message(trip.starter, trip.request, state, link))
         if refusal is not None:
             self._log.warning(
                 "could not show state %s on the root message of %s (%s); leaving it as it is",
@@ -312,7 +329,7 @@ class SlackChatPort:
         # Sent in the background: a step never waits on a cosmetic call. One
         # task per thread, replaced on every change, so the latest status wins.
         self._status_tasks[where] = asyncio.create_task(
-            self._keep_status(where, status), name=f"slack-status-{channel}-{thread_ts}"
+            self._keep_status_in(thread, where, status), name=f"slack-status-{channel}-{thread_ts}"
         )
 
     # -- more than the port ------------------------------------------------
@@ -331,6 +348,20 @@ class SlackChatPort:
 
         `extra_blocks` (buttons, a footer) go at the end of the last part.
         `messages`: the parts already rendered (else rendered from `markdown`)."""
+        return await self._in_workspace(
+            thread, lambda client: self._post(client, thread, markdown, key, kind, extra_blocks, messages)
+        )
+
+    async def _post(
+        self,
+        client: AsyncWebClient,
+        thread: ThreadRef,
+        markdown: str,
+        key: str,
+        kind: str,
+        extra_blocks: list[dict[str, Any]] | None,
+        messages: list[SlackMessage] | None,
+    ) -> list[str]:
         channel, thread_ts = _thread_parts(thread)
         if messages is None:
             messages = render(markdown, style=self._style, part_chars=self._part_chars)
@@ -342,11 +373,11 @@ class SlackChatPort:
         refs: list[str] = []
         for part, message in enumerate(messages):
             payload = {"trip_key": trip_key_of(key), "step": key, "part": part, "parts": len(messages), "kind": kind}
-            refs.extend(await self._post_part(channel, thread_ts, message, key, str(part), payload))
+            refs.extend(await self._post_part(client, channel, thread_ts, message, key, str(part), payload))
         where = (channel, thread_ts)
         if where in self._status:
             # Slack clears the status when the app posts in the thread.
-            await self._send_status(channel, thread_ts, self._status[where])
+            await self._send_status(client, channel, thread_ts, self._status[where])
         return refs
 
     def active_statuses(self) -> dict[tuple[str, str], str]:
@@ -364,6 +395,38 @@ class SlackChatPort:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
+    # -- workspaces --------------------------------------------------------
+
+    async def _client_for(self, thread: ThreadRef) -> AsyncWebClient:
+        """The client with the token of the thread's own workspace."""
+        channel, _ = _thread_parts(thread)
+        team = str(thread.get("team") or "")
+        try:
+            workspace = await self._workspaces.find(team)
+        except WorkspaceUnknown as exc:
+            raise SlackPostError(f"workspace_unknown: {exc}", channel, False) from exc
+        if workspace is None:
+            raise SlackPostError(NOT_INSTALLED, channel, True)
+        return workspace.client
+
+    async def _in_workspace[T](self, thread: ThreadRef, work: Callable[[AsyncWebClient], Awaitable[T]]) -> T:
+        """`work` with the thread's workspace client. When Slack refuses that
+        token (the app was reinstalled and this process still had the old
+        one), the workspace is looked up afresh, once."""
+        client = await self._client_for(thread)
+        try:
+            return await work(client)
+        except SlackPostError as exc:
+            if exc.error not in _TOKEN_ERRORS:
+                raise
+            refused = exc
+        self._workspaces.invalidate(str(thread.get("team") or ""))
+        fresh = await self._client_for(thread)
+        if fresh.token == client.token:
+            raise refused
+        self._log.info("Slack refused a cached token for workspace %s; using the one installed now", thread.get("team"))
+        return await work(fresh)
+
     # -- posting -----------------------------------------------------------
 
     def _lock_for(self, ledger_key: str) -> asyncio.Lock:
@@ -373,7 +436,7 @@ class SlackChatPort:
         return lock
 
     async def _post_part(
-        self,
+        self, client: AsyncWebClient,
         channel: str,
         thread_ts: str,
         message: SlackMessage,
@@ -391,14 +454,14 @@ class SlackChatPort:
             elif record.state == "done" and record.ref != _SPLIT:
                 return [record.ref]
             elif record.state == "intent":
-                found = await self._find_post(channel, thread_ts, step, part)
+                found = await self._find_post(client, channel, thread_ts, step, part)
                 if found is not None:
                     self._log.info("post %s was already in the thread (ts %s)", ledger_key, found)
                     await self._registry.record_post_done(ledger_key, found)
                     return [found]
             if record is None or record.state == "intent":
                 try:
-                    ts = await self._send_once(channel, thread_ts, message, step, part, payload)
+                    ts = await self._send_once(client, channel, thread_ts, message, step, part, payload)
                 except _Refused as refused:
                     if refused.error not in _TOO_LONG_ERRORS:
                         raise SlackPostError(refused.error, channel, refused.error in THREAD_GONE_ERRORS) from refused
@@ -408,10 +471,10 @@ class SlackChatPort:
                     failpoints.reached("after:slack_post")  # posted, not yet recorded: the hard case
                     await self._registry.record_post_done(ledger_key, ts)
                     return [ts]
-        return await self._post_split(channel, thread_ts, message, step, part, payload)
+        return await self._post_split(client, channel, thread_ts, message, step, part, payload)
 
     async def _post_split(
-        self, channel: str, thread_ts: str, message: SlackMessage, step: str, part: str, payload: dict[str, Any]
+        self, client: AsyncWebClient, channel: str, thread_ts: str, message: SlackMessage, step: str, part: str, payload: dict[str, Any]
     ) -> list[str]:
         pieces = _halves(message)
         if len(pieces) < 2:
@@ -419,16 +482,16 @@ class SlackChatPort:
         refs: list[str] = []
         for j, piece in enumerate(pieces):
             sub = f"{part}.{j}"
-            refs.extend(await self._post_part(channel, thread_ts, piece, step, sub, {**payload, "part": sub}))
+            refs.extend(await self._post_part(client, channel, thread_ts, piece, step, sub, {**payload, "part": sub}))
         return refs
 
     async def _send_once(
-        self, channel: str, thread_ts: str, message: SlackMessage, step: str, part: str, payload: dict[str, Any]
+        self, client: AsyncWebClient, channel: str, thread_ts: str, message: SlackMessage, step: str, part: str, payload: dict[str, Any]
     ) -> str:
         """Post, and if Slack's answer is lost, look the post up before posting again."""
         for attempt in range(1, LOST_ANSWER_ATTEMPTS + 1):
             try:
-                return await self._send(channel, thread_ts, message, payload)
+                return await self._send(client, channel, thread_ts, message, payload)
             except _Refused:
                 raise
             except Exception as exc:
@@ -438,7 +501,7 @@ class SlackChatPort:
                     "post %s#%s: Slack's answer was lost (%s); looking for it in the thread before posting again",
                     step, part, _describe(exc),
                 )
-                found = await self._find_post(channel, thread_ts, step, part)
+                found = await self._find_post(client, channel, thread_ts, step, part)
                 if found is not None:
                     return found
                 if attempt == LOST_ANSWER_ATTEMPTS:
@@ -446,14 +509,14 @@ class SlackChatPort:
                 await asyncio.sleep(self._lost_answer_pause * attempt)
         raise AssertionError("unreachable")
 
-    async def _send(self, channel: str, thread_ts: str, message: SlackMessage, payload: dict[str, Any]) -> str:
+    async def _send(self, client: AsyncWebClient, channel: str, thread_ts: str, message: SlackMessage, payload: dict[str, Any]) -> str:
         """chat.postMessage with the content fallbacks; `_Refused` when Slack
         says no for a reason no fallback fixes."""
         joined = False
         candidates = _fallbacks(message)
         while True:
             try:
-                response = await self._client.chat_postMessage(
+                response = await client.chat_postMessage(
                     channel=channel,
                     thread_ts=thread_ts,
                     text=message.text,
@@ -475,11 +538,11 @@ class SlackChatPort:
                         continue
                 if error == "not_in_channel" and not joined:
                     joined = True
-                    if await self._try_join(channel):
+                    if await self._try_join(client, channel):
                         continue
                 raise _Refused(error) from exc
 
-    async def _update(self, channel: str, ts: str, message: SlackMessage) -> str | None:
+    async def _update(self, client: AsyncWebClient, channel: str, ts: str, message: SlackMessage) -> str | None:
         """chat.update with the content fallbacks (mrkdwn, plain text, shorter).
 
         Returns None once updated, or the error when Slack refuses to edit the
@@ -491,7 +554,7 @@ class SlackChatPort:
         shortened = False
         while True:
             try:
-                await self._client.chat_update(channel=channel, ts=ts, text=message.text, blocks=message.blocks)
+                await client.chat_update(channel=channel, ts=ts, text=message.text, blocks=message.blocks)
                 return None
             except SlackApiError as exc:
                 if answer_lost(exc):  # chat.update is safe to repeat: the step retries it
@@ -515,12 +578,12 @@ class SlackChatPort:
                 raise SlackPostError(error, channel, error in THREAD_GONE_ERRORS) from exc
 
     async def _upload(
-        self, channel: str, thread_ts: str, ledger_key: str, content: str, filename: str, title: str
+        self, client: AsyncWebClient, channel: str, thread_ts: str, ledger_key: str, content: str, filename: str, title: str
     ) -> str:
         """Slack's external upload, with the file id recorded before it is shared."""
         data = content.encode("utf-8")
         try:
-            slot = await self._client.files_getUploadURLExternal(
+            slot = await client.files_getUploadURLExternal(
                 filename=filename, length=len(data), snippet_type="markdown"
             )
         except SlackApiError as exc:
@@ -529,9 +592,9 @@ class SlackChatPort:
             raise _Refused(_slack_error(exc)) from exc
         file_id, upload_url = str(slot["file_id"]), str(slot["upload_url"])
         await self._registry.record_post_done(f"{ledger_key}/upload", file_id)
-        await self._send_bytes(upload_url, data)
+        await self._send_bytes(client, upload_url, data)
         try:
-            await self._client.files_completeUploadExternal(
+            await client.files_completeUploadExternal(
                 files=[{"id": file_id, "title": title}], channel_id=channel, thread_ts=thread_ts
             )
         except SlackApiError as exc:
@@ -540,13 +603,13 @@ class SlackChatPort:
             raise _Refused(_slack_error(exc)) from exc
         return file_id
 
-    async def _send_bytes(self, upload_url: str, data: bytes) -> None:
+    async def _send_bytes(self, client: AsyncWebClient, upload_url: str, data: bytes) -> None:
         """The upload step: POST the bytes to the URL Slack handed out (safe to repeat)."""
-        timeout = aiohttp.ClientTimeout(total=self._client.timeout)
+        timeout = aiohttp.ClientTimeout(total=client.timeout)
         for attempt in range(1, LOST_ANSWER_ATTEMPTS + 1):
             try:
                 async with aiohttp.ClientSession(timeout=timeout) as session:
-                    async with session.post(upload_url, data=data, proxy=self._client.proxy, ssl=self._client.ssl) as r:
+                    async with session.post(upload_url, data=data, proxy=client.proxy, ssl=client.ssl) as r:
                         if r.status == 200:
                             return
                         if r.status < 500:
@@ -560,31 +623,31 @@ class SlackChatPort:
                 raise failure
             await asyncio.sleep(self._lost_answer_pause * attempt)
 
-    async def _find_shared_upload(self, channel: str, thread_ts: str, ledger_key: str, filename: str) -> str | None:
+    async def _find_shared_upload(self, client: AsyncWebClient, channel: str, thread_ts: str, ledger_key: str, filename: str) -> str | None:
         """The file id of this upload if it is shared in the thread already."""
         pending = await self._registry.post_record(f"{ledger_key}/upload")
         if pending is not None and pending.ref:
-            return await self._find_file(channel, thread_ts, file_id=pending.ref)
+            return await self._find_file(client, channel, thread_ts, file_id=pending.ref)
         # The intent of an older version, without a file id yet: by name.
-        return await self._find_file(channel, thread_ts, filename=filename)
+        return await self._find_file(client, channel, thread_ts, filename=filename)
 
-    async def _permalink(self, channel: str, ts: str) -> str:
+    async def _permalink(self, client: AsyncWebClient, channel: str, ts: str) -> str:
         try:
-            response = await self._client.chat_getPermalink(channel=channel, message_ts=ts)
+            response = await client.chat_getPermalink(channel=channel, message_ts=ts)
             return str(response.get("permalink") or "")
         except SlackApiError as exc:
             self._log.warning("no permalink for %s/%s: %s", channel, ts, exc.response.get("error"))
             return ""
 
-    async def _try_join(self, channel: str) -> bool:
+    async def _try_join(self, client: AsyncWebClient, channel: str) -> bool:
         try:
-            await self._client.conversations_join(channel=channel)
+            await client.conversations_join(channel=channel)
             return True
         except SlackApiError as exc:
             self._log.warning("cannot join %s to post: %s", channel, exc.response.get("error"))
             return False
 
-    async def _thread_messages(self, channel: str, thread_ts: str) -> AsyncIterator[dict[str, Any]]:
+    async def _thread_messages(self, client: AsyncWebClient, channel: str, thread_ts: str) -> AsyncIterator[dict[str, Any]]:
         """Every message of the thread, with metadata, page by page.
 
         Ends early (quietly) when the thread cannot be searched at all: the
@@ -597,7 +660,7 @@ class SlackChatPort:
             if cursor:
                 kwargs["cursor"] = cursor
             try:
-                response = await self._client.conversations_replies(**kwargs)
+                response = await client.conversations_replies(**kwargs)
             except SlackApiError as exc:
                 error = exc.response.get("error") if exc.response is not None else None
                 if error in _LOOKUP_GIVE_UP_ERRORS:
@@ -610,18 +673,18 @@ class SlackChatPort:
             if cursor is None:
                 return
 
-    async def _find_post(self, channel: str, thread_ts: str, step: str, part: str) -> str | None:
+    async def _find_post(self, client: AsyncWebClient, channel: str, thread_ts: str, step: str, part: str) -> str | None:
         """The ts of our post for (step, part) in the thread, if it is there."""
-        async for message in self._thread_messages(channel, thread_ts):
+        async for message in self._thread_messages(client, channel, thread_ts):
             if _matches(message, step, part):
                 return str(message["ts"])
         return None
 
     async def _find_file(
-        self, channel: str, thread_ts: str, *, file_id: str = "", filename: str = ""
+        self, client: AsyncWebClient, channel: str, thread_ts: str, *, file_id: str = "", filename: str = ""
     ) -> str | None:
         """The id of a file we shared in the thread: that `file_id`, or one named `filename`."""
-        async for message in self._thread_messages(channel, thread_ts):
+        async for message in self._thread_messages(client, channel, thread_ts):
             if message.get("bot_id") or message.get("app_id") or message.get("upload"):
                 for f in message.get("files") or []:
                     f = f or {}
@@ -633,20 +696,30 @@ class SlackChatPort:
 
     # -- status ------------------------------------------------------------
 
-    async def _send_status(self, channel: str, thread_ts: str, status: str) -> None:
+    async def _send_status(self, client: AsyncWebClient, channel: str, thread_ts: str, status: str) -> None:
         try:
-            await self._client.assistant_threads_setStatus(channel_id=channel, thread_ts=thread_ts, status=status)
+            await client.assistant_threads_setStatus(channel_id=channel, thread_ts=thread_ts, status=status)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # best effort by contract
             detail = exc.response.get("error") if isinstance(exc, SlackApiError) else repr(exc)
             self._log.warning("assistant.threads.setStatus failed for %s/%s: %s", channel, thread_ts, detail)
 
-    async def _keep_status(self, where: tuple[str, str], status: str) -> None:
+    async def _keep_status_in(self, thread: ThreadRef, where: tuple[str, str], status: str) -> None:
+        try:
+            client = await self._client_for(thread)
+        except SlackPostError as exc:  # best effort by contract
+            self._log.warning("no status for %s/%s: %s", where[0], where[1], exc)
+            if self._status_tasks.get(where) is asyncio.current_task():
+                del self._status_tasks[where]
+            return
+        await self._keep_status(client, where, status)
+
+    async def _keep_status(self, client: AsyncWebClient, where: tuple[str, str], status: str) -> None:
         """Send `status` now, then refresh it until it changes or runs too long."""
         started = time.monotonic()
         try:
-            await self._send_status(where[0], where[1], status)
+            await self._send_status(client, where[0], where[1], status)
             while status and self._status_refresh > 0:
                 await asyncio.sleep(self._status_refresh)
                 if self._status.get(where) != status:
@@ -655,7 +728,7 @@ class SlackChatPort:
                     self._log.info("status for %s/%s kept for too long; letting it expire", *where)
                     self._status.pop(where, None)
                     return
-                await self._send_status(where[0], where[1], status)
+                await self._send_status(client, where[0], where[1], status)
         finally:
             if self._status_tasks.get(where) is asyncio.current_task():
                 del self._status_tasks[where]

@@ -19,7 +19,7 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.services import BotServices
+from bot.services import BotServices, WorkspaceGone
 from bot.slack_client import LOST_ANSWER_ATTEMPTS, answer_lost
 from workflows import failpoints
 from workflows.ports import TripRecord
@@ -29,7 +29,8 @@ ROOT_METADATA_EVENT_TYPE = "travel_planner_trip"
 #: How far back (messages) start-up looks for a root that was posted.
 _HISTORY_PAGES, _HISTORY_PAGE = 5, 200
 
-type PostRoot = Callable[[BotServices, str, str, str, str], Awaitable[str]]
+#: (services, team, channel, starter, request, start id) -> the root's ts
+type PostRoot = Callable[[BotServices, str, str, str, str, str], Awaitable[str]]
 
 
 def is_pending_start(record: TripRecord) -> bool:
@@ -67,7 +68,7 @@ async def start_from_command(
     await services.registry.register_trip(pending)
     failpoints.reached("after:start_recorded")  # recorded, nothing posted yet
     try:
-        root_ts = await _post_root_once(services, channel, starter, request, pending.thread["start"], post_root)
+        root_ts = await _post_root_once(services, team, channel, starter, request, pending.thread["start"], post_root)
     except Exception:
         await services.registry.forget_trip(pending.trip_id)
         raise
@@ -78,20 +79,20 @@ async def start_from_command(
 
 
 async def _post_root_once(
-    services: BotServices, channel: str, starter: str, request: str, start_id: str, post_root: PostRoot
+    services: BotServices, team: str, channel: str, starter: str, request: str, start_id: str, post_root: PostRoot
 ) -> str:
     """Post the root; when Slack's answer is lost (it may have posted), look
     the root up by its start id before posting again."""
     for attempt in range(1, LOST_ANSWER_ATTEMPTS + 1):
         try:
-            return await post_root(services, channel, starter, request, start_id)
+            return await post_root(services, team, channel, starter, request, start_id)
         except Exception as exc:
             if not answer_lost(exc):
                 raise
             services.logger.warning(
                 "posting the root of a trip in %s: Slack's answer was lost (%r); looking it up", channel, exc
             )
-            found = await _find_root(services, channel, start_id)
+            found = await _find_root(services, team, channel, start_id)
             if found is not None:
                 return found
             if attempt == LOST_ANSWER_ATTEMPTS:
@@ -100,10 +101,11 @@ async def _post_root_once(
     raise AssertionError("unreachable")
 
 
-async def _find_root(services: BotServices, channel: str, start_id: str) -> str | None:
+async def _find_root(services: BotServices, team: str, channel: str, start_id: str) -> str | None:
     cursor = None
+    client = await services.client(team)
     for _ in range(_HISTORY_PAGES):
-        response = await services.client.conversations_history(
+        response = await client.conversations_history(
             channel=channel, include_all_metadata=True, limit=_HISTORY_PAGE, cursor=cursor
         )
         for message in response.get("messages") or []:
@@ -120,10 +122,10 @@ async def _find_root(services: BotServices, channel: str, start_id: str) -> str 
 
 
 async def _find_or_post_root(services: BotServices, record: TripRecord, post_root: PostRoot) -> str:
-    channel, start_id = record.thread.get("channel", ""), record.thread.get("start", "")
-    root_ts = await _find_root(services, channel, start_id)
+    team, channel, start_id = (record.thread.get(k, "") for k in ("team", "channel", "start"))
+    root_ts = await _find_root(services, team, channel, start_id)
     if root_ts is None:  # the crash came before the root was posted
-        root_ts = await _post_root_once(services, channel, record.starter, record.request, start_id, post_root)
+        root_ts = await _post_root_once(services, team, channel, record.starter, record.request, start_id, post_root)
     return root_ts
 
 
@@ -133,13 +135,15 @@ async def resume_interrupted_starts(services: BotServices, post_root: PostRoot) 
     for record in await services.registry.list_trips():
         if not is_pending_start(record):
             continue
-        team, channel, start_id = (record.thread.get(k, "") for k in ("team", "channel", "start"))
+        team, channel = record.thread.get("team", ""), record.thread.get("channel", "")
         try:
             try:
                 root_ts = await _find_or_post_root(services, record, post_root)
             except SlackApiError as exc:
                 # The crash may have come before the bot joined the channel.
-                if exc.response.get("error") != "not_in_channel" or not await services.join_if_public(channel):
+                if exc.response.get("error") != "not_in_channel" or not await services.join_if_public(
+                    channel, team=team
+                ):
                     raise
                 root_ts = await _find_or_post_root(services, record, post_root)
             await services.start_trip(
@@ -149,6 +153,10 @@ async def resume_interrupted_starts(services: BotServices, post_root: PostRoot) 
             services.logger.error(
                 "could not finish the interrupted start of a trip in %s: %s", channel, exc.response.get("error")
             )
+            continue
+        except WorkspaceGone:
+            services.logger.info("dropping an interrupted trip start in %s: the app left workspace %s", channel, team)
+            await services.registry.forget_trip(record.trip_id)
             continue
         await services.registry.forget_trip(record.trip_id)
         services.logger.info("finished an interrupted trip start in %s (root %s)", channel, root_ts)

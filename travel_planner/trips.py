@@ -524,7 +524,10 @@ async def _cancel_embedded(env: Mapping[str, str], record: TripRecord, out: Text
     from workflows.runtime import open_embedded, research_collaborators
 
     if record.thread.get("surface") == "slack":
-        _slack_token(env)  # ConfigError now, before anything runs
+        from bot.installations import OAuthCredentials
+
+        if OAuthCredentials.from_env(env) is None:  # ConfigError now, before anything runs
+            _slack_token(env)
     chats: list[SurfaceChatPort] = []
 
     def chat(registry: ThreadRegistry) -> SurfaceChatPort:
@@ -560,7 +563,10 @@ async def _cancel_embedded(env: Mapping[str, str], record: TripRecord, out: Text
 def _slack_token(env: Mapping[str, str]) -> str:
     token = env.get("SLACK_BOT_TOKEN", "").strip()
     if not token.startswith("xoxb-"):
-        raise ConfigError("SLACK_BOT_TOKEN", "needed to tell a Slack trip's thread that it was cancelled (xoxb-...)")
+        raise ConfigError(
+            "SLACK_BOT_TOKEN",
+            "needed to tell a Slack trip's thread that it was cancelled (xoxb-..., or the OAuth settings `run` uses)",
+        )
     return token
 
 
@@ -578,11 +584,21 @@ class SurfaceChatPort:
     def _port(self, thread: ThreadRef) -> Any:
         if thread.get("surface") == "slack":
             if self._slack is None:
+                from bot.installations import OAuthCredentials, installed_workspaces
                 from bot.slack_chat import SlackChatPort
                 from bot.slack_client import make_web_client, slack_api_url
+                from bot.workspaces import DeferredWorkspaces, SingleWorkspace
 
-                client = make_web_client(_slack_token(self._env), slack_api_url(self._env))
-                self._slack = SlackChatPort(client, self._registry)
+                oauth = OAuthCredentials.from_env(self._env)
+                if oauth is None:  # one token; each trip's workspace must be its team
+                    workspaces: Any = SingleWorkspace(make_web_client(_slack_token(self._env), slack_api_url(self._env)))
+                else:  # each workspace's own token, from the installations
+
+                    async def open_installed() -> Any:
+                        return (await installed_workspaces(self._env, oauth))[0]
+
+                    workspaces = DeferredWorkspaces(open_installed)
+                self._slack = SlackChatPort(workspaces, self._registry)
             return self._slack
         if self._text is None:
             from travel_planner.terminal import TerminalChatPort

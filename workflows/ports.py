@@ -15,8 +15,9 @@ from typing import Any, Protocol
 type ThreadRef = Mapping[str, str]
 
 
-#: What a person can ask of a trip besides answering it.
-CONTROLS = ("cancel", "finish", "continue")
+#: What a person can ask of a trip besides answering it; "stop" comes from
+#: the surface itself (the app was removed: the trip ends and tells nobody).
+CONTROLS = ("cancel", "finish", "continue", "stop")
 
 
 @dataclass(frozen=True, slots=True)

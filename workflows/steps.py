@@ -33,7 +33,7 @@ async def llm_step(
     """One LLM call, unless people asked to cancel or finish: then no call at all."""
     svc = ctx.get_dependency(TripServices)
     waiting = await svc.registry.unclaimed_replies(trip_id)
-    controls = sorted({r.kind for r in waiting if r.kind in ("cancel", "finish")})
+    controls = sorted({r.kind for r in waiting if r.kind in ("cancel", "finish", "stop")})
     if controls:
         return LlmOutcome(failure="control", detail=",".join(controls)).to_dict()
     await svc.chat.set_status(thread, THINKING_STATUS)

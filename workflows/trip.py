@@ -118,6 +118,15 @@ class _Cancelled(Exception):
         self.by = by
 
 
+class _Stopped(Exception):
+    """The surface took the trip away (the app was uninstalled): end it
+    without a word, since nothing can be posted there any more."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class _Expired(Exception):
     """The trip's lifetime ended while it waited for people."""
 
@@ -248,6 +257,8 @@ class _Segment:
         """Apply what people sent; True if any of it was words for the LLM."""
         words = [r for r in replies if r.kind == "message"]
         for r in replies:
+            if r.kind == "stop":
+                raise _Stopped(r.text)
             if r.kind == "cancel":
                 raise _Cancelled(r.author)
             if r.kind == "finish":
@@ -295,6 +306,10 @@ class _Segment:
     async def run(self) -> dict[str, Any]:
         try:
             return await self._loop()
+        except _Stopped as stop:
+            logger.info("trip %s stopped without a word: %s", self.s.trip_id, stop.reason)
+            await self.durably("trip_state_step", self.s.trip_id, {"state": "cancelled", "last_question": ""})
+            return {"status": "stopped", "reason": stop.reason, "usage": self.s.usage}
         except _Cancelled as cancel:
             await self.post("notice", cancelled_notice(cancel.by), {"last_question": ""})
             await self.show_state("cancelled")

@@ -5,6 +5,8 @@
   and the `@bot cancel | finish | status` commands in a trip thread).
 - `actions`: the Finish / Cancel / Continue buttons (`block_actions`).
 - `home`: the App Home tab (`app_home_opened`).
+- `uninstall`: `app_uninstalled` / `tokens_revoked` (forget the workspace,
+  stop its trips).
 - `fallback`: everything else gets a 2xx (see `register_fallback`).
 
 Every listener acknowledges first and does its slow work afterwards, except
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.listeners import actions, commands, events, fallback, home
+from bot.listeners import actions, commands, events, fallback, home, uninstall
 from bot.services import BotServices
 
 
@@ -25,6 +27,7 @@ def register_listeners(app: AsyncApp, services: BotServices, *, command: str = "
     events.register(app, services)
     actions.register(app, services)
     home.register(app, services)
+    uninstall.register(app, services)
     fallback.register(app, services)
 
 

@@ -75,18 +75,18 @@ async def handle_click(services: BotServices, body: dict[str, Any], action: dict
     if outcome == "unknown":
         services.in_background(
             services.post_ephemeral(
-                channel=channel, user=user, thread_ts=root_ts,
+                team=team, channel=channel, user=user, thread_ts=root_ts,
                 text="I don't know this trip any more (it may have been removed after it ended).",
             ),
             name="ephemeral-unknown-trip",
         )
     elif outcome == "delivered" and message_ts != root_ts:
-        await _close_question(services, body, channel, message_ts, user, kind)
+        await _close_question(services, body, team, channel, message_ts, user, kind)
     return outcome
 
 
 async def _close_question(
-    services: BotServices, body: dict[str, Any], channel: str, message_ts: str, user: str, kind: str
+    services: BotServices, body: dict[str, Any], team: str, channel: str, message_ts: str, user: str, kind: str
 ) -> None:
     """Replace the answered question's buttons with who chose what."""
     message = body.get("message") or {}
@@ -96,7 +96,7 @@ async def _close_question(
     chosen = {"type": "context", "elements": [{"type": "mrkdwn", "text": f"➡️ <@{user}> chose *{CHOICE_LABELS[kind]}*"}]}
     kept = [b for b in blocks if isinstance(b, dict) and b.get("type") != "actions"]
     try:
-        await services.client.chat_update(
+        await (await services.client(team)).chat_update(
             channel=channel, ts=message_ts, text=str(message.get("text") or CHOICE_LABELS[kind]), blocks=[*kept, chosen][:50]
         )
     except Exception as exc:  # cosmetic

@@ -77,8 +77,8 @@ async def _start_joining(
         log.error("cannot post the trip root in %s: %s", channel, error)
         await _ephemeral(respond, f"Sorry, I couldn't start a trip here (Slack said `{error}`).", log)
         return
-    if not await services.join_if_public(channel):
-        identity = await services.identity.get()
+    if not await services.join_if_public(channel, team=team):
+        identity = await services.bot_identity(team)
         await _ephemeral(
             respond,
             invite_instructions(identity.user_id if identity else None, identity.user_name if identity else None),
@@ -100,10 +100,10 @@ async def _start(services: BotServices, team: str, channel: str, user: str, requ
     )
 
 
-async def post_root(services: BotServices, channel: str, user: str, request: str, start_id: str) -> str:
+async def post_root(services: BotServices, team: str, channel: str, user: str, request: str, start_id: str) -> str:
     """Post the channel message the trip's thread hangs off; returns its ts."""
     message = root_message(user, request)
-    response = await services.client.chat_postMessage(
+    response = await (await services.client(team)).chat_postMessage(
         channel=channel,
         text=message.text,
         blocks=message.blocks,

@@ -70,10 +70,10 @@ def _team(body: dict[str, Any], event: dict[str, Any]) -> str:
     return str(body.get("team_id") or event.get("team") or "")
 
 
-async def reply_text(services: BotServices, event: dict[str, Any], *, mention: bool) -> str:
+async def reply_text(services: BotServices, event: dict[str, Any], *, mention: bool, team: str) -> str:
     """The text of a person's message as the planner should read it."""
     text = str(event.get("text") or "")
-    pattern = await services.bot_mention_pattern()
+    pattern = await services.bot_mention_pattern(team)
     if pattern is not None:
         text = pattern.sub("", text)
     elif mention:
@@ -86,21 +86,21 @@ async def reply_text(services: BotServices, event: dict[str, Any], *, mention: b
 
 
 async def handle_app_mention(services: BotServices, body: dict[str, Any], event: dict[str, Any]) -> None:
-    if event.get("subtype") not in REPLY_SUBTYPES or await services.from_an_app(event):
+    team = _team(body, event)
+    if event.get("subtype") not in REPLY_SUBTYPES or await services.from_an_app(event, team):
         return
     channel = str(event.get("channel") or "")
     ts = str(event.get("ts") or "")
     user = str(event.get("user") or "")
     if not channel or not ts or not user:
         return
-    team = _team(body, event)
     thread_ts = str(event.get("thread_ts") or "")
     trip_id = None
     if thread_ts and thread_ts != ts:
         trip_id = await services.registry.trip_for_thread(thread_key(team, channel, thread_ts))
     if trip_id is not None:
         # An answer in a trip thread: stored first, the event remembered after.
-        text = await reply_text(services, event, mention=True)
+        text = await reply_text(services, event, mention=True, team=team)
         command = command_word(text)
         if command is not None:
             await handle_command(services, command, team=team, channel=channel, thread_ts=thread_ts, ts=ts, user=user,
@@ -111,7 +111,7 @@ async def handle_app_mention(services: BotServices, body: dict[str, Any], event:
         return
     if not await services.first_delivery_of_event(body):
         return
-    text = await reply_text(services, event, mention=True)
+    text = await reply_text(services, event, mention=True, team=team)
 
     if not thread_ts or thread_ts == ts:
         # A top-level mention: the mention itself is the trip's root message.
@@ -142,10 +142,10 @@ async def handle_message(services: BotServices, body: dict[str, Any], event: dic
     trip_id = await services.registry.trip_for_thread(thread_key(team, channel, thread_ts))
     if trip_id is None:
         return
-    if await services.from_an_app(event):
+    if await services.from_an_app(event, team):
         return
-    text = await reply_text(services, event, mention=False)
-    command = await _command_to_bot(services, event, text)
+    text = await reply_text(services, event, mention=False, team=team)
+    command = await _command_to_bot(services, event, text, team)
     if command is not None:
         # The `message` twin of an `@bot cancel`: a command, never an answer.
         await handle_command(services, command, team=team, channel=channel, thread_ts=thread_ts, ts=ts, user=user,
@@ -156,10 +156,10 @@ async def handle_message(services: BotServices, body: dict[str, Any], event: dic
     await services.first_delivery_of_event(body)
 
 
-async def _command_to_bot(services: BotServices, event: dict[str, Any], text: str) -> str | None:
+async def _command_to_bot(services: BotServices, event: dict[str, Any], text: str, team: str) -> str | None:
     """The command a plain `message` event holds, if it mentions the bot."""
     raw = str(event.get("text") or "")
-    pattern = await services.bot_mention_pattern()
+    pattern = await services.bot_mention_pattern(team)
     if pattern is not None:
         return command_word(text) if pattern.search(raw) else None
     # Who the bot is is unknown for now: a leading mention plus a command word
@@ -180,7 +180,7 @@ async def handle_command(
     if command == "status":
         if await services.first_time(f"cmd:{team}:{channel}:{ts}"):  # once across the twins and retries
             services.in_background(
-                answer_status(services, trip_id=trip_id, channel=channel, thread_ts=thread_ts, user=user),
+                answer_status(services, team=team, trip_id=trip_id, channel=channel, thread_ts=thread_ts, user=user),
                 name="status",
             )
         return

@@ -21,11 +21,12 @@ from workflows.ports import TripRecord
 _PERMALINK_SECONDS = 3.0
 
 
-async def trip_links(services: BotServices, trips: list[TripRecord]) -> dict[str, str]:
+async def trip_links(services: BotServices, trips: list[TripRecord], team: str) -> dict[str, str]:
     """trip_id -> link to its thread: the archive URL from auth.test's
     workspace URL, else chat.getPermalink of the root message."""
-    identity = services.identity.peek() or await services.identity.get()
+    identity = await services.bot_identity(team)
     base = identity.url if identity is not None else ""
+    client = await services.client(team)
     links = {t.trip_id: thread_url(t, base) for t in trips}
     missing = [t for t in trips if not links[t.trip_id] and t.thread.get("channel") and t.thread.get("thread_ts")]
     missing = missing[:MAX_VIEW_BLOCKS]  # no view shows more
@@ -33,7 +34,7 @@ async def trip_links(services: BotServices, trips: list[TripRecord]) -> dict[str
 
         async def permalink(record: TripRecord) -> None:
             try:
-                response = await services.client.chat_getPermalink(
+                response = await client.chat_getPermalink(
                     channel=record.thread["channel"], message_ts=record.thread["thread_ts"]
                 )
                 links[record.trip_id] = str(response.get("permalink") or "")
@@ -48,16 +49,20 @@ async def trip_links(services: BotServices, trips: list[TripRecord]) -> dict[str
 
 
 def register(app: AsyncApp, services: BotServices) -> None:
-    async def on_app_home_opened(event: dict[str, Any]) -> None:
+    async def on_app_home_opened(body: dict[str, Any], event: dict[str, Any]) -> None:
         if event.get("tab", "home") != "home":
             return
         user = str(event.get("user") or "")
+        team = str(body.get("team_id") or "")
         if not user:
             return
         try:
-            trips = [t for t in await services.registry.list_trips(starter=user) if not is_pending_start(t)]
-            view = home_view(trips, await trip_links(services, trips))
-            await services.client.views_publish(user_id=user, view=view)
+            trips = [
+                t for t in await services.registry.list_trips(starter=user)
+                if not is_pending_start(t) and t.thread.get("team", team) == team  # this workspace's trips only
+            ]
+            view = home_view(trips, await trip_links(services, trips, team))
+            await (await services.client(team)).views_publish(user_id=user, view=view)
         except Exception as exc:  # the home tab is decoration
             services.logger.warning("could not publish the home tab for %s: %r", user, exc)
 

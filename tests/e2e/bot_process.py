@@ -143,6 +143,11 @@ class SlackPlayer:
         assert self.post(json.dumps(event_envelope(as_message_event(mention)))) == 200
 
 
+def thread_questions(api: FakeSlackWebAPI, channel: str, root_ts: str) -> list[str]:
+    """The planner's questions in a thread, in order."""
+    return [m["text"] for m in api.posts(channel, thread_ts=root_ts) if _step_kind(m) == "ask"]
+
+
 def _step_kind(message: dict[str, Any]) -> str:
     step = str(((message.get("metadata") or {}).get("event_payload") or {}).get("step", ""))
     name = step.rsplit("/", 1)[-1]

@@ -17,6 +17,8 @@ from tests.fakes.scenario import lisbon_script
 from tests.fakes.slack_api import DEFAULT_TOKEN, FakeSlackWebAPI
 
 BASE = {"PATH": "/usr/bin:/bin", "OPENAI_API_KEY": "sk-x", "SERPER_API_KEY": "k"}
+OAUTH = {"SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_CLIENT_ID": "1.2",
+         "SLACK_CLIENT_SECRET": "client-secret-value", "SLACK_STATE_SECRET": "state-secret-value-123"}
 
 
 def _run(command: str, env: dict[str, str], tmp_path) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
@@ -39,13 +41,20 @@ def _run(command: str, env: dict[str, str], tmp_path) -> subprocess.CompletedPro
         ("web", {"SLACK_BOT_TOKEN": DEFAULT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET}, "RESONATE_URL"),
         ("worker", {"SLACK_BOT_TOKEN": DEFAULT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
                     "RESONATE_URL": "http://127.0.0.1:1"}, "REDIS_URL"),
+        ("run", {"SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_CLIENT_ID": "1.2",
+                 "SLACK_CLIENT_SECRET": "client-secret-value"}, "SLACK_STATE_SECRET"),
+        ("web", {**OAUTH, "RESONATE_URL": "http://127.0.0.1:1", "REDIS_URL": "redis://127.0.0.1:1/0"},
+         "DATABASE_URL"),
+        ("run", {**OAUTH, "DATABASE_URL": "postgresql://u:db-password@127.0.0.1:1/none",
+                 "PORT": "3999"}, "DATABASE_URL"),
     ],
 )
 def test_bad_settings_exit_2_naming_the_variable(tmp_path, command, env, variable):
     result = _run(command, env, tmp_path)
     assert result.returncode == 2, result.stderr
     assert variable in result.stderr and "configuration error" in result.stderr
-    for secret in ("xoxp-user-token", SIGNING_SECRET, "xoxb-wrong-kind"):
+    for secret in ("xoxp-user-token", SIGNING_SECRET, "xoxb-wrong-kind", "client-secret-value",
+                   "state-secret-value-123", "db-password"):
         assert secret not in result.stderr
 
 

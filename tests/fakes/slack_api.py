@@ -48,6 +48,7 @@ lost: a 500, or with ``drop=True`` a connection closed without an answer),
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -65,7 +66,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 from tests.fakes.waiting import poll_until
 
 DEFAULT_TOKEN = "xoxb-test-token"
@@ -94,12 +95,24 @@ class ApiCall:
 
 
 @dataclass(slots=True)
+class FakeWorkspace:
+    """One workspace that installed the app: its bot token and bot user."""
+
+    team_id: str
+    token: str
+    bot_user_id: str
+    bot_id: str
+    revoked: bool = False
+
+
+@dataclass(slots=True)
 class FakeChannel:
     id: str
     name: str = ""
     is_private: bool = False
     is_member: bool = False
     is_im: bool = False
+    team: str = TEAM_ID
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -159,8 +172,19 @@ class FakeSlackWebAPI:
     shared_files: list[dict[str, Any]] = field(default_factory=list)
     calls: list[ApiCall] = field(default_factory=list)
 
+    #: OAuth: the app's credentials, the redirect URL configured for it, and
+    #: which workspace the next person to approve an install belongs to.
+    client_id: str = "1111.2222"
+    client_secret: str = "fake-client-secret"
+    oauth_redirect_url: str = ""
+    installing_team: str = "T0002"
+
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
+        self._tls = threading.local()
+        self.workspaces: dict[str, FakeWorkspace] = {}  # token -> workspace
+        self.add_workspace(self.team_id, token=self.token, bot_user_id=self.bot_user_id, bot_id=self.bot_id)
+        self._codes: dict[str, str] = {}  # OAuth code -> team id
         self._faults: dict[str, list[_Fault]] = {}
         self._errors: dict[str, list[_SlackError]] = {}
         self._ts = itertools.count(1)
@@ -233,10 +257,43 @@ class FakeSlackWebAPI:
     # ------------------------------------------------------------------
     # setup
 
-    def add_channel(self, channel_id: str, *, is_private: bool = False, is_member: bool = False, name: str = "") -> None:
+    def add_workspace(
+        self, team_id: str, *, token: str = "", bot_user_id: str = "", bot_id: str = ""
+    ) -> FakeWorkspace:
+        """A workspace with the app installed, its own bot token and bot user."""
+        workspace = FakeWorkspace(
+            team_id,
+            token or f"xoxb-{team_id.lower()}-{uuid.uuid4().hex[:12]}",
+            bot_user_id or f"U{team_id}BOT",
+            bot_id or f"B{team_id}",
+        )
+        with self._lock:
+            self.workspaces[workspace.token] = workspace
+        return workspace
+
+    def workspace(self, team_id: str) -> FakeWorkspace | None:
+        with self._lock:
+            found = [w for w in self.workspaces.values() if w.team_id == team_id and not w.revoked]
+        return found[-1] if found else None
+
+    def uninstall(self, team_id: str) -> None:
+        """Someone removed the app: its tokens stop working, and Slack sends
+        `tokens_revoked` and `app_uninstalled` (when events are delivered)."""
+        with self._lock:
+            gone = [w for w in self.workspaces.values() if w.team_id == team_id and not w.revoked]
+            for w in gone:
+                w.revoked = True
+        if gone:
+            bots = [w.bot_user_id for w in gone]
+            self._echo({"type": "tokens_revoked", "tokens": {"bot": bots}, "event_ts": self.next_ts()}, team=team_id)
+            self._echo({"type": "app_uninstalled", "event_ts": self.next_ts()}, team=team_id)
+
+    def add_channel(
+        self, channel_id: str, *, is_private: bool = False, is_member: bool = False, name: str = "", team: str = ""
+    ) -> None:
         """A channel; the bot is not a member until it joins (or `is_member`)."""
         with self._lock:
-            self.channels[channel_id] = FakeChannel(channel_id, name, is_private, is_member)
+            self.channels[channel_id] = FakeChannel(channel_id, name, is_private, is_member, team=team or self.team_id)
 
     def add_user(
         self,
@@ -282,7 +339,8 @@ class FakeSlackWebAPI:
         if metadata is not None:
             message["metadata"] = metadata
         if bot:
-            message.update(user=self.bot_user_id, bot_id=self.bot_id, app_id=APP_ID)
+            ws = self.workspace(self._channel(channel).team) or self._primary()
+            message.update(user=ws.bot_user_id, bot_id=ws.bot_id, app_id=APP_ID)
         with self._lock:
             if bot:  # the bot can only have posted where it is a member
                 self._channel(channel).is_member = True
@@ -302,7 +360,7 @@ class FakeSlackWebAPI:
                 "type": "message", "subtype": "message_deleted", "hidden": True, "deleted_ts": ts,
                 "channel": channel, "ts": event_ts, "event_ts": event_ts, "channel_type": "channel",
                 "previous_message": {k: v for k, v in previous.items() if not k.startswith("_") and k != "channel"},
-            })
+            }, team=self._channel(channel).team)
         return gone
 
     # ------------------------------------------------------------------
@@ -351,7 +409,7 @@ class FakeSlackWebAPI:
             return [
                 m
                 for m in self.messages
-                if m.get("bot_id") == self.bot_id
+                if m.get("app_id") == APP_ID
                 and m.get("_via") == "chat.postMessage"
                 and (channel is None or m["channel"] == channel)
                 and (thread_ts is None or m.get("thread_ts") == thread_ts)
@@ -386,7 +444,9 @@ class FakeSlackWebAPI:
             if channel is None:
                 # A DM with the bot is the bot's; any other channel it has to join first.
                 is_im = channel_id.startswith("D")
-                channel = self.channels[channel_id] = FakeChannel(channel_id, is_im=is_im, is_member=is_im)
+                channel = self.channels[channel_id] = FakeChannel(
+                    channel_id, is_im=is_im, is_member=is_im, team=self._ws().team_id
+                )
             return channel
 
     def _take_fault(self, method: str) -> _Fault | None:
@@ -426,6 +486,8 @@ class FakeSlackWebAPI:
             return self._handle_response_url(route[len("/response/") :], headers, raw, arrived)
         if route.startswith("/upload/"):
             return self._handle_upload(route[len("/upload/") :], headers, raw, arrived)
+        if route == "/oauth/v2/authorize":
+            return self._handle_authorize(dict(parse_qsl(split.query)), headers, arrived)
         if not route.startswith("/api/"):
             return 404, {"content-type": "text/plain"}, b"not found"
         method = route[len("/api/") :]
@@ -447,10 +509,14 @@ class FakeSlackWebAPI:
             return self._reply(method, params, headers, http_method, arrived, fault.status, body, extra)
 
         token = params.get("token") or _bearer(headers)
-        if method != "api.test" and token != self.token:
-            return self._reply(
-                method, params, headers, http_method, arrived, 200, {"ok": False, "error": "invalid_auth"}
-            )
+        with self._lock:
+            workspace = self.workspaces.get(str(token or ""))
+        if method not in ("api.test", "oauth.v2.access") and (workspace is None or workspace.revoked):
+            error = "token_revoked" if workspace is not None else "invalid_auth"
+            return self._reply(method, params, headers, http_method, arrived, 200, {"ok": False, "error": error})
+        self._tls.workspace = workspace
+        if method == "oauth.v2.access":
+            params = {**params, "_basic_auth": headers.get("authorization", "")}
 
         injected = self._take_error(method, params)
         if injected is not None:
@@ -492,16 +558,26 @@ class FakeSlackWebAPI:
 
     # -- events the app's own messages cause ---------------------------------
 
-    def _echo(self, event: dict[str, Any]) -> None:
+    def _primary(self) -> FakeWorkspace:
+        with self._lock:
+            return self.workspaces[self.token]
+
+    def _ws(self) -> FakeWorkspace:
+        """The workspace whose token the current request carries."""
+        return getattr(self._tls, "workspace", None) or self._primary()
+
+    def _echo(self, event: dict[str, Any], team: str = "") -> None:
         with self._lock:
             if self._events_to is None:
                 return
-        self._event_queue.put(event)
+        ws = self.workspace(team) if team else self._ws()
+        self._event_queue.put({"event": event, "team": team or self._ws().team_id,
+                               "bot_user_id": ws.bot_user_id if ws else ""})
 
     def _deliver_events(self) -> None:
         while True:
-            event = self._event_queue.get()
-            if event is None:
+            item = self._event_queue.get()
+            if item is None:
                 return
             with self._lock:
                 target = self._events_to
@@ -510,14 +586,14 @@ class FakeSlackWebAPI:
             url, secret = target
             envelope = {
                 "token": "verification-token",
-                "team_id": self.team_id,
+                "team_id": item["team"],
                 "api_app_id": APP_ID,
-                "event": event,
+                "event": item["event"],
                 "type": "event_callback",
                 "event_id": "Ev" + uuid.uuid4().hex[:10].upper(),
                 "event_time": int(time.time()),
                 "authorizations": [
-                    {"enterprise_id": None, "team_id": self.team_id, "user_id": self.bot_user_id,
+                    {"enterprise_id": None, "team_id": item["team"], "user_id": item["bot_user_id"],
                      "is_bot": True, "is_enterprise_install": False}
                 ],
             }
@@ -542,11 +618,12 @@ class FakeSlackWebAPI:
     def _message_event(self, message: dict[str, Any]) -> dict[str, Any]:
         """The Events API `message` event for one of the app's messages."""
         event = {k: v for k, v in message.items() if not k.startswith("_") and k != "metadata"}
-        event["bot_profile"] = {"id": self.bot_id, "app_id": APP_ID, "name": "travel-planner", "team_id": self.team_id}
+        team = self._channel(message["channel"]).team
+        event["bot_profile"] = {"id": message.get("bot_id"), "app_id": APP_ID, "name": "travel-planner", "team_id": team}
         event["event_ts"] = message["ts"]
         event["channel_type"] = "im" if message["channel"].startswith("D") else (
             "group" if self._channel(message["channel"]).is_private else "channel")
-        event["team"] = self.team_id
+        event["team"] = team
         return event
 
     def _reply(
@@ -610,10 +687,51 @@ class FakeSlackWebAPI:
             "url": "https://test.slack.com/",
             "team": "Test Team",
             "user": "travel-planner",
-            "team_id": self.team_id,
-            "user_id": self.bot_user_id,
-            "bot_id": self.bot_id,
+            "team_id": self._ws().team_id,
+            "user_id": self._ws().bot_user_id,
+            "bot_id": self._ws().bot_id,
             "is_enterprise_install": False,
+        }
+
+    def _handle_authorize(
+        self, query: dict[str, str], headers: dict[str, str], arrived: float
+    ) -> tuple[int, dict[str, str], bytes]:
+        """The page where a person approves the install: Slack then sends the
+        browser to the app's redirect URL with a one-time code and the state."""
+        self._record(ApiCall("oauth.authorize", dict(query), headers, "GET", 302, None, arrived))
+        if query.get("client_id") != self.client_id:
+            return 400, {"content-type": "text/plain"}, b"invalid_client_id"
+        if not self.oauth_redirect_url:
+            return 400, {"content-type": "text/plain"}, b"no redirect URL configured for this app"
+        code = uuid.uuid4().hex
+        with self._lock:
+            self._codes[code] = self.installing_team
+        target = self.oauth_redirect_url + "?" + urlencode({"code": code, "state": query.get("state", "")})
+        return 302, {"Location": target, "content-type": "text/plain"}, b""
+
+    def _m_oauth_v2_access(self, params: dict[str, Any]) -> dict[str, Any]:
+        expected = "Basic " + base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+        authorized = params.get("_basic_auth") == expected or (
+            params.get("client_id") == self.client_id and params.get("client_secret") == self.client_secret
+        )
+        if not authorized:
+            raise _SlackFailure("invalid_client_id")
+        with self._lock:
+            team = self._codes.pop(str(params.get("code") or ""), None)  # single use
+        if team is None:
+            raise _SlackFailure("invalid_code")
+        workspace = self.workspace(team) or self.add_workspace(team)
+        return {
+            "ok": True,
+            "access_token": workspace.token,
+            "token_type": "bot",
+            "scope": "chat:write,commands",
+            "bot_user_id": workspace.bot_user_id,
+            "app_id": APP_ID,
+            "team": {"id": team, "name": f"Team {team}"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "authed_user": {"id": "U0INSTALLER"},
         }
 
     def _m_users_info(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -623,6 +741,8 @@ class FakeSlackWebAPI:
         return {"ok": True, "user": user}
 
     def _check_can_post(self, channel: FakeChannel) -> None:
+        if channel.team != self._ws().team_id:  # another workspace's channel: invisible to this token
+            raise _SlackFailure("channel_not_found")
         if channel.is_private and not channel.is_member:
             raise _SlackFailure("channel_not_found")
         if not channel.is_member:
@@ -651,8 +771,8 @@ class FakeSlackWebAPI:
             "channel": channel.id,
             "ts": ts,
             "text": text or "",
-            "user": self.bot_user_id,
-            "bot_id": self.bot_id,
+            "user": self._ws().bot_user_id,
+            "bot_id": self._ws().bot_id,
             "app_id": APP_ID,
             "_via": "chat.postMessage",
         }
@@ -687,7 +807,7 @@ class FakeSlackWebAPI:
         with self._lock:
             for message in self.messages:
                 if message["channel"] == channel_id and message["ts"] == ts:
-                    if message.get("bot_id") != self.bot_id:
+                    if message.get("bot_id") != self._ws().bot_id:
                         raise _SlackFailure("cant_update_message")
                     previous = {k: v for k, v in message.items() if not k.startswith("_")}
                     if "text" in params:
@@ -695,7 +815,7 @@ class FakeSlackWebAPI:
                     if "blocks" in params:
                         message["blocks"] = _json_value(params["blocks"])
                     edit_ts = self.next_ts()
-                    message["edited"] = {"user": self.bot_user_id, "ts": edit_ts}
+                    message["edited"] = {"user": self._ws().bot_user_id, "ts": edit_ts}
                     changed = self._message_event(message)
                     self._echo({
                         "type": "message", "subtype": "message_changed", "hidden": True,
@@ -844,8 +964,8 @@ class FakeSlackWebAPI:
                         "channel": str(params["channel_id"]),
                         "ts": self.next_ts(),
                         "text": str(params.get("initial_comment") or ""),
-                        "user": self.bot_user_id,
-                        "bot_id": self.bot_id,
+                        "user": self._ws().bot_user_id,
+                        "bot_id": self._ws().bot_id,
                         "app_id": APP_ID,
                         "upload": True,
                         "files": [{"id": item["id"], "name": upload["filename"], "title": shared["title"]}],
@@ -1005,5 +1125,6 @@ __all__ = [
     "ApiCall",
     "FakeChannel",
     "FakeSlackWebAPI",
+    "FakeWorkspace",
     "running_fake_slack",
 ]

@@ -21,9 +21,11 @@ from aiohttp import web
 from bot.app import create_bolt_app
 from bot.http_server import SLACK_EVENTS_PATH, build_web_app
 from bot.identity import fetch_bot_identity
+from bot.installations import OAuthCredentials, close_installation_store, installed_workspaces, oauth_settings
 from bot.slack_chat import SlackChatPort
 from bot.slack_client import make_web_client
 from bot.threads import trip_id_for_thread
+from bot.workspaces import SingleWorkspace, Workspaces
 from tests.e2e.bot_process import CHANNEL, SIGNING_SECRET
 from tests.fakes.loop import LoopThread
 from tests.fakes.slack_api import TEAM_ID, FakeSlackWebAPI
@@ -41,6 +43,11 @@ class SlackPlanner:
     loop: LoopThread
     runtime: Runtime
     port: int
+    workspaces: Workspaces
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def events_url(self) -> str:
@@ -49,11 +56,11 @@ class SlackPlanner:
     def run(self, awaitable: Awaitable[T], timeout: float = 20.0) -> T:
         return self.loop.run(awaitable, timeout)
 
-    def trip(self, root_ts: str) -> Any:
-        return self.run(self.runtime.registry.get_trip(trip_id_for_thread(TEAM_ID, CHANNEL, root_ts)))
+    def trip(self, root_ts: str, *, team: str = TEAM_ID, channel: str = CHANNEL) -> Any:
+        return self.run(self.runtime.registry.get_trip(trip_id_for_thread(team, channel, root_ts)))
 
-    def outcome(self, root_ts: str, timeout: float = 20.0) -> dict[str, Any]:
-        trip_id = trip_id_for_thread(TEAM_ID, CHANNEL, root_ts)
+    def outcome(self, root_ts: str, timeout: float = 20.0, *, team: str = TEAM_ID, channel: str = CHANNEL) -> dict[str, Any]:
+        trip_id = trip_id_for_thread(team, channel, root_ts)
         return self.run(self.runtime.engine.outcome(trip_id), timeout)
 
     def click(self, action_id: str, *, user: str, message_ts: str, thread_ts: str | None = None,
@@ -68,7 +75,10 @@ class SlackPlanner:
 
 
 @contextlib.contextmanager
-def slack_planner(api: FakeSlackWebAPI, env: dict[str, str]) -> Iterator[SlackPlanner]:
+def slack_planner(api: FakeSlackWebAPI, env: dict[str, str], *, oauth: bool = False) -> Iterator[SlackPlanner]:
+    """`oauth`: installs through Bolt's OAuth flow (the fake's client id and
+    secret; installations in SQLite beside the state), as `run` does with
+    SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_STATE_SECRET; else one token."""
     loop = LoopThread("slack-planner-loop")
     state: dict[str, Any] = {}
     try:
@@ -76,27 +86,36 @@ def slack_planner(api: FakeSlackWebAPI, env: dict[str, str]) -> Iterator[SlackPl
         async def setup() -> SlackPlanner:
             client = make_web_client(api.token, api.api_url)
             ports: list[SlackChatPort] = []
+            settings = None
+            if oauth:
+                credentials = OAuthCredentials(api.client_id, api.client_secret, "test-state-secret-0123456789")
+                workspaces, store = await installed_workspaces({**env, "SLACK_API_URL": api.api_url}, credentials)
+                settings = oauth_settings(credentials, store, api_url=api.api_url)
+                state["store"] = store
+            else:
+                workspaces = SingleWorkspace(client, await fetch_bot_identity(client))
+            state["workspaces"] = workspaces
 
             def chat(registry: ThreadRegistry) -> SlackChatPort:
-                ports.append(SlackChatPort(client, registry, status_refresh_seconds=0))
+                ports.append(SlackChatPort(workspaces, registry, status_refresh_seconds=0))
                 return ports[-1]
 
             runtime = await open_embedded(env, research_collaborators(env, chat))
             state.update(runtime=runtime, ports=ports)
             app = create_bolt_app(
                 signing_secret=SIGNING_SECRET,
-                bot_token=api.token,
-                client=client,
+                workspaces=workspaces,
+                client=make_web_client(None, api.api_url),
+                oauth_settings=settings,
                 registry=runtime.registry,
                 trips=runtime.engine,
-                bot_identity=await fetch_bot_identity(client),
                 price_per_mtok=runtime.settings.price_per_mtok,
             )
             runner = web.AppRunner(build_web_app(app), access_log=None)
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", 0).start()
             state["runner"] = runner
-            return SlackPlanner(api, loop, runtime, runner.addresses[0][1])
+            return SlackPlanner(api, loop, runtime, runner.addresses[0][1], workspaces)
 
         yield loop.run(setup(), 30)
     finally:
@@ -108,6 +127,8 @@ def slack_planner(api: FakeSlackWebAPI, env: dict[str, str]) -> Iterator[SlackPl
                 await port.aclose()
             if "runtime" in state:
                 await state["runtime"].close()
+            if "store" in state:
+                await close_installation_store(state["store"])
 
         with contextlib.suppress(Exception):
             loop.run(teardown(), 30)
