@@ -31,6 +31,9 @@ _NAME_CACHE_SIZE = 2048
 #: the answer up for long; past this the author is named `<@U...>` (and a
 #: person it mentions `@U...`).
 NAME_LOOKUP_SECONDS = 0.25
+#: Names looked up for one message at most (a message that mentions hundreds
+#: of people must not send hundreds of users.info calls); the rest read `@U...`.
+MENTION_LOOKUPS_PER_MESSAGE = 20
 #: Button clicks are acknowledged first, so their author may be looked up longer.
 CONTROL_NAME_LOOKUP_SECONDS = 3.0
 #: Reply keys this process handed over (or is handing over), for a cheap dedupe.
@@ -92,6 +95,8 @@ class BotServices:
         user_ids, channel_ids = references(markup)
         if not user_ids and not channel_ids:
             return plain_text(markup)
+        user_ids = user_ids[:MENTION_LOOKUPS_PER_MESSAGE]
+        channel_ids = channel_ids[: max(0, MENTION_LOOKUPS_PER_MESSAGE - len(user_ids))]
         found = await asyncio.gather(
             *(self._people.get(user, wait) for user in user_ids),
             *(self._channels.get(channel, wait) for channel in channel_ids),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.mentions import plain_text, references
+from bot.services import MENTION_LOOKUPS_PER_MESSAGE
 from tests.fakes.slack_api import BOT_USER_ID
 from tests.fakes.slack_requests import (
     app_mention,
@@ -120,3 +121,20 @@ def test_cold_name_lookups_share_one_bounded_wait_before_the_ack(bot) -> None:
     assert status == 200 and elapsed < 0.5  # one wait (0.25 s), not three
     [delivered] = bot.wait_for(lambda: bot.trips.deliveries)
     assert (delivered.reply.author, delivered.reply.text) == ("<@U0SLOW>", "with @U0ANA and @U0BEN")
+
+
+def test_a_message_mentioning_crowds_looks_up_a_bounded_number_of_names(bot) -> None:
+    trip = start_trip(bot)
+    crowd = " ".join(f"<@U0P{n:03d}>" for n in range(60)) + " " + " ".join(f"<#C0H{n:03d}>" for n in range(30))
+    post_event(bot, thread_reply(CHANNEL, trip.thread["thread_ts"], crowd, user="U0BOB"))
+    [delivered] = bot.wait_for(lambda: bot.trips.deliveries)
+    assert delivered.reply.text.split()[:2] == ["@U0P000", "@U0P001"]
+    assert delivered.reply.text.split()[-1] == "#C0H029"
+
+    def lookups() -> int:
+        return sum(1 for c in bot.api.calls if c.method in ("users.info", "conversations.info"))
+
+    budget = MENTION_LOOKUPS_PER_MESSAGE + 1  # and the author's own name
+    bot.wait_for(lambda: lookups() >= budget)
+    bot.settle(0.5)  # lookups that outlive the ack go on in the background
+    assert lookups() == budget
