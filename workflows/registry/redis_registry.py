@@ -24,7 +24,13 @@ by server"; with retries it reconnects transparently. A retried command may
 run twice if Redis executed it but the reply was lost: every script here is
 safe to repeat (claim/publish/forget are idempotent; a repeated `deliver`
 answers accepted=False but still returns the waiter, and resolving a waiter
-twice is harmless; a repeated `register_trip` answers False).
+twice is harmless; a repeated `revise` answers STALE with the waiter, a
+repeated `withdraw` what the first one did; a repeated `register_trip`
+answers False).
+
+`revise` and `withdraw` find an unread reply in `pending` by the start of
+its JSON (`reply_json_prefix`: the key is the first field), so the scripts
+never decode JSON.
 
 Keys (P = namespace + ":"). Trip ids and other keys are used verbatim after a
 fixed prefix, so any string is safe. The scripts compute key names from P, so
