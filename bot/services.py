@@ -16,10 +16,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.identity import BotIdentity
+from bot.mentions import plain_text, references
+from bot.names import NameCache
 from bot.threads import slack_thread_ref, thread_key, trip_id_for_thread
 from workflows import failpoints
 from bot.workspaces import Workspace, Workspaces
-from workflows.ports import Reply, ThreadRegistry, TripControl, TripRecord
+from workflows.ports import AmendOutcome, Reply, ThreadRegistry, TripControl, TripRecord
 
 log = logging.getLogger("bot")
 
@@ -29,8 +31,12 @@ DEFAULT_EVENT_TTL_SECONDS = 2 * 60 * 60
 
 _NAME_CACHE_SIZE = 2048
 #: A reply is stored before Slack is answered, so a name lookup may not hold
-#: the answer up for long; past this the author is named `<@U...>`.
+#: the answer up for long; past this the author is named `<@U...>` (and a
+#: person it mentions `@U...`).
 NAME_LOOKUP_SECONDS = 0.25
+#: Names looked up for one message at most (a message that mentions hundreds
+#: of people must not send hundreds of users.info calls); the rest read `@U...`.
+MENTION_LOOKUPS_PER_MESSAGE = 20
 #: Button clicks are acknowledged first, so their author may be looked up longer.
 CONTROL_NAME_LOOKUP_SECONDS = 3.0
 #: Reply keys this process handed over (or is handing over), for a cheap dedupe.
@@ -52,6 +58,11 @@ class WorkspaceGone(LookupError):
         return f"the app is not installed in workspace {self.team!r}"
 
 
+def _in_team(team: str, slack_id: str) -> str:
+    """A cache key: ids are unique within a workspace, names differ across them."""
+    return f"{team}/{slack_id}"
+
+
 @dataclass
 class BotServices:
     workspaces: Workspaces
@@ -61,11 +72,15 @@ class BotServices:
     logger: logging.Logger = log
     #: USD per million (input, output) tokens, for the cost in `@bot status`.
     price_per_mtok: tuple[float, float] = (0.0, 0.0)
-    _names: OrderedDict[tuple[str, str], str] = field(default_factory=OrderedDict)
-    _lookups: dict[tuple[str, str], asyncio.Future[str]] = field(default_factory=dict)
+    _people: NameCache = field(init=False)
+    _channels: NameCache = field(init=False)
     _recent_replies: OrderedDict[str, None] = field(default_factory=OrderedDict)
     _admins: OrderedDict[tuple[str, str], tuple[float, bool]] = field(default_factory=OrderedDict)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._people = NameCache(self._look_up_person, _NAME_CACHE_SIZE)
+        self._channels = NameCache(self._look_up_channel, _NAME_CACHE_SIZE)
 
     # -- workspaces --------------------------------------------------------
 
@@ -106,36 +121,45 @@ class BotServices:
         for this person's next message."""
         if not user_id:
             return "someone"
-        key = (team, user_id)
-        cached = self._names.get(key)
-        if cached is not None:
-            self._names.move_to_end(key)
-            return cached
-        lookup = self._lookups.get(key)
-        if lookup is None:
-            lookup = self._lookups[key] = asyncio.ensure_future(self._look_up_name(team, user_id))
-            lookup.add_done_callback(lambda _t: self._lookups.pop(key, None))
-        try:
-            return await asyncio.wait_for(asyncio.shield(lookup), wait)
-        except TimeoutError:
-            return f"<@{user_id}>"
+        return await self._people.get(_in_team(team, user_id), wait) or f"<@{user_id}>"
 
-    async def _look_up_name(self, team: str, user_id: str) -> str:
-        name = f"<@{user_id}>"
+    async def readable(self, markup: str, wait: float = NAME_LOOKUP_SECONDS, *, team: str) -> str:
+        """A message's text as people read it in Slack (`bot.mentions`): the
+        names it mentions looked up together, within one bounded wait."""
+        user_ids, channel_ids = references(markup)
+        if not user_ids and not channel_ids:
+            return plain_text(markup)
+        user_ids = user_ids[:MENTION_LOOKUPS_PER_MESSAGE]
+        channel_ids = channel_ids[: max(0, MENTION_LOOKUPS_PER_MESSAGE - len(user_ids))]
+        found = await asyncio.gather(
+            *(self._people.get(_in_team(team, user), wait) for user in user_ids),
+            *(self._channels.get(_in_team(team, channel), wait) for channel in channel_ids),
+        )
+        users = {user: name for user, name in zip(user_ids, found[: len(user_ids)], strict=True) if name}
+        channels = {ch: name for ch, name in zip(channel_ids, found[len(user_ids):], strict=True) if name}
+        return plain_text(markup, users=users, channels=channels)
+
+    async def _look_up_person(self, key: str) -> str | None:
+        team, _, user_id = key.partition("/")
         try:
             response = await (await self.client(team)).users_info(user=user_id)
-            user = response.get("user") or {}
-            profile = user.get("profile") or {}
-            found = profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")
-            if found:
-                name = str(found)
-        except Exception as exc:  # a name is nice to have, never required
+        except Exception as exc:
             self.logger.info("users.info failed for %s: %r", user_id, exc)
-            return name
-        self._names[(team, user_id)] = name
-        while len(self._names) > _NAME_CACHE_SIZE:
-            self._names.popitem(last=False)
-        return name
+            return None
+        user = response.get("user") or {}
+        profile = user.get("profile") or {}
+        found = profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")
+        return str(found) if found else None
+
+    async def _look_up_channel(self, key: str) -> str | None:
+        team, _, channel_id = key.partition("/")
+        try:
+            response = await (await self.client(team)).conversations_info(channel=channel_id)
+        except Exception as exc:
+            self.logger.info("conversations.info failed for %s: %r", channel_id, exc)
+            return None
+        name = (response.get("channel") or {}).get("name")
+        return str(name) if name else None
 
     async def is_workspace_admin(self, user_id: str, *, team: str, wait: float = NAME_LOOKUP_SECONDS) -> bool:
         """users.info says the user is an admin or owner of workspace `team`
@@ -210,22 +234,26 @@ class BotServices:
         self.logger.info("trip %s %s by %s", record.trip_id, "started" if started else "already exists", starter)
         return record
 
-    async def deliver_reply(self, *, trip_id: str, team: str, channel: str, ts: str, user: str, text: str) -> bool:
-        """Hand one reply to the trip, once per (channel, ts).
+    async def deliver_reply(
+        self, *, trip_id: str, team: str, channel: str, ts: str, user: str, text: str, author: str | None = None
+    ) -> bool:
+        """Hand one reply to the trip, once per (channel, ts); `author` is
+        looked up when not given.
 
         The trip's inbox is the durable dedupe (by the reply key
         "channel:ts"); nothing is marked before the reply is stored there, so
         a crash in between cannot turn Slack's retry, or the app_mention /
         message twin of the same message, into a "duplicate" that is dropped.
         Within this process a message already handed over, or being handed
-        over, is skipped without a second users.info call.
+        over, is skipped (its twin's name lookup is shared or cached).
         """
         seen = f"msg:{team}:{channel}:{ts}"
         if seen in self._recent_replies:
             return False
         self._recent_replies[seen] = None
         try:
-            reply = Reply(key=f"{channel}:{ts}", author=await self.author_name(user, team=team), text=text, ts=ts)
+            author = author if author is not None else await self.author_name(user, team=team)
+            reply = Reply(key=f"{channel}:{ts}", author=author, text=text, ts=ts)
             failpoints.reached("before:deliver_reply")  # received, not yet stored
             accepted = await self.trips.deliver_reply(trip_id, reply)
         except BaseException:
@@ -261,6 +289,34 @@ class BotServices:
             raise
         self.logger.info("control %s for %s by %s %s", kind, trip_id, user, "accepted" if accepted else "duplicate")
         return accepted
+
+    async def revise_reply(
+        self, *, trip_id: str, channel: str, ts: str, edit_ts: str, author: str, text: str
+    ) -> AmendOutcome:
+        """Hand a person's edit of their message (`channel`, `ts`) to the trip.
+
+        Unread, the answer is replaced; read, the planner gets a correction,
+        keyed by the message and the edit event's ts (`edit_ts`, which also
+        orders edits), so Slack's retries of the edit, and the same edit seen
+        twice, deliver it once."""
+        key = f"{channel}:{ts}"
+        revision = Reply(key=key, author=author, text=text, ts=ts)
+        correction = Reply(
+            key=f"{key}:edited:{edit_ts}", author=author, text=f"{author} edited their answer: {text}", ts=edit_ts
+        )
+        outcome = await self.trips.revise_reply(trip_id, revision, correction)
+        self.logger.info("edit of %s for %s: %s", key, trip_id, outcome.value)
+        return outcome
+
+    async def withdraw_reply(self, *, trip_id: str, channel: str, ts: str) -> AmendOutcome:
+        """A person deleted their message (`channel`, `ts`) from a trip's thread."""
+        key = f"{channel}:{ts}"
+        outcome = await self.trips.withdraw_reply(trip_id, key)
+        if outcome is AmendOutcome.READ:
+            self.logger.info("reply %s to %s was deleted after the planner read it; it keeps what it read", key, trip_id)
+        else:
+            self.logger.info("deletion of %s for %s: %s", key, trip_id, outcome.value)
+        return outcome
 
     # -- channels ----------------------------------------------------------
 

@@ -22,7 +22,7 @@ from resonate.types import Value
 
 from workflows import failpoints
 from workflows.config import TripSettings
-from workflows.ports import RegistryUnavailable, Reply, ThreadRegistry, TripRecord
+from workflows.ports import AmendOutcome, RegistryUnavailable, Reply, ThreadRegistry, TripRecord
 from workflows.text import scrub, scrub_text
 from workflows.trip import TRIP_VERSIONS, TRIP_WORKFLOW, new_trip_state
 from workflows.versions import TripVersions
@@ -102,6 +102,28 @@ class TripEngine:
             # this wake-up. Resolving a settled promise changes nothing.
             await self.resolve(delivery.waiter)
         return delivery.accepted
+
+    async def revise_reply(self, trip_id: str, revision: Reply, correction: Reply) -> AmendOutcome:
+        """Hand a person's edit of an answer to the trip's inbox.
+
+        Unread, the answer just reads the new text; read already, the
+        correction is a new reply and wakes the trip like one."""
+        revision = Reply.from_dict(scrub(revision.to_dict()))
+        correction = Reply.from_dict(scrub(correction.to_dict()))
+        amendment = await self._patiently(
+            f"edit {correction.key} for {trip_id}", lambda: self._registry.revise(trip_id, revision, correction)
+        )
+        if amendment.outcome in (AmendOutcome.CORRECTED, AmendOutcome.STALE) and amendment.waiter is not None:
+            # STALE too: the first delivery of this edit may have died before its wake-up.
+            await self.resolve(amendment.waiter)
+        return amendment.outcome
+
+    async def withdraw_reply(self, trip_id: str, key: str) -> AmendOutcome:
+        """A person deleted a message: drop it from the inbox if it is unread."""
+        amendment = await self._patiently(
+            f"deletion of {key} for {trip_id}", lambda: self._registry.withdraw(trip_id, key)
+        )
+        return amendment.outcome
 
     async def _patiently[T](self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         delay = 0.2

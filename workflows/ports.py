@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 #: Where a trip talks to its people. Opaque to the workflow; the chat port that
@@ -85,6 +86,26 @@ class Delivery:
     waiter: str | None  # the reply promise the trip is suspended on, if any
 
 
+class AmendOutcome(StrEnum):
+    """What an edit (`ThreadRegistry.revise`) or a deletion (`withdraw`) of an
+    answer did to the trip's inbox."""
+
+    REVISED = "revised"  # unread: the answer now reads the new text, in its place
+    CORRECTED = "corrected"  # read already: a correction waits in the inbox
+    STALE = "stale"  # this edit, or a later one, was applied before (a retry)
+    WITHDRAWN = "withdrawn"  # gone unread, and never delivered again
+    READ = "read"  # deleted after it was read: the planner keeps what it read
+    IGNORED = "ignored"  # the inbox never held an answer under that key
+
+
+@dataclass(frozen=True, slots=True)
+class Amendment:
+    """Outcome of handing an edit or a deletion to a trip's inbox."""
+
+    outcome: AmendOutcome
+    waiter: str | None  # the reply promise the trip is suspended on, if any
+
+
 @dataclass(frozen=True, slots=True)
 class PostRecord:
     """The posting ledger's memory of one outgoing message."""
@@ -128,6 +149,43 @@ class ThreadRegistry(Protocol):
 
     async def deliver(self, trip_id: str, reply: Reply) -> Delivery:
         """Append a reply to the trip's inbox unless its key was seen before."""
+        ...
+
+    async def revise(self, trip_id: str, revision: Reply, correction: Reply) -> Amendment:
+        """Apply a person's edit of the answer delivered under `revision.key`.
+
+        `revision` is the answer as it now reads (its key and ts are the
+        original's); `correction` is what the planner should read instead if
+        it has read the answer already (its own key; its `ts` is the edit's
+        time, a number, which orders edits). Outcomes:
+
+        - IGNORED: no answer was delivered under that key (never, or it was
+          a control), or the trip is unknown. Nothing changes.
+        - WITHDRAWN: the answer was deleted (`withdraw`). Nothing changes.
+        - STALE: an edit at the same or a later time was applied already.
+        - REVISED: the answer was unread: it is replaced in place (same key,
+          same position), so the planner reads only the new text.
+        - CORRECTED: the answer was read: `correction` waits in the inbox like
+          a new reply (the caller wakes `waiter`). While that correction is
+          unread, a later edit replaces it in place instead.
+        """
+        ...
+
+    async def withdraw(self, trip_id: str, key: str) -> Amendment:
+        """A person deleted the message delivered (or yet to be delivered) under `key`.
+
+        Leaves a tombstone: a later `deliver` of `key` (a late Slack retry)
+        is refused, a later `revise` answers WITHDRAWN. Outcomes:
+
+        - WITHDRAWN: the answer was unread and is dropped, or had not arrived
+          yet and never will.
+        - READ: the answer was read already and stays read; an unread
+          correction of it is dropped.
+        - IGNORED: the key holds a control (not an answer), or the trip is
+          unknown. Nothing changes.
+
+        Repeating a withdraw answers what the first one did.
+        """
         ...
 
     async def publish_waiter(self, trip_id: str, promise_id: str) -> bool:
@@ -220,7 +278,7 @@ class PromiseResolver(Protocol):
 class TripControl(Protocol):
     """What an edge (Slack listeners, terminal) needs from the trip engine.
 
-    Both calls are quick: they never wait for the planner.
+    Every call is quick: none waits for the planner.
     """
 
     async def start_trip(self, record: TripRecord) -> bool:
@@ -229,4 +287,13 @@ class TripControl(Protocol):
 
     async def deliver_reply(self, trip_id: str, reply: Reply) -> bool:
         """Hand a person's reply to the trip and wake it; False if duplicate."""
+        ...
+
+    async def revise_reply(self, trip_id: str, revision: Reply, correction: Reply) -> AmendOutcome:
+        """Hand a person's edit of an answer to the trip (`ThreadRegistry.revise`);
+        a correction wakes the trip like a reply."""
+        ...
+
+    async def withdraw_reply(self, trip_id: str, key: str) -> AmendOutcome:
+        """A person deleted the message delivered under `key` (`ThreadRegistry.withdraw`)."""
         ...

@@ -17,7 +17,6 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 
-from bot.formatting import unescape_slack
 from bot.root_message import root_message
 from bot.services import BotServices
 from bot.slack_client import answer_lost
@@ -51,7 +50,7 @@ async def handle_plan_trip(services: BotServices, command: dict[str, Any], respo
     team = str(command.get("team_id") or "")
     channel = str(command.get("channel_id") or "")
     user = str(command.get("user_id") or "")
-    request = unescape_slack(str(command.get("text") or "")).strip()
+    request = (await services.readable(str(command.get("text") or ""), team=team)).strip()
     log = services.logger
 
     try:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from workflows.ports import Delivery, PostRecord, Reply, ThreadRegistry, TripRecord
+from workflows.ports import AmendOutcome, Amendment, Delivery, PostRecord, Reply, ThreadRegistry, TripRecord
 
 try:  # the real registry's error type, when it exists
     from workflows.registry import UnknownTripError
@@ -31,6 +31,9 @@ class _Inbox:
     replies: list[tuple[Reply, str | None]] = field(default_factory=list)  # (reply, claim_id)
     keys: set[str] = field(default_factory=set)
     claims: set[str] = field(default_factory=set)
+    edited: dict[str, float] = field(default_factory=dict)  # answer key -> last edit applied
+    corrections: dict[str, str] = field(default_factory=dict)  # answer key -> its correction's key
+    withdrawn: dict[str, AmendOutcome] = field(default_factory=dict)  # tombstones
 
 
 class InMemoryThreadRegistry:
@@ -107,11 +110,62 @@ class InMemoryThreadRegistry:
         inbox = self.inboxes.get(trip_id)
         if inbox is None:
             return Delivery(accepted=False, waiter=None)
-        if reply.key in inbox.keys:
+        if reply.key in inbox.keys or reply.key in inbox.withdrawn:
             return Delivery(accepted=False, waiter=self.waiters.get(trip_id))
         inbox.keys.add(reply.key)
         inbox.replies.append((reply, None))
         return Delivery(accepted=True, waiter=self.waiters.get(trip_id))
+
+    def _find(self, inbox: _Inbox, key: str) -> int | None:
+        return next((i for i, (r, _) in enumerate(inbox.replies) if r.key == key), None)
+
+    async def revise(self, trip_id: str, revision: Reply, correction: Reply) -> Amendment:
+        version = float(correction.ts)
+        inbox = self.inboxes.get(trip_id)
+        if inbox is None:
+            return Amendment(AmendOutcome.IGNORED, None)
+        waiter = self.waiters.get(trip_id)
+        key = revision.key
+        if key in inbox.withdrawn:
+            return Amendment(AmendOutcome.WITHDRAWN, waiter)
+        at = self._find(inbox, key)
+        if at is None or inbox.replies[at][0].kind != "message":
+            return Amendment(AmendOutcome.IGNORED, waiter)
+        if inbox.edited.get(key, float("-inf")) >= version:
+            return Amendment(AmendOutcome.STALE, waiter)
+        inbox.edited[key] = version
+        if inbox.replies[at][1] is None:
+            inbox.replies[at] = (revision, None)
+            return Amendment(AmendOutcome.REVISED, waiter)
+        earlier = self._find(inbox, inbox.corrections.get(key, ""))
+        if earlier is not None and inbox.replies[earlier][1] is None:
+            inbox.replies[earlier] = (correction, None)
+        else:
+            inbox.replies.append((correction, None))
+        inbox.keys.add(correction.key)
+        inbox.corrections[key] = correction.key
+        return Amendment(AmendOutcome.CORRECTED, waiter)
+
+    async def withdraw(self, trip_id: str, key: str) -> Amendment:
+        inbox = self.inboxes.get(trip_id)
+        if inbox is None:
+            return Amendment(AmendOutcome.IGNORED, None)
+        waiter = self.waiters.get(trip_id)
+        if key in inbox.withdrawn:
+            return Amendment(inbox.withdrawn[key], waiter)
+        at = self._find(inbox, key)
+        if at is not None and inbox.replies[at][0].kind != "message":
+            return Amendment(AmendOutcome.IGNORED, waiter)
+        outcome = AmendOutcome.WITHDRAWN
+        if at is not None and inbox.replies[at][1] is None:
+            del inbox.replies[at]
+        elif at is not None:
+            outcome = AmendOutcome.READ
+            earlier = self._find(inbox, inbox.corrections.get(key, ""))
+            if earlier is not None and inbox.replies[earlier][1] is None:
+                del inbox.replies[earlier]
+        inbox.withdrawn[key] = outcome
+        return Amendment(outcome, waiter)
 
     async def publish_waiter(self, trip_id: str, promise_id: str) -> bool:
         if trip_id not in self.trips:

@@ -76,6 +76,7 @@ def start_slack_bot(
     api: FakeSlackWebAPI,
     *,
     registry_kind: str = "auto",
+    registry_factory: Callable[[], ThreadRegistry] | None = None,
     trips_delay: float = 0.0,
     identity: BotIdentity | None | str = "fetch",
     signing_secret: str = SIGNING_SECRET,
@@ -85,6 +86,8 @@ def start_slack_bot(
 
     `identity`: "fetch" calls auth.test before serving (as the entry point
     should); None leaves it to the lazy background fetch; or pass one.
+    `registry_factory`, called on the bot's loop, gives it a registry other
+    bots may share (two `web` processes on one Redis).
     """
     loop = LoopThread("slack-bot-loop")
     runner: web.AppRunner | None = None
@@ -92,7 +95,7 @@ def start_slack_bot(
 
         async def setup() -> RunningSlackBot:
             nonlocal runner
-            registry = make_test_registry(registry_kind)
+            registry = registry_factory() if registry_factory else make_test_registry(registry_kind)
             trips = RecordingTripControl(registry, delay=trips_delay)
             client = make_web_client(api.token, api.api_url)
             bot_identity = await fetch_bot_identity(client) if identity == "fetch" else identity

@@ -237,37 +237,91 @@ def as_message_event(mention: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+def _edit_ts() -> str:
+    """When an edit happened, as Slack stamps `edited.ts`: whole seconds."""
+    return unique_ts().split(".")[0] + ".000000"
+
+
 def message_changed(
-    channel: str, ts: str, new_text: str, *, thread_ts: str | None = None, user: str = "U0BOB"
+    channel: str,
+    ts: str,
+    new_text: str,
+    *,
+    thread_ts: str | None = None,
+    user: str = "U0BOB",
+    previous_text: str = "before",
+    team: str = TEAM_ID,
+    event_ts: str | None = None,
+    edited: bool = True,
+    bot: bool = False,
 ) -> dict[str, Any]:
-    edit_ts = unique_ts()
-    message: dict[str, Any] = {
-        "type": "message",
-        "text": new_text,
-        "user": user,
-        "ts": ts,
-        "edited": {"user": user, "ts": edit_ts},
-    }
-    if thread_ts:
-        message["thread_ts"] = thread_ts
+    """A `message_changed` event, as Slack sends one when a message changes.
+
+    The message as it is now (`message`, with `edited` for a person's edit)
+    and as it was (`previous_message`), both with the thread's `thread_ts`;
+    the event itself has a ts of its own (`ts` = `event_ts`, unique per
+    change, so a retry carries the same one). `edited=False`: a change that
+    is no edit (an unfurl attaching a preview). `bot=True`: an app's
+    `chat.update` coming back (our own edits do)."""
+    event_ts = event_ts or unique_ts()
+
+    def version(text: str) -> dict[str, Any]:
+        message: dict[str, Any] = {"type": "message", "text": text, "ts": ts}
+        if bot:
+            message.update(user=BOT_USER_ID, bot_id=BOT_ID, app_id=APP_ID,
+                           bot_profile={"id": BOT_ID, "app_id": APP_ID, "name": "travel-planner"})
+        else:
+            message.update(user=user, team=team, client_msg_id=f"cm-{ts}", source_team=team, user_team=team)
+        message["blocks"] = [
+            {
+                "type": "rich_text",
+                "block_id": "b" + ts[-4:],
+                "elements": [{"type": "rich_text_section", "elements": [{"type": "text", "text": text}]}],
+            }
+        ]
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+            message["parent_user_id"] = BOT_USER_ID
+        return message
+
+    message = version(new_text)
+    if edited:
+        message["edited"] = {"user": BOT_USER_ID if bot else user, "ts": _edit_ts()}
+    else:
+        message["attachments"] = [{"id": 1, "from_url": "https://example.com/", "title": "Example"}]
     return {
         "type": "message",
         "subtype": "message_changed",
-        "hidden": True,
         "message": message,
-        "previous_message": {"type": "message", "text": "before", "user": user, "ts": ts},
+        "previous_message": version(previous_text),
         "channel": channel,
-        "ts": edit_ts,
-        "event_ts": edit_ts,
+        "hidden": True,
+        "ts": event_ts,
+        "event_ts": event_ts,
         "channel_type": "channel",
     }
 
 
-def message_deleted(channel: str, deleted_ts: str, *, thread_ts: str | None = None) -> dict[str, Any]:
+def message_deleted(
+    channel: str,
+    deleted_ts: str,
+    *,
+    thread_ts: str | None = None,
+    user: str = "U0BOB",
+    previous_text: str = "gone",
+    team: str = TEAM_ID,
+    bot: bool = False,
+) -> dict[str, Any]:
+    """A `message_deleted` event: the message as it was, in `previous_message`."""
     ts = unique_ts()
-    previous: dict[str, Any] = {"type": "message", "text": "gone", "user": "U0BOB", "ts": deleted_ts}
+    previous: dict[str, Any] = {"type": "message", "text": previous_text, "ts": deleted_ts}
+    if bot:
+        previous.update(user=BOT_USER_ID, bot_id=BOT_ID, app_id=APP_ID)
+    else:
+        previous.update(user=user, team=team, client_msg_id=f"cm-{deleted_ts}")
     if thread_ts:
         previous["thread_ts"] = thread_ts
+        previous["parent_user_id"] = BOT_USER_ID
     return {
         "type": "message",
         "subtype": "message_deleted",

@@ -11,7 +11,7 @@ import asyncio
 import threading
 from dataclasses import dataclass
 
-from workflows.ports import Reply, ThreadRegistry, TripRecord
+from workflows.ports import AmendOutcome, Reply, ThreadRegistry, TripRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +19,17 @@ class Delivered:
     trip_id: str
     reply: Reply
     accepted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Amended:
+    """An edit (`revision`, `correction`) or a deletion (`key`) the edge handed over."""
+
+    trip_id: str
+    outcome: AmendOutcome
+    revision: Reply | None = None
+    correction: Reply | None = None
+    key: str = ""
 
 
 class RecordingTripControl:
@@ -29,6 +40,7 @@ class RecordingTripControl:
         self.started: list[TripRecord] = []
         self.start_results: list[bool] = []
         self.deliveries: list[Delivered] = []
+        self.amendments: list[Amended] = []
         self._lock = threading.Lock()  # tests read these lists from another thread
 
     async def start_trip(self, record: TripRecord) -> bool:
@@ -50,6 +62,18 @@ class RecordingTripControl:
             self.deliveries.append(Delivered(trip_id, reply, delivery.accepted))
         return delivery.accepted
 
+    async def revise_reply(self, trip_id: str, revision: Reply, correction: Reply) -> AmendOutcome:
+        amendment = await self.registry.revise(trip_id, revision, correction)
+        with self._lock:
+            self.amendments.append(Amended(trip_id, amendment.outcome, revision, correction, revision.key))
+        return amendment.outcome
+
+    async def withdraw_reply(self, trip_id: str, key: str) -> AmendOutcome:
+        amendment = await self.registry.withdraw(trip_id, key)
+        with self._lock:
+            self.amendments.append(Amended(trip_id, amendment.outcome, key=key))
+        return amendment.outcome
+
     # -- assertions helpers -----------------------------------------------
 
     def replies(self, trip_id: str | None = None) -> list[Reply]:
@@ -62,4 +86,4 @@ class RecordingTripControl:
             return [d.reply for d in self.deliveries if d.accepted and (trip_id is None or d.trip_id == trip_id)]
 
 
-__all__ = ["Delivered", "RecordingTripControl"]
+__all__ = ["Amended", "Delivered", "RecordingTripControl"]

@@ -12,7 +12,7 @@ import random
 import pytest
 
 from tests.registry.conftest import Backend, FakeClock
-from workflows.ports import Delivery, PostRecord, Reply, ThreadRegistry, TripRecord
+from workflows.ports import AmendOutcome, Amendment, Delivery, PostRecord, Reply, ThreadRegistry, TripRecord
 from workflows.registry import (
     RedisThreadRegistry,
     SqliteThreadRegistry,
@@ -50,7 +50,7 @@ def test_implements_every_protocol_method_with_its_signature(cls: type) -> None:
         for name, fn in inspect.getmembers(ThreadRegistry, inspect.isfunction)
         if not name.startswith("_")
     }
-    assert len(members) == 15
+    assert len(members) == 17
     for name, proto in members.items():
         impl = getattr(cls, name)
         assert inspect.iscoroutinefunction(impl), name
@@ -463,6 +463,233 @@ async def test_stranded_waiters_lists_waiting_trips_with_unclaimed_replies(
         assert await reg.stranded_waiters() == [("C", "C:7")]
 
 
+# -- edits and deletions ------------------------------------------------
+
+
+def edit(n: int, text: str, at: float, author: str = "ana") -> tuple[Reply, Reply]:
+    """(revision, correction) of reply(n) edited at time `at`, as the Slack edge builds them."""
+    original = reply(n, author)
+    revision = Reply(original.key, author, text, ts=original.ts)
+    correction = Reply(f"{original.key}:edited:{at}", author, f"{author} edited their answer: {text}", ts=f"{at}")
+    return revision, correction
+
+
+async def test_an_edit_of_an_unread_answer_replaces_it_in_place(backend: Backend) -> None:
+    async with backend.registry() as reg:
+        await reg.register_trip(trip())
+        for n in (1, 2, 3):
+            await reg.deliver(T, reply(n))
+        await reg.publish_waiter(T, "p1")
+        revision, correction = edit(2, "May 2-5 instead", 1_700_000_100.000200)
+        assert await reg.revise(T, revision, correction) == Amendment(AmendOutcome.REVISED, "p1")
+        assert await reg.unclaimed_replies(T) == [reply(1), revision, reply(3)]
+        assert await reg.claim_replies(T, "c1") == [reply(1), revision, reply(3)]
+        assert await reg.claim_replies(T, "c2") == []  # no correction as well
+        assert (await reg.deliver(T, reply(2))).accepted is False  # still the same key
+
+
+async def test_an_edit_of_a_read_answer_arrives_as_a_correction_that_wakes_the_trip(backend: Backend) -> None:
+    async with backend.registry() as reg:
+        await reg.register_trip(trip())
+        await reg.deliver(T, reply(1))
+        assert await reg.claim_replies(T, "c1") == [reply(1)]
+        assert await reg.publish_waiter(T, "p1") is False
+        revision, correction = edit(1, "actually 5 people", 1_700_000_100.5)
+        assert await reg.revise(T, revision, correction) == Amendment(AmendOutcome.CORRECTED, "p1")
+        assert await reg.stranded_waiters() == [(T, "p1")]  # like a reply nobody woke the trip for
+        assert await reg.publish_waiter(T, "p2") is True
+        assert await reg.claim_replies(T, "c2") == [correction]
+        assert await reg.claim_replies(T, "c1") == [reply(1)]  # what was read stays as it was read
+
+
+async def test_edits_apply_once_and_in_the_order_they_were_made(backend: Backend) -> None:
+    async with backend.registry() as reg:
+        await reg.register_trip(trip())
+        await reg.deliver(T, reply(1))
+        await reg.deliver(T, reply(2))
+        first, second = edit(1, "first edit", 100.25), edit(1, "second edit", 200.5)
+        assert (await reg.revise(T, *second)).outcome == AmendOutcome.REVISED
+        assert (await reg.revise(T, *second)).outcome == AmendOutcome.STALE  # a retry
+        assert (await reg.revise(T, *first)).outcome == AmendOutcome.STALE  # older, arriving late
+        assert await reg.claim_replies(T, "c1") == [second[0], reply(2)]
+        assert (await reg.revise(T, *second)).outcome == AmendOutcome.STALE  # read now: still no correction
+        later = edit(2, "read, then edited", 300.0)
+        assert (await reg.revise(T, *later)).outcome == AmendOutcome.CORRECTED
+        assert (await reg.revise(T, *later)).outcome == AmendOutcome.STALE
+        assert (await reg.revise(T, *edit(2, "older", 250.0))).outcome == AmendOutcome.STALE
+        assert await reg.claim_replies(T, "c2") == [later[1]]
+
+
+async def test_a_later_edit_replaces_a_correction_that_is_still_unread(backend: Backend) -> None:
+    async with backend.registry() as reg:
+        await reg.register_trip(trip())
+        await reg.deliver(T, reply(1))
+        await reg.claim_replies(T, "c1")
+        await reg.deliver(T, reply(2))
+        one, two, three = edit(1, "one", 10.0), edit(1, "two", 20.0), edit(1, "three", 30.0)
+        assert (await reg.revise(T, *one)).outcome == AmendOutcome.CORRECTED
+        assert (await reg.revise(T, *two)).outcome == AmendOutcome.CORRECTED
+        assert await reg.unclaimed_replies(T) == [reply(2), two[1]]  # in place of "one"
+        assert await reg.claim_replies(T, "c2") == [reply(2), two[1]]
+        assert (await reg.revise(T, *one)).outcome == AmendOutcome.STALE
+        assert (await reg.revise(T, *three)).outcome == AmendOutcome.CORRECTED  # "two" was read: a new one
+        assert await reg.claim_replies(T, "c3") == [three[1]]
+
+
+async def test_edits_of_what_the_inbox_never_held_as_an_answer_are_ignored(backend: Backend) -> None:
+    async with backend.registry() as reg:
+        await reg.register_trip(trip())
+        cancel = Reply("C1:cancel-msg", "bob", "cancel", ts="5", kind="cancel")
+        await reg.deliver(T, cancel)
+        await reg.publish_waiter(T, "p1")
+        assert await reg.revise(T, *edit(7, "never delivered", 10.0)) == Amendment(AmendOutcome.IGNORED, "p1")
+        control_edit = (Reply(cancel.key, "bob", "cancel it all"), Reply(cancel.key + ":e", "bob", "x", ts="11"))
+        assert (await reg.revise(T, *control_edit)).outcome == AmendOutcome.IGNORED
+        assert await reg.revise("no-such-trip", *edit(1, "x", 10.0)) == Amendment(AmendOutcome.IGNORED, None)
+        assert await reg.unclaimed_replies(T) == [cancel]
+        # a message that arrives after its edit was ignored is an ordinary reply
+        assert (await reg.deliver(T, reply(7))).accepted is True
+
+
+async def test_revise_refuses_a_malformed_edit(backend: Backend) -> None:
+    async with backend.registry() as reg:
+        await reg.register_trip(trip())
+        await reg.deliver(T, reply(1))
+        revision, correction = edit(1, "x", 10.0)
+        for bad in (
+            Reply(correction.key, "ana", "x", ts="yesterday"),
+            Reply(correction.key, "ana", "x", ts="nan"),
+            Reply(revision.key, "ana", "x", ts="11"),
+        ):
+            with pytest.raises(ValueError):
+                await reg.revise(T, revision, bad)
+        assert await reg.unclaimed_replies(T) == [reply(1)]
+
+
+async def test_deleting_an_unread_answer_drops_it_and_keeps_its_retries_out(backend: Backend) -> None:
+    async with backend.registry() as reg:
+        await reg.register_trip(trip())
+        await reg.deliver(T, reply(1))
+        await reg.deliver(T, reply(2))
+        await reg.publish_waiter(T, "p1")
+        assert await reg.withdraw(T, reply(1).key) == Amendment(AmendOutcome.WITHDRAWN, "p1")
+        assert await reg.unclaimed_replies(T) == [reply(2)]
+        assert await reg.deliver(T, reply(1)) == Delivery(accepted=False, waiter="p1")  # a late Slack retry
+        assert (await reg.withdraw(T, reply(1).key)).outcome == AmendOutcome.WITHDRAWN  # repeated
+        assert (await reg.revise(T, *edit(1, "edited after deletion", 10.0))).outcome == AmendOutcome.WITHDRAWN
+        assert await reg.claim_replies(T, "c1") == [reply(2)]
+        assert (await reg.deliver(T, reply(1))).accepted is False
+
+
+async def test_a_deleted_only_answer_leaves_nothing_to_wake_for(backend: Backend) -> None:
+    async with backend.registry() as reg:
+        await reg.register_trip(trip())
+        await reg.deliver(T, reply(1))
+        assert (await reg.withdraw(T, reply(1).key)).outcome == AmendOutcome.WITHDRAWN
+        assert await reg.publish_waiter(T, "p1") is False
+        assert await reg.stranded_waiters() == []
+        assert await reg.claim_replies(T, "c1") == []
+
+
+async def test_a_deletion_that_overtakes_its_message_keeps_the_message_out(backend: Backend) -> None:
+    async with backend.registry() as reg:
+        await reg.register_trip(trip())
+        assert (await reg.withdraw(T, reply(1).key)).outcome == AmendOutcome.WITHDRAWN
+        assert (await reg.deliver(T, reply(1))).accepted is False
+        assert await reg.unclaimed_replies(T) == []
+
+
+async def test_deleting_a_read_answer_keeps_it_read_and_drops_its_unread_correction(backend: Backend) -> None:
+    async with backend.registry() as reg:
+        await reg.register_trip(trip())
+        await reg.deliver(T, reply(1))
+        await reg.claim_replies(T, "c1")
+        await reg.revise(T, *edit(1, "corrected", 10.0))
+        await reg.deliver(T, reply(2))
+        assert (await reg.withdraw(T, reply(1).key)).outcome == AmendOutcome.READ
+        assert await reg.unclaimed_replies(T) == [reply(2)]
+        assert (await reg.withdraw(T, reply(1).key)).outcome == AmendOutcome.READ  # repeated
+        assert (await reg.revise(T, *edit(1, "again", 20.0))).outcome == AmendOutcome.WITHDRAWN
+        assert await reg.claim_replies(T, "c1") == [reply(1)]
+        assert await reg.claim_replies(T, "c2") == [reply(2)]
+
+
+async def test_a_control_is_never_withdrawn(backend: Backend) -> None:
+    async with backend.registry() as reg:
+        await reg.register_trip(trip())
+        cancel = Reply("C1:cancel-msg", "bob", "cancel", ts="5", kind="cancel")
+        await reg.deliver(T, cancel)
+        assert (await reg.withdraw(T, cancel.key)).outcome == AmendOutcome.IGNORED
+        assert await reg.withdraw("no-such-trip", cancel.key) == Amendment(AmendOutcome.IGNORED, None)
+        assert await reg.unclaimed_replies(T) == [cancel]
+
+
+async def _warm_up(*regs: ThreadRegistry) -> None:
+    """Open each registry's connections first, so that opening one does not
+    put all of one side of a race ahead of the other."""
+    await asyncio.gather(*(reg.stranded_waiters() for reg in regs for _ in range(10)))
+
+
+async def test_an_edit_racing_the_planners_claim_is_read_exactly_once(backend: Backend) -> None:
+    """The planner claims while the edit lands: it reads the new text either
+    in place of the answer or as a correction, never neither, never both."""
+    rng = random.Random(7)
+    trips = [f"edit-race-{i}" for i in range(40)]
+    async with backend.registry() as planner_reg, backend.registry() as bot:
+        for t in trips:
+            await planner_reg.register_trip(trip(t))
+            await planner_reg.deliver(t, reply(1))
+        await _warm_up(planner_reg, bot)
+        revision, correction = edit(1, "edited", 50.0)
+        outcomes: dict[str, AmendOutcome] = {}
+
+        async def editor(t: str) -> None:
+            await asyncio.sleep(rng.random() * 0.004)
+            outcomes[t] = (await bot.revise(t, revision, correction)).outcome
+
+        async def planner(t: str) -> list[Reply]:
+            await asyncio.sleep(rng.random() * 0.004)
+            return await planner_reg.claim_replies(t, "c1")
+
+        jobs = [editor(t) for t in trips] + [planner(t) for t in trips]
+        results = await asyncio.gather(*jobs)
+        for t, first in zip(trips, results[len(trips):], strict=True):
+            rest = await planner_reg.claim_replies(t, "c2")
+            if outcomes[t] == AmendOutcome.REVISED:
+                assert (first, rest) == ([revision], []), t
+            else:
+                assert outcomes[t] == AmendOutcome.CORRECTED, t
+                assert (first, rest) == ([reply(1)], [correction]), t
+        assert set(outcomes.values()) == {AmendOutcome.REVISED, AmendOutcome.CORRECTED}, backend.kind
+
+
+async def test_a_deletion_racing_the_planners_claim_is_read_all_or_not_at_all(backend: Backend) -> None:
+    rng = random.Random(8)
+    trips = [f"delete-race-{i}" for i in range(40)]
+    async with backend.registry() as planner_reg, backend.registry() as bot:
+        for t in trips:
+            await planner_reg.register_trip(trip(t))
+            await planner_reg.deliver(t, reply(1))
+        await _warm_up(planner_reg, bot)
+        outcomes: dict[str, AmendOutcome] = {}
+
+        async def deleter(t: str) -> None:
+            await asyncio.sleep(rng.random() * 0.004)
+            outcomes[t] = (await bot.withdraw(t, reply(1).key)).outcome
+
+        async def planner(t: str) -> list[Reply]:
+            await asyncio.sleep(rng.random() * 0.004)
+            return await planner_reg.claim_replies(t, "c1")
+
+        results = await asyncio.gather(*[deleter(t) for t in trips], *[planner(t) for t in trips])
+        for t, claimed in zip(trips, results[len(trips):], strict=True):
+            expected = [] if outcomes[t] == AmendOutcome.WITHDRAWN else [reply(1)]
+            assert outcomes[t] in (AmendOutcome.WITHDRAWN, AmendOutcome.READ), t
+            assert claimed == expected, t
+            assert await planner_reg.claim_replies(t, "c2") == []
+        assert set(outcomes.values()) == {AmendOutcome.WITHDRAWN, AmendOutcome.READ}, backend.kind
+
+
 # -- dedupe marks --------------------------------------------------------
 
 
@@ -525,6 +752,10 @@ async def test_forget_trip_drops_everything_kept_for_it_and_nothing_else(
         await reg.claim_replies("T1", "c1")
         await reg.deliver("T1", reply(2))
         await reg.publish_waiter("T1", "T1:4")
+        await reg.deliver("T1", reply(5))
+        await reg.revise("T1", *edit(5, "edited", 10.0))
+        await reg.revise("T1", *edit(1, "edited after reading", 10.0))
+        await reg.withdraw("T1", reply(6).key)
         await reg.deliver("T10", reply(1))
         await reg.publish_waiter("T10", "T10:2")
         for key in ("T1", "T1:ask:1", "T1/final", "T10:ask:1", "T10/final", "T1-x:1", "T"):
@@ -545,10 +776,16 @@ async def test_forget_trip_drops_everything_kept_for_it_and_nothing_else(
         assert await reg.deliver("T1", reply(3)) == Delivery(accepted=False, waiter=None)
         assert await reg.claim_replies("T1", "c1") == []
 
-        # A trip registered again under the same id starts from nothing.
+        assert (await reg.withdraw("T1", reply(5).key)).outcome == AmendOutcome.IGNORED
+        assert (await reg.revise("T1", *edit(5, "x", 20.0))).outcome == AmendOutcome.IGNORED
+
+        # A trip registered again under the same id starts from nothing:
+        # no tombstones, no edit history.
         assert await reg.register_trip(trip("T1"))
         assert await reg.deliver("T1", reply(1)) == Delivery(accepted=True, waiter=None)
-        assert await reg.claim_replies("T1", "c1") == [reply(1)]
+        assert (await reg.deliver("T1", reply(6))).accepted is True
+        assert (await reg.revise("T1", *edit(1, "edited", 10.0))).outcome == AmendOutcome.REVISED
+        assert await reg.claim_replies("T1", "c1") == [edit(1, "edited", 10.0)[0], reply(6)]
         assert await reg.trip_for_thread("thread:T10") == "T10"
         assert await reg.claim_replies("T10", "c1") == [reply(1)]
         await reg.forget_trip("never-existed")  # harmless

@@ -16,10 +16,12 @@ from workflows.ports import Delivery, PostRecord, Reply, TripRecord
 from workflows.registry import RedisThreadRegistry, UnknownTripError, open_redis_client
 
 T = "T1-C1-1700000000.000100"
+T2 = "T1-C1-1700000000.000200"
 
 
 def trip(trip_id: str = T, **kw: object) -> TripRecord:
-    return TripRecord(trip_id=trip_id, thread_key=f"thread:{trip_id}", starter="U-ana", **kw)  # type: ignore[arg-type]
+    kw.setdefault("starter", "U-ana")
+    return TripRecord(trip_id=trip_id, thread_key=f"thread:{trip_id}", **kw)  # type: ignore[arg-type]
 
 
 def reply(n: int) -> Reply:
@@ -37,6 +39,14 @@ async def exercise(reg: RedisThreadRegistry) -> None:
     await reg.claim_replies(T, "c1")
     await reg.deliver(T, reply(2))
     await reg.publish_waiter(T, f"{T}:3")
+    # edits, deletions and a control, on a trip of their own
+    await reg.register_trip(trip(T2, starter="U-bob"))
+    await reg.deliver(T2, reply(1))
+    await reg.deliver(T2, reply(2))
+    await reg.deliver(T2, Reply("C1:cancel", "U1", "cancel", kind="cancel"))
+    await reg.claim_replies(T2, "c1")
+    await reg.revise(T2, Reply("C1:1", "U1", "edited", ts="1"), Reply("C1:1:e5", "U1", "U1 edited", ts="5"))
+    await reg.withdraw(T2, "C1:2")
     await reg.mark_event("Ev1", 60)
     await reg.record_post_intent(f"{T}:1")
     await reg.record_post_done(f"{T}:2", "ts")
@@ -52,6 +62,7 @@ async def test_all_keys_live_under_the_namespace_and_forget_removes_the_trips(
         keys = sorted(k.decode() for k in await client.keys("*"))
         assert keys and all(k.startswith("tp-test:") for k in keys), keys
         await reg.forget_trip(T)
+        await reg.forget_trip(T2)
         assert sorted(k.decode() for k in await client.keys("*")) == ["tp-test:event:Ev1"]
     finally:
         await client.aclose()

@@ -53,6 +53,27 @@ def reply_from_json(text: str | bytes) -> Reply:
     return Reply.from_dict(json.loads(text))
 
 
+def reply_json_prefix(key: str) -> str:
+    """How `reply_to_json` of any reply under `key` begins (the key is its first
+    field), so a stored reply can be found by its key without decoding JSON."""
+    return dumps({"key": key})[:-1] + ","
+
+
+def edit_version(revision: Reply, correction: Reply) -> float:
+    """Check a `revise` call; returns the edit's time, which orders edits."""
+    if revision.kind != "message" or correction.kind != "message":
+        raise ValueError("only answers (kind 'message') can be revised")
+    if not revision.key or not correction.key or revision.key == correction.key:
+        raise ValueError("a correction needs a key of its own, distinct from the answer's")
+    try:
+        version = float(correction.ts)
+    except ValueError:
+        raise ValueError(f"correction.ts must be the edit's time as a number, got {correction.ts!r}") from None
+    if not math.isfinite(version):
+        raise ValueError(f"correction.ts must be a finite number, got {correction.ts!r}")
+    return version
+
+
 def normalise_field(name: str, value: Any) -> Any:
     """Check and coerce one TripRecord field value (for storage)."""
     if name in FLOAT_FIELDS:

@@ -24,7 +24,13 @@ by server"; with retries it reconnects transparently. A retried command may
 run twice if Redis executed it but the reply was lost: every script here is
 safe to repeat (claim/publish/forget are idempotent; a repeated `deliver`
 answers accepted=False but still returns the waiter, and resolving a waiter
-twice is harmless; a repeated `register_trip` answers False).
+twice is harmless; a repeated `revise` answers STALE with the waiter, a
+repeated `withdraw` what the first one did; a repeated `register_trip`
+answers False).
+
+`revise` and `withdraw` find an unread reply in `pending` by the start of
+its JSON (`reply_json_prefix`: the key is the first field), so the scripts
+never decode JSON.
 
 Keys (P = namespace + ":"). Trip ids and other keys are used verbatim after a
 fixed prefix, so any string is safe. The scripts compute key names from P, so
@@ -39,6 +45,10 @@ this needs a single Redis (or a primary), not Redis Cluster.
     P seen:{id}      set   reply keys ever delivered      (dedupe)
     P pending:{id}   list  unclaimed replies, JSON, arrival order
     P claims:{id}    hash  claim_id -> JSON array of the replies it took
+    P controls:{id}  set   keys delivered as controls (not answers: never amended)
+    P edited:{id}    hash  answer key -> time of the last edit applied
+    P corrections:{id} hash answer key -> JSON of its latest correction
+    P withdrawn:{id} hash  answer key -> what its deletion did (a tombstone)
     P event:{key}    str   dedupe mark, with a TTL (SET NX EX)
     P posts          hash  ledger key -> JSON {"state", "ref"}
     P postkeys       zset  ledger keys, all score 0 (prefix range deletes)
@@ -60,7 +70,7 @@ from redis.exceptions import BusyLoadingError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from workflows.ports import Delivery, PostRecord, RegistryUnavailable, Reply, TripRecord
+from workflows.ports import AmendOutcome, Amendment, Delivery, PostRecord, RegistryUnavailable, Reply, TripRecord
 from workflows.registry._common import (
     DEFAULT_EVENT_TTL_SECONDS,
     DICT_FIELDS,
@@ -68,11 +78,13 @@ from workflows.registry._common import (
     RECORD_FIELDS,
     UnknownTripError,
     dumps,
+    edit_version,
     event_ttl,
     ledger_ranges,
     normalise_record,
     normalise_update,
     reply_from_json,
+    reply_json_prefix,
     reply_to_json,
 )
 
@@ -141,7 +153,8 @@ if old[2] then redis.call('ZREM', p .. 'starter:' .. old[2], id) end
 redis.call('ZREM', p .. 'trips', id)
 redis.call('SREM', p .. 'waiting', id)
 redis.call('DEL', tk, p .. 'waiter:' .. id, p .. 'seen:' .. id, p .. 'pending:' .. id,
-           p .. 'claims:' .. id)
+           p .. 'claims:' .. id, p .. 'controls:' .. id, p .. 'edited:' .. id,
+           p .. 'corrections:' .. id, p .. 'withdrawn:' .. id)
 local posts, postkeys = p .. 'posts', p .. 'postkeys'
 redis.call('HDEL', posts, id)
 redis.call('ZREM', postkeys, id)
@@ -156,14 +169,86 @@ end
 return 1
 """
 
-# -> {accepted 0/1, waiter or ''}
+# ARGV: p, id, key, reply JSON, '1' for a control -> {accepted 0/1, waiter or ''}
+# (a deleted key stays in seen: its tombstone keeps a re-delivery out)
 _DELIVER = """
 local p, id = ARGV[1], ARGV[2]
 if redis.call('EXISTS', p .. 'trip:' .. id) == 0 then return {0, ''} end
 local waiter = redis.call('GET', p .. 'waiter:' .. id) or ''
 if redis.call('SADD', p .. 'seen:' .. id, ARGV[3]) == 0 then return {0, waiter} end
 redis.call('RPUSH', p .. 'pending:' .. id, ARGV[4])
+if ARGV[5] == '1' then redis.call('SADD', p .. 'controls:' .. id, ARGV[3]) end
 return {1, waiter}
+"""
+
+# ARGV: p, id, key, edit time, revision JSON, correction key, correction JSON,
+# JSON prefix of the key -> {outcome, waiter or ''}
+_REVISE = """
+local p, id, key = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('EXISTS', p .. 'trip:' .. id) == 0 then return {'ignored', ''} end
+local waiter = redis.call('GET', p .. 'waiter:' .. id) or ''
+if redis.call('HEXISTS', p .. 'withdrawn:' .. id, key) == 1 then return {'withdrawn', waiter} end
+if redis.call('SISMEMBER', p .. 'seen:' .. id, key) == 0
+   or redis.call('SISMEMBER', p .. 'controls:' .. id, key) == 1 then
+  return {'ignored', waiter}
+end
+local ek = p .. 'edited:' .. id
+local last = redis.call('HGET', ek, key)
+if last and tonumber(last) >= tonumber(ARGV[4]) then return {'stale', waiter} end
+local pk, prefix = p .. 'pending:' .. id, ARGV[8]
+local items = redis.call('LRANGE', pk, 0, -1)
+for i, item in ipairs(items) do
+  if string.sub(item, 1, #prefix) == prefix then
+    redis.call('LSET', pk, i - 1, ARGV[5])
+    redis.call('HSET', ek, key, ARGV[4])
+    return {'revised', waiter}
+  end
+end
+if redis.call('SADD', p .. 'seen:' .. id, ARGV[6]) == 0 then return {'stale', waiter} end
+redis.call('HSET', ek, key, ARGV[4])
+local ck = p .. 'corrections:' .. id
+local earlier = redis.call('HGET', ck, key)
+redis.call('HSET', ck, key, ARGV[7])
+if earlier then
+  for i, item in ipairs(items) do
+    if item == earlier then
+      redis.call('LSET', pk, i - 1, ARGV[7])
+      return {'corrected', waiter}
+    end
+  end
+end
+redis.call('RPUSH', pk, ARGV[7])
+return {'corrected', waiter}
+"""
+
+# ARGV: p, id, key, JSON prefix of the key -> {outcome, waiter or ''}
+_WITHDRAW = """
+local p, id, key = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('EXISTS', p .. 'trip:' .. id) == 0 then return {'ignored', ''} end
+local waiter = redis.call('GET', p .. 'waiter:' .. id) or ''
+local wk = p .. 'withdrawn:' .. id
+local done = redis.call('HGET', wk, key)
+if done then return {done, waiter} end
+if redis.call('SISMEMBER', p .. 'controls:' .. id, key) == 1 then return {'ignored', waiter} end
+local outcome = 'withdrawn'
+if redis.call('SADD', p .. 'seen:' .. id, key) == 0 then
+  local pk, prefix = p .. 'pending:' .. id, ARGV[4]
+  local unread = false
+  for _, item in ipairs(redis.call('LRANGE', pk, 0, -1)) do
+    if string.sub(item, 1, #prefix) == prefix then
+      redis.call('LREM', pk, 1, item)
+      unread = true
+      break
+    end
+  end
+  if not unread then
+    outcome = 'read'
+    local correction = redis.call('HGET', p .. 'corrections:' .. id, key)
+    if correction then redis.call('LREM', pk, 1, correction) end
+  end
+end
+redis.call('HSET', wk, key, outcome)
+return {outcome, waiter}
 """
 
 # -> -1 unknown trip, else 1 when unclaimed replies exist, 0 otherwise
@@ -298,6 +383,8 @@ class RedisThreadRegistry:
         self._list = reg(_LIST)
         self._forget = reg(_FORGET)
         self._deliver = reg(_DELIVER)
+        self._revise = reg(_REVISE)
+        self._withdraw = reg(_WITHDRAW)
         self._publish = reg(_PUBLISH)
         self._claim = reg(_CLAIM)
         self._stranded = reg(_STRANDED)
@@ -376,11 +463,32 @@ class RedisThreadRegistry:
     # -- inbox ------------------------------------------------------------
 
     async def deliver(self, trip_id: str, reply: Reply) -> Delivery:
+        control = "0" if reply.kind == "message" else "1"
         accepted, waiter = await self._deliver(
-            args=[self._p, trip_id, reply.key, reply_to_json(reply)]
+            args=[self._p, trip_id, reply.key, reply_to_json(reply), control]
         )
         waiter_text = _text(waiter)
         return Delivery(accepted=bool(accepted), waiter=waiter_text or None)
+
+    async def revise(self, trip_id: str, revision: Reply, correction: Reply) -> Amendment:
+        version = edit_version(revision, correction)
+        outcome, waiter = await self._revise(
+            args=[
+                self._p,
+                trip_id,
+                revision.key,
+                repr(version),
+                reply_to_json(revision),
+                correction.key,
+                reply_to_json(correction),
+                reply_json_prefix(revision.key),
+            ]
+        )
+        return Amendment(AmendOutcome(_text(outcome)), _text(waiter) or None)
+
+    async def withdraw(self, trip_id: str, key: str) -> Amendment:
+        outcome, waiter = await self._withdraw(args=[self._p, trip_id, key, reply_json_prefix(key)])
+        return Amendment(AmendOutcome(_text(outcome)), _text(waiter) or None)
 
     async def publish_waiter(self, trip_id: str, promise_id: str) -> bool:
         if not promise_id:
@@ -443,7 +551,7 @@ def _unavailable_means_retry(method: Any) -> Any:
 
 for _name in (
     "register_trip", "get_trip", "trip_for_thread", "update_trip", "list_trips", "forget_trip",
-    "mark_event", "deliver", "publish_waiter", "claim_replies", "unclaimed_replies",
+    "mark_event", "deliver", "revise", "withdraw", "publish_waiter", "claim_replies", "unclaimed_replies",
     "stranded_waiters", "post_record", "record_post_intent", "record_post_done",
 ):
     setattr(RedisThreadRegistry, _name, _unavailable_means_retry(getattr(RedisThreadRegistry, _name)))

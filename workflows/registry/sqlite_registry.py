@@ -16,6 +16,10 @@ Tables (all prefixed `registry_`, created if missing):
                       (UNIQUE (trip_id, reply_key)).
 - `registry_claims`   (trip_id, claim_id) made so far, so that repeating a claim
                       (even one that took nothing) returns the same replies.
+- `registry_amendments` per answer that was edited or deleted: the time of the
+                      last edit applied, the key of its correction, and, once
+                      deleted, the tombstone (what the deletion did) that
+                      keeps a late re-delivery out.
 - `registry_events`   dedupe marks with an absolute expiry (by the injected clock);
                       expired rows count as absent and are purged as we go.
 - `registry_posts`    the posting ledger: key -> ("intent" | "done", ref).
@@ -37,11 +41,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from workflows.ports import Delivery, PostRecord, Reply, TripRecord
+from workflows.ports import AmendOutcome, Amendment, Delivery, PostRecord, Reply, TripRecord
 from workflows.registry._common import (
     DEFAULT_EVENT_TTL_SECONDS,
     UnknownTripError,
     dumps,
+    edit_version,
     event_ttl,
     ledger_ranges,
     normalise_record,
@@ -88,6 +93,15 @@ CREATE TABLE IF NOT EXISTS registry_claims (
     trip_id  TEXT NOT NULL,
     claim_id TEXT NOT NULL,
     PRIMARY KEY (trip_id, claim_id)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS registry_amendments (
+    trip_id        TEXT NOT NULL,
+    reply_key      TEXT NOT NULL,
+    edited_at      REAL,
+    correction_key TEXT,
+    withdrawn      TEXT,
+    PRIMARY KEY (trip_id, reply_key)
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS registry_events (
@@ -278,6 +292,7 @@ class SqliteThreadRegistry:
             cur.execute("DELETE FROM registry_threads WHERE trip_id = ?", (trip_id,))
             cur.execute("DELETE FROM registry_inbox WHERE trip_id = ?", (trip_id,))
             cur.execute("DELETE FROM registry_claims WHERE trip_id = ?", (trip_id,))
+            cur.execute("DELETE FROM registry_amendments WHERE trip_id = ?", (trip_id,))
             cur.execute("DELETE FROM registry_posts WHERE key = ?", (trip_id,))
             for low, high in ledger_ranges(trip_id):
                 cur.execute("DELETE FROM registry_posts WHERE key >= ? AND key < ?", (low, high))
@@ -315,11 +330,108 @@ class SqliteThreadRegistry:
             ).fetchone()
             if row is None:
                 return Delivery(accepted=False, waiter=None)
+            if self._amendment(cur, trip_id, reply.key)[2] is not None:
+                return Delivery(accepted=False, waiter=row[0])  # deleted: a tombstone
             cur.execute(
                 "INSERT OR IGNORE INTO registry_inbox (trip_id, reply_key, reply) VALUES (?, ?, ?)",
                 (trip_id, reply.key, payload),
             )
             return Delivery(accepted=cur.rowcount == 1, waiter=row[0])
+
+    @staticmethod
+    def _amendment(cur: sqlite3.Cursor, trip_id: str, key: str) -> tuple[float | None, str | None, str | None]:
+        """(edited_at, correction_key, withdrawn) of an answer; all None if never amended."""
+        row = cur.execute(
+            "SELECT edited_at, correction_key, withdrawn FROM registry_amendments"
+            " WHERE trip_id = ? AND reply_key = ?",
+            (trip_id, key),
+        ).fetchone()
+        return (None, None, None) if row is None else (row[0], row[1], row[2])
+
+    @staticmethod
+    def _delivered(cur: sqlite3.Cursor, trip_id: str, key: str) -> tuple[int, str, str | None] | None:
+        """(seq, kind, claim_id) of the reply delivered under `key`, if any."""
+        row = cur.execute(
+            "SELECT seq, reply, claim_id FROM registry_inbox WHERE trip_id = ? AND reply_key = ?",
+            (trip_id, key),
+        ).fetchone()
+        return None if row is None else (row[0], reply_from_json(row[1]).kind, row[2])
+
+    async def revise(self, trip_id: str, revision: Reply, correction: Reply) -> Amendment:
+        version = edit_version(revision, correction)
+        key = revision.key
+        with self._tx() as cur:
+            row = cur.execute("SELECT waiter FROM registry_trips WHERE trip_id = ?", (trip_id,)).fetchone()
+            if row is None:
+                return Amendment(AmendOutcome.IGNORED, None)
+            waiter = row[0]
+            edited_at, correction_key, withdrawn = self._amendment(cur, trip_id, key)
+            if withdrawn is not None:
+                return Amendment(AmendOutcome.WITHDRAWN, waiter)
+            delivered = self._delivered(cur, trip_id, key)
+            if delivered is None or delivered[1] != "message":
+                return Amendment(AmendOutcome.IGNORED, waiter)
+            if edited_at is not None and edited_at >= version:
+                return Amendment(AmendOutcome.STALE, waiter)
+            seq, _, claim_id = delivered
+            if claim_id is None:  # unread: the new text in its place
+                cur.execute("UPDATE registry_inbox SET reply = ? WHERE seq = ?", (reply_to_json(revision), seq))
+                outcome = AmendOutcome.REVISED
+            else:
+                payload = reply_to_json(correction)
+                replaced = 0
+                if correction_key is not None:  # an earlier correction still unread: replace it
+                    cur.execute(
+                        "UPDATE registry_inbox SET reply_key = ?, reply = ?"
+                        " WHERE trip_id = ? AND reply_key = ? AND claim_id IS NULL",
+                        (correction.key, payload, trip_id, correction_key),
+                    )
+                    replaced = cur.rowcount
+                if not replaced:
+                    cur.execute(
+                        "INSERT OR IGNORE INTO registry_inbox (trip_id, reply_key, reply) VALUES (?, ?, ?)",
+                        (trip_id, correction.key, payload),
+                    )
+                    if cur.rowcount != 1:
+                        return Amendment(AmendOutcome.STALE, waiter)  # this correction was delivered before
+                correction_key = correction.key
+                outcome = AmendOutcome.CORRECTED
+            cur.execute(
+                "INSERT INTO registry_amendments (trip_id, reply_key, edited_at, correction_key)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (trip_id, reply_key)"
+                " DO UPDATE SET edited_at = excluded.edited_at, correction_key = excluded.correction_key",
+                (trip_id, key, version, correction_key),
+            )
+            return Amendment(outcome, waiter)
+
+    async def withdraw(self, trip_id: str, key: str) -> Amendment:
+        with self._tx() as cur:
+            row = cur.execute("SELECT waiter FROM registry_trips WHERE trip_id = ?", (trip_id,)).fetchone()
+            if row is None:
+                return Amendment(AmendOutcome.IGNORED, None)
+            waiter = row[0]
+            _, correction_key, withdrawn = self._amendment(cur, trip_id, key)
+            if withdrawn is not None:
+                return Amendment(AmendOutcome(withdrawn), waiter)
+            delivered = self._delivered(cur, trip_id, key)
+            if delivered is not None and delivered[1] != "message":
+                return Amendment(AmendOutcome.IGNORED, waiter)  # a control
+            outcome = AmendOutcome.WITHDRAWN
+            if delivered is not None and delivered[2] is None:  # unread: dropped
+                cur.execute("DELETE FROM registry_inbox WHERE seq = ?", (delivered[0],))
+            elif delivered is not None:  # read: it stays read; an unread correction goes
+                outcome = AmendOutcome.READ
+                if correction_key is not None:
+                    cur.execute(
+                        "DELETE FROM registry_inbox WHERE trip_id = ? AND reply_key = ? AND claim_id IS NULL",
+                        (trip_id, correction_key),
+                    )
+            cur.execute(
+                "INSERT INTO registry_amendments (trip_id, reply_key, withdrawn) VALUES (?, ?, ?)"
+                " ON CONFLICT (trip_id, reply_key) DO UPDATE SET withdrawn = excluded.withdrawn",
+                (trip_id, key, outcome.value),
+            )
+            return Amendment(outcome, waiter)
 
     async def publish_waiter(self, trip_id: str, promise_id: str) -> bool:
         with self._tx() as cur:
