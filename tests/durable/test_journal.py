@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import msgspec
 import pytest
 from resonate.resonate import Resonate
 from resonate.types import Value
@@ -14,6 +13,8 @@ from workflows.durable.connection import JournaledConnection
 from workflows.durable.journal import DurableJournal, StoreWriteError
 from workflows.durable.server_state import JournaledServerState
 from workflows.durable.state_dir import StateDir
+
+from tests.durable.replaying import comparable
 
 
 async def _step(ctx, n: int) -> int:  # type: ignore[no-untyped-def]
@@ -31,12 +32,6 @@ async def _chain(ctx, n: int) -> dict:  # type: ignore[no-untyped-def]
         return {"next": nxt, "reply": reply}
     return {"done": total, "reply": reply}
 
-
-def _comparable(state: JournaledServerState) -> dict:
-    data = msgspec.json.decode(state.to_snapshot())
-    for p in data["promises"].values():
-        p["subscribers"] = []
-    return data
 
 
 async def _drive_chain(conn: JournaledConnection, r: Resonate) -> dict:
@@ -66,7 +61,7 @@ def test_snapshots_and_compaction_replay_to_the_same_state(tmp_path):
         result = await _drive_chain(conn, r)
         await asyncio.sleep(0.1)
         conn.checkpoint()
-        live = _comparable(conn.state)
+        live = comparable(conn.state)
         ids = set(conn.state.promises)
         await asyncio.wait_for(r.stop(), 2)
         sd.close()
@@ -78,7 +73,7 @@ def test_snapshots_and_compaction_replay_to_the_same_state(tmp_path):
     result, live, ids, loaded = asyncio.run(scenario())
     assert result == {"done": 6, "reply": "ok"}
     assert loaded.snapshot_bytes > 0  # a snapshot was written and then replayed onto
-    assert _comparable(loaded.state) == live
+    assert comparable(loaded.state) == live
     # Finished segments kept their result but lost their history.
     segments = sorted(i for i in ids if i == "trip" or (":d" in i and "." not in i))
     assert len(segments) == 3
