@@ -12,7 +12,7 @@ from resonate.types import Value
 from workflows.durable.connection import JournaledConnection
 from workflows.durable.journal import DurableJournal, StoreWriteError
 from workflows.durable.server_state import JournaledServerState
-from workflows.durable.state_dir import StateDir
+from workflows.durable.state_dir import SYNCHRONOUS, StateDir, open_database
 
 from tests.durable.replaying import comparable
 
@@ -142,3 +142,21 @@ def test_a_journal_that_cannot_be_written_stops_the_store_and_corrupts_nothing(t
     loaded = asyncio.run(scenario())
     assert len(failures) == 1 and "TRAVEL_PLANNER_STATE_DIR" in str(failures[0])
     assert sorted(loaded.state.promises) == ["a"]
+
+
+def test_the_store_opens_in_wal_mode_with_the_synchronous_setting_the_readme_promises(tmp_path):
+    """NORMAL (see README, "The embedded durable store"): a power loss may roll
+    back the last commits, never corrupt; FULL measured 6.7 ms more per step."""
+    sd = StateDir(tmp_path)
+    try:
+        journal_mode = sd.db.execute("PRAGMA journal_mode").fetchone()[0]
+        synchronous = sd.db.execute("PRAGMA synchronous").fetchone()[0]
+    finally:
+        sd.close()
+    assert (journal_mode, synchronous) == ("wal", 1)  # 1 = NORMAL, 2 = FULL
+    assert SYNCHRONOUS == "NORMAL"
+
+
+def test_an_unknown_synchronous_setting_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="synchronous must be one of"):
+        open_database(tmp_path / "x.sqlite3", synchronous="SOMETIMES")
