@@ -3,7 +3,7 @@
 in memory, the SDK's in-memory `LocalConnection` and a plain function call,
 measured side by side in one run (rounds interleaved, medians reported).
 
-The store uses FULL (`workflows.durable.state_dir.SYNCHRONOUS`) unless it
+The store picks FULL (`workflows.durable.state_dir.SYNCHRONOUS`) unless it
 costs more than `FULL_BUDGET_MS` per step over NORMAL; the last table says
 which way this machine's disk decides it.
 
@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import functools
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -69,8 +70,14 @@ async def durable_round(make_network) -> float:  # type: ignore[no-untyped-def]
 
 def embedded(synchronous: str, where: str | None):  # type: ignore[no-untyped-def]
     """The store on disk, as `StateDir` opens it, with the given `synchronous`."""
-    db = open_database(Path(tempfile.mkdtemp(prefix="tp-bench-", dir=where)) / DB_NAME, synchronous=synchronous)
-    return JournaledConnection(DurableJournal(db)), db.close
+    directory = tempfile.mkdtemp(prefix="tp-bench-", dir=where)
+    db = open_database(Path(directory) / DB_NAME, synchronous=synchronous)
+
+    def close() -> None:
+        db.close()
+        shutil.rmtree(directory, ignore_errors=True)
+
+    return JournaledConnection(DurableJournal(db)), close
 
 
 def embedded_no_disk():  # type: ignore[no-untyped-def]
