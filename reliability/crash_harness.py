@@ -11,7 +11,14 @@ and `PageSite`. A `Driver` then plays Slack and the people in the thread:
   answers it with a 2xx, and never re-sends one the bot acknowledged;
 - the process dies at a failpoint (`TRAVEL_PLANNER_FAILPOINT`), or the driver
   SIGKILLs it after a given delay; either way the driver restarts it on the
-  same state directory (disarmed) and carries on.
+  same state directory (disarmed) and carries on;
+- in a quiet run (`RunSpec.quiet`) it holds the first answer back until the
+  thread has been reminded and the trip parked (reminder and parking come
+  after seconds, not days, in that run), then answers.
+
+Every wait is on a condition: the run is stuck only when nothing moves for
+`STALL_SECONDS` beyond what it knowingly waits for (a quiet run's timers);
+the other deadlines are generous backstops against a hang.
 
 At every kill, before the restart, it records how many requests each paid
 fake has received and which paid results the durable store holds (decoded
@@ -36,6 +43,7 @@ import contextlib
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import sqlite3
@@ -80,10 +88,21 @@ TURNS_PER_SEGMENT = "1"
 
 #: Seconds without any progress (post, LLM call, answer) before a run is stuck.
 STALL_SECONDS = 20.0
-RUN_DEADLINE_SECONDS = 90.0
+#: A backstop against a run that keeps moving without ever finishing; the
+#: verdict on a slow run comes from the stall condition, not from this.
+RUN_DEADLINE_SECONDS = 240.0
+#: Backstops for waits on a process: healthy after a start, gone after SIGTERM.
+HEALTHY_WITHIN_SECONDS = 60.0
+STOP_WITHIN_SECONDS = 60.0
+#: After a death, until the fakes have handled every request the dead process sent.
+IDLE_WITHIN_SECONDS = 30.0
 POLL_SECONDS = 0.01
-#: After a death, before counting what the fakes received (requests in transit).
-QUIET_AFTER_DEATH_SECONDS = 0.1
+
+#: A quiet run: the answer held back (its index in ANSWERS), and the quiet
+#: periods of that run before the reminder and then before the parking.
+HELD_ANSWER = 0
+QUIET_REMIND_SECONDS = 3.0
+QUIET_PARK_SECONDS = 3.0
 
 
 # --------------------------------------------------------------------------
@@ -197,15 +216,54 @@ def chain_outcome(promises: dict[str, tuple[str, Any]], trip_id: str) -> dict[st
 # the fakes
 
 
+class _Connections:
+    """Counts a fake server's connections from accept to shutdown."""
+
+    def __init__(self, server: Any) -> None:
+        self._server = server
+        self._lock = threading.Lock()
+        self._open = 0
+        accept, shutdown = server.get_request, server.shutdown_request
+
+        def get_request() -> Any:
+            request = accept()
+            with self._lock:
+                self._open += 1
+            return request
+
+        def shutdown_request(request: Any) -> None:
+            try:
+                shutdown(request)
+            finally:
+                with self._lock:
+                    self._open -= 1
+
+        server.get_request, server.shutdown_request = get_request, shutdown_request
+
+    def idle(self) -> bool:
+        waiting, _, _ = select.select([self._server.socket], [], [], 0)  # not yet accepted
+        with self._lock:
+            return not waiting and self._open == 0
+
+
 @dataclass
 class Fakes:
     slack: FakeSlackWebAPI
     llm: ScriptedLLM
     serper: FakeSerper
     site: PageSite
+    connections: list[_Connections] = field(default_factory=list)
 
     def marks(self) -> tuple[int, int, int]:
         return len(self.llm.calls), len(self.serper.requests), len(self.site.requests)
+
+    def idle(self) -> bool:
+        """The paid fakes have handled every connection made to them.
+
+        After the bot's death a request it sent may be waiting to be accepted,
+        or read and not yet recorded; its connections are closed, so the fakes
+        get through them soon."""
+        return all(c.idle() for c in self.connections)
 
     def llm_identities(self, start: int = 0, stop: int | None = None) -> list[str]:
         return [f"llm#{_position(c.messages)}" for c in self.llm.calls[start:stop]]
@@ -248,7 +306,8 @@ def running_fakes() -> Iterator[Fakes]:
             # A killed bot drops its connections mid-request: expected here, not news.
             for server in (slack._server, site._server, serper._server, llm._server):
                 server.handle_error = _quiet  # type: ignore[union-attr, method-assign]
-            yield Fakes(slack, llm, serper, site)
+            paid = [_Connections(fake._server) for fake in (llm, serper, site)]
+            yield Fakes(slack, llm, serper, site, paid)
 
 
 def _quiet(request: object, client_address: object) -> None:
@@ -289,11 +348,11 @@ class BotLife:
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
+        self.proc.wait(STOP_WITHIN_SECONDS)
         self._log.close()
 
     def reap(self) -> int:
-        code = self.proc.wait(10)
+        code = self.proc.wait(STOP_WITHIN_SECONDS)
         self._log.close()
         return code
 
@@ -301,23 +360,26 @@ class BotLife:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                code = self.proc.wait(20)
+                code = self.proc.wait(STOP_WITHIN_SECONDS)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                code = self.proc.wait(10)
+                code = self.proc.wait(STOP_WITHIN_SECONDS)
         else:
             code = self.proc.returncode
         self._log.close()
         return code
 
 
-def process_env(base: dict[str, str], failpoint: str | None) -> dict[str, str]:
+def process_env(base: dict[str, str], failpoint: str | None, *, quiet: bool = False) -> dict[str, str]:
     env = {
         k: v for k, v in os.environ.items()
         if not k.startswith(("TRAVEL_PLANNER_", "SLACK_", "OPENAI_", "SERPER_", "RESONATE_", "REDIS_"))
     }
     env.update(base)
     env["TRAVEL_PLANNER_TURNS_PER_SEGMENT"] = TURNS_PER_SEGMENT
+    if quiet:
+        env["TRAVEL_PLANNER_REMIND_AFTER_HOURS"] = repr(QUIET_REMIND_SECONDS / 3600)
+        env["TRAVEL_PLANNER_PARK_AFTER_HOURS"] = repr(QUIET_PARK_SECONDS / 3600)
     if failpoint:
         env["TRAVEL_PLANNER_FAILPOINT"] = failpoint
     return env
@@ -339,6 +401,8 @@ class RunSpec:
     kill_after: tuple[float, ...] = ()
     #: False for a probe (is there an n-th occurrence?): not reaching it is no error.
     must_reach: bool = True
+    #: Hold the first answer back until the trip is reminded and parked.
+    quiet: bool = False
 
     @property
     def failpoint(self) -> str | None:
@@ -435,6 +499,7 @@ class Driver:
         self._first_llm_at: float | None = None
         self._healthy = False
         self._start_failures = 0
+        self._held_since: float | None = None  # a quiet run: when the held question showed up
 
     # -- bookkeeping -------------------------------------------------------
 
@@ -451,7 +516,7 @@ class Driver:
         """Start a life without waiting for it: Slack keeps retrying meanwhile."""
         port = free_port()
         base = bot_env(self.f.slack, self.f.llm, self.f.serper, self.state_dir, port)
-        self._life = BotLife(process_env(base, failpoint), self.log_path)
+        self._life = BotLife(process_env(base, failpoint, quiet=self.spec.quiet), self.log_path)
         self._healthy = False
         self._lives += 1
         self.log(f"life {self._lives} started on port {port} (failpoint {failpoint or '-'})")
@@ -459,8 +524,8 @@ class Driver:
     def _check_healthy(self) -> None:
         assert self._life is not None
         if self._healthy or not self._life.healthy():
-            if time.monotonic() - self._life.started > 30 and not self._healthy:
-                raise RuntimeError("the bot did not become healthy within 30 s (see bot.log)")
+            if time.monotonic() - self._life.started > HEALTHY_WITHIN_SECONDS and not self._healthy:
+                raise RuntimeError(f"the bot did not become healthy within {HEALTHY_WITHIN_SECONDS:.0f} s (see bot.log)")
             return
         self._healthy = True
         self.log(f"life {self._lives} healthy")
@@ -485,7 +550,12 @@ class Driver:
         self._spawn(self._next_failpoint())
 
     def _record_kill(self, how: str, point: str) -> None:
-        time.sleep(QUIET_AFTER_DEATH_SECONDS)
+        # Count what the fakes received only once they have handled all of it.
+        deadline = time.monotonic() + IDLE_WITHIN_SECONDS
+        while not self.f.idle():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the fakes still handled requests {IDLE_WITHIN_SECONDS:.0f} s after the kill")
+            time.sleep(POLL_SECONDS)
         promises = read_promises(self.state_dir)
         found, unknown = recorded_identities(promises, self.f.llm_answer_ids())
         self._recorded |= found
@@ -527,8 +597,15 @@ class Driver:
 
     def _answer_new_questions(self, thread: list[dict[str, Any]]) -> None:
         for message in thread:
+            if _kind(message) != "ask":
+                continue
             for i, (question, answer, user, mention) in enumerate(ANSWERS):
                 if i in self._answered or question not in str(message.get("text", "")):
+                    continue
+                if self.spec.quiet and i == HELD_ANSWER and not self._parked_visible(thread):
+                    if self._held_since is None:
+                        self._held_since = time.monotonic()
+                        self.log(f"question {i + 1} seen; holding the answer until the trip is parked")
                     continue
                 self._answered.add(i)
                 self.log(f"question {i + 1} seen; answering {answer!r} as {user}")
@@ -539,6 +616,17 @@ class Driver:
                 else:
                     event = thread_reply(CHANNEL, self._root_ts, answer, user=user)
                     self._outbox.add(json.dumps(event_envelope(event)), f"answer {i + 1}")
+
+    def _parked_visible(self, thread: list[dict[str, Any]]) -> bool:
+        """People can see the trip parked: the notice in the thread, the root message."""
+        root = self.f.slack.message(CHANNEL, self._root_ts) or {}
+        return bool(_parked_notices(thread)) and "Parked" in str(root.get("text", ""))
+
+    def _quiet_seconds_left(self) -> float:
+        """While an answer is held: the quiet periods the run knowingly waits out."""
+        if self._held_since is None or HELD_ANSWER in self._answered:
+            return 0.0
+        return max(0.0, self._held_since + QUIET_REMIND_SECONDS + QUIET_PARK_SECONDS - time.monotonic())
 
     def _plan_trip(self) -> None:
         assert self._life is not None
@@ -553,7 +641,7 @@ class Driver:
             if status != 200:
                 raise RuntimeError(f"/plan-trip answered HTTP {status}")
         roots = self.f.slack.wait_for(
-            lambda: [m for m in self.f.slack.posts(CHANNEL) if not m.get("thread_ts")], timeout=20
+            lambda: [m for m in self.f.slack.posts(CHANNEL) if not m.get("thread_ts")], timeout=HEALTHY_WITHIN_SECONDS
         )
         self._root_ts = str(roots[0]["ts"])
         self.log(f"root message {self._root_ts}")
@@ -638,7 +726,7 @@ class Driver:
         if key != self._progress_key:
             self._progress_key = key
             self._last_progress = time.monotonic()
-        elif time.monotonic() - self._last_progress > STALL_SECONDS:
+        elif time.monotonic() - self._last_progress > STALL_SECONDS + self._quiet_seconds_left():
             waiting = [ANSWERS[i][0] for i in range(len(ANSWERS)) if i not in self._answered]
             raise _Stuck(
                 f"no progress for {STALL_SECONDS:.0f} s (answers acked: {self._acked}; "
@@ -659,9 +747,17 @@ class Driver:
         texts = Counter(str(m.get("text", "")) for m in thread)
         r.duplicates = max(sum(n - 1 for n in keys.values()), sum(n - 1 for n in texts.values()))
         for question in QUESTIONS:
-            asked = sum(1 for m in thread if question in str(m.get("text", "")))
+            asked = sum(1 for m in thread if _kind(m) == "ask" and question in str(m.get("text", "")))
             if asked > 1:
                 r.errors.append(f"question {question!r} posted {asked} times")
+        if self.spec.quiet:
+            # Nobody answered for a while: one reminder, one parking, each exactly once.
+            held = ANSWERS[HELD_ANSWER][0]
+            reminded = [m for m in thread if _kind(m) == "notice" and "waiting for an answer" in str(m.get("text", ""))
+                        and held in str(m.get("text", ""))]
+            for what, found in (("reminder", reminded), ("parked notice", _parked_notices(thread))):
+                if len(found) != 1:
+                    r.errors.append(f"a quiet run posted {len(found)} {what}s (1 expected)")
         roots = [m for m in self.f.slack.posts(CHANNEL) if not m.get("thread_ts")]
         if len(roots) != 1:
             r.errors.append(f"{len(roots)} root messages in the channel")
@@ -778,6 +874,10 @@ class _Stuck(Exception):
 def _kind(message: dict[str, Any]) -> str:
     payload = (message.get("metadata") or {}).get("event_payload") or {}
     return str(payload.get("kind", ""))
+
+
+def _parked_notices(thread: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [m for m in thread if _kind(m) == "notice" and "parked this trip" in str(m.get("text", ""))]
 
 
 def _step_part(message: dict[str, Any]) -> tuple[str, int] | None:

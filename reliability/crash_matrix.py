@@ -8,13 +8,16 @@ judged). Hand-overs happen at every turn, so successor segments are crossed.
 
 Kill points: `before:`/`after:` every leaf step the runtime registers
 (`workflows.steps.STEPS`), the hand-over, a reply received / stored
-(`deliver_reply`), and `after:slack_post` (in Slack, not yet in the ledger).
+(`deliver_reply`), `after:slack_post` (in Slack, not yet in the ledger), and
+the reminder and parking posts of a quiet thread (`reminder_post`,
+`park_post`). A run armed at a quiet point holds the first answer back until
+the trip is reminded and parked (seconds, in that run), then answers.
 
 Profiles: `full` kills at every occurrence n of every point, found by trying
 n = 1, 2, ... until a run no longer reaches it (that last run is checked as a
-crash-free run); `fast` at one chosen occurrence per point.
-`--set points=after:llm_step:4,...` runs just those; `--set keep=1` keeps the
-directories of passing runs too.
+crash-free run), and fails if a point is never reached; `fast` at one chosen
+occurrence per point. `--set points=after:llm_step:4,...` runs just those;
+`--set keep=1` keeps the directories of passing runs too.
 """
 
 from __future__ import annotations
@@ -35,20 +38,39 @@ from reliability.crash_harness import (
 from reliability.profile import Profile
 from reliability.table import Table
 
-#: Points that are not leaf steps.
+#: Points that are not leaf steps, or one call of a leaf step named apart.
 EXTRA_POINTS = (
     "after:slack_post",
     "before:handover",
     "after:handover",
     "before:deliver_reply",
     "after:deliver_reply",
+    "before:reminder_post",
+    "after:reminder_post",
+    "before:park_post",
+    "after:park_post",
 )
+#: Reached only in a quiet run (nobody answers for a while).
+QUIET_POINTS = frozenset({"before:reminder_post", "after:reminder_post", "before:park_post", "after:park_post"})
+#: Leaf steps the scripted trip cannot reach, and why: not in the matrix
+#: (the full profile fails on a point it never reaches).
+OUTSIDE_THE_SCRIPT = {
+    "trip_state_step": "runs only once the thread can never be posted to again (the trip then fails)",
+}
 
 #: The fast profile: every point kind once, in three runs whose lives are
 #: each armed with the next point of a chain (`n` counts from that life's
 #: start), so 15 kills cost 18 process starts instead of 30. Each chain follows
 #: the conversation, so every point is still ahead when its life starts.
 FAST_CHAINS: tuple[tuple[str, ...], ...] = (
+    (  # a quiet thread (the longest chain, so it starts first): reminded, parked, woken
+        "before:reminder_post:1",  # the quiet period is over, the reminder not posted
+        "after:reminder_post:1",  # reminded; the parking timer not created yet
+        "before:park_post:1",
+        "after:show_state_step:1",  # parked and shown as parked
+        "before:cancel_timer_step:1",  # the late answer won; the trip's deadline timer still runs
+        "after:cancel_timer_step:1",
+    ),
     (  # answer 1 and the first hand-over
         "before:deliver_reply:1",  # answer 1 received, not stored: Slack must retry it
         "after:deliver_reply:1",  # the retry stored, the waiting trip not woken
@@ -80,12 +102,17 @@ MUST_BE_ZERO = ("repeats", "lost", "twice", "duplicates", "plan_mismatch", "erro
 def all_points() -> list[str]:
     from workflows.steps import STEPS
 
-    steps = [f"{when}:{name}" for name in STEPS for when in ("before", "after")]
+    steps = [f"{when}:{name}" for name in STEPS if name not in OUTSIDE_THE_SCRIPT for when in ("before", "after")]
     return [*steps, *EXTRA_POINTS]
 
 
+def _quiet(failpoints: tuple[str, ...]) -> bool:
+    return any(_kind(f) in QUIET_POINTS for f in failpoints)
+
+
 def _spec(point: str, n: int, *, probe: bool = False) -> RunSpec:
-    return RunSpec(f"{point}:{n}", failpoints=(f"{point}:{n}",), must_reach=not probe)
+    failpoints = (f"{point}:{n}",)
+    return RunSpec(f"{point}:{n}", failpoints=failpoints, must_reach=not probe, quiet=_quiet(failpoints))
 
 
 def _kind(failpoint: str) -> str:
@@ -101,11 +128,11 @@ def run(profile: Profile) -> Table:
     discover = profile.full and not chosen
     if chosen:
         # `a:1` runs alone; `a:1>b:1` is a chain (life 1 armed with a:1, life 2 with b:1).
-        specs = [RunSpec(p, failpoints=tuple(p.split(">"))) for p in chosen]
+        specs = [RunSpec(p, failpoints=tuple(p.split(">")), quiet=_quiet(tuple(p.split(">")))) for p in chosen]
         points = list(dict.fromkeys(_kind(f) for spec in specs for f in spec.failpoints))
     elif profile.fast:
         points = list(FAST)
-        specs = [RunSpec(" > ".join(chain), failpoints=chain) for chain in FAST_CHAINS]
+        specs = [RunSpec(" > ".join(chain), failpoints=chain, quiet=_quiet(chain)) for chain in FAST_CHAINS]
     else:
         points = all_points()
         specs = [_spec(point, 1, probe=True) for point in points]
@@ -126,7 +153,29 @@ def run(profile: Profile) -> Table:
         return _spec(point, int(n) + 1, probe=True)
 
     results = run_many(specs, root, reference, profile.jobs, progress, next_occurrence)
+    tabulate(table, points, ref_result, results, every_point_reached=discover)
+    if discover:
+        for step, why in OUTSIDE_THE_SCRIPT.items():
+            table.notes.append(f"not in the matrix: before/after:{step}, which {why}")
+    table.notes.append(
+        f"{len(results)} runs of a real `travel-planner run`, killed at the failpoint and restarted; "
+        "reruns = paid calls in flight at a kill that ran again (allowed); "
+        f"crash-free reference: {reference.conversation_seconds:.2f} s of conversation, {reference.posts} posts"
+    )
+    table.notes.append(rerun_summary([ref_result, *results]))
+    cleanup(results, keep=profile.options.get("keep") == "1")
+    table.seconds = time.monotonic() - started
+    return table
 
+
+def tabulate(
+    table: Table, points: list[str], ref_result: RunResult, results: list[RunResult], *, every_point_reached: bool
+) -> None:
+    """One row per kill point, from the runs that armed it.
+
+    `every_point_reached` (the full profile, which probes n = 1, 2, ... of
+    every point): a point that no run reached is a failure, not a footnote;
+    a matrix that claims a point must have killed there."""
     crash_free = [ref_result]
     by_point: dict[str, list[RunResult]] = {p: [] for p in points}
     for result in results:
@@ -153,16 +202,9 @@ def run(profile: Profile) -> Table:
         labels = ",".join(">".join(r.spec.failpoints) for r in failing if r.spec and r.spec.failpoints)
         table.notes.append(f"replay: uv run python -m reliability --only crash_matrix --set points={labels}")
     if never:
-        table.notes.append(f"not reached by the scripted trip (no run): {', '.join(never)}")
-    table.notes.append(
-        f"{len(results)} runs of a real `travel-planner run`, killed at the failpoint and restarted; "
-        "reruns = paid calls in flight at a kill that ran again (allowed); "
-        f"crash-free reference: {reference.conversation_seconds:.2f} s of conversation, {reference.posts} posts"
-    )
-    table.notes.append(rerun_summary([ref_result, *results]))
-    cleanup(results, keep=profile.options.get("keep") == "1")
-    table.seconds = time.monotonic() - started
-    return table
+        table.notes.append(f"not reached by the scripted trip (no run killed there): {', '.join(never)}")
+        if every_point_reached:
+            table.problems += [f"{point}: never reached" for point in never]
 
 
 def results_excluding(results: list[RunResult], excluded: list[RunResult]) -> list[RunResult]:

@@ -13,12 +13,17 @@ A trailing `:pause=SECONDS` pauses there instead of dying:
 so a test can act inside that window. Async call sites (`reached_async`: the
 step boundaries `before:<step>`, the hand-over) sleep without blocking the
 event loop; sync ones (`reached`: `after:<step>`, `after:slack_post`) block.
+
+One call of a step can carry a name of its own, for a kill aimed at it:
+`ctx.run("post_step", ..., failpoint="reminder_post")` is also
+`before:reminder_post` / `after:reminder_post` (and still `before:post_step`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import os
 import signal
 import sys
@@ -35,8 +40,8 @@ _armed: tuple[str, int] | None = None
 #: Seconds to pause at the armed point; 0 means SIGKILL.
 _pause: float = 0.0
 _counts: Counter[str] = Counter()
-#: Step promise id -> step name, for the "after" points (process-local).
-_running_steps: dict[str, str] = {}
+#: Step promise id -> its point names, for the "after" points (process-local).
+_running_steps: dict[str, tuple[str, ...]] = {}
 
 
 def arm(spec: str | None) -> None:
@@ -109,8 +114,7 @@ async def reached_async(point: str) -> None:
 
 def on_settle_journaled(promise_id: str) -> None:
     """Called by the store once a promise's settle is on disk."""
-    name = _running_steps.pop(promise_id, None)
-    if name is not None:
+    for name in _running_steps.pop(promise_id, ()):
         reached(f"after:{name}")
 
 
@@ -119,16 +123,27 @@ R = TypeVar("R")
 
 
 def boundary(name: str) -> Callable[[Callable[..., Awaitable[R]]], Callable[..., Awaitable[R]]]:
-    """Mark a leaf step: `before:<name>` when it starts, `after:<name>` once stored."""
+    """Mark a leaf step: `before:<name>` when it starts, `after:<name>` once stored.
+
+    The step also takes a keyword `failpoint`: a name of its own for this call
+    (not passed on to the step; arguments of a step are not stored)."""
 
     def wrap(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
         @functools.wraps(fn)
-        async def step(ctx: Context, *args: Any, **kwargs: Any) -> R:
+        async def step(ctx: Context, *args: Any, failpoint: str = "", **kwargs: Any) -> R:
             if _armed is not None:
-                _running_steps[ctx.info.id] = name
-                await reached_async(f"before:{name}")
+                names = (name, failpoint) if failpoint else (name,)
+                _running_steps[ctx.info.id] = names
+                for point in names:
+                    await reached_async(f"before:{point}")
             return await fn(ctx, *args, **kwargs)
 
+        # The SDK checks calls against the signature it sees: the step's own, plus `failpoint`.
+        signature = inspect.signature(fn)
+        extra = inspect.Parameter("failpoint", inspect.Parameter.KEYWORD_ONLY, default="", annotation="str")
+        params = list(signature.parameters.values())
+        at = next((i for i, p in enumerate(params) if p.kind is inspect.Parameter.VAR_KEYWORD), len(params))
+        step.__signature__ = signature.replace(parameters=[*params[:at], extra, *params[at:]])  # type: ignore[attr-defined]
         return step
 
     return wrap

@@ -155,10 +155,12 @@ class _Segment:
         *,
         key: str = "",
         choices: tuple[str, ...] = (),
+        failpoint: str = "",
     ) -> str:
         """Post once; an outage longer than the step's retries waits and retries.
 
-        Returns the post's key (pass it back to rewrite the same post)."""
+        Returns the post's key (pass it back to rewrite the same post).
+        `failpoint` names this post for the crash tests (workflows/failpoints.py)."""
         if not key:
             self.posts += 1
             key = f"{self.ctx.info.id}/{kind}{self.posts}"
@@ -166,8 +168,9 @@ class _Segment:
         while True:
             try:
                 trip = (self.s.trip_id, trip_fields) if trip_fields is not None else None
+                named = {"failpoint": failpoint} if failpoint else {}
                 failure = await self._leaf(_POST_RETRY).run(
-                    "post_step", kind, self.s.thread, text, key, trip, choices
+                    "post_step", kind, self.s.thread, text, key, trip, choices, **named
                 )
                 if failure:
                     raise ThreadUnavailable(failure)
@@ -239,10 +242,10 @@ class _Segment:
                     await self.durably("cancel_timer_step", await timer.id())
                     break
                 if then == "remind":
-                    await self.post("notice", reminder(self.s.last_question))
+                    await self.post("notice", reminder(self.s.last_question), failpoint="reminder_post")
                 elif then == "park":
                     hours = settings.remind_after_hours + settings.park_after_hours
-                    await self.post("notice", parked_notice(hours))
+                    await self.post("notice", parked_notice(hours), failpoint="park_post")
                     await self.show_state("parked")
                     parked = True
                 else:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import msgspec
 import pytest
 from resonate.resonate import Resonate
 from resonate.types import Value
@@ -13,7 +12,9 @@ from resonate.types import Value
 from workflows.durable.connection import JournaledConnection
 from workflows.durable.journal import DurableJournal, StoreWriteError
 from workflows.durable.server_state import JournaledServerState
-from workflows.durable.state_dir import StateDir
+from workflows.durable.state_dir import SYNCHRONOUS, StateDir, open_database
+
+from tests.durable.replaying import comparable
 
 
 async def _step(ctx, n: int) -> int:  # type: ignore[no-untyped-def]
@@ -31,12 +32,6 @@ async def _chain(ctx, n: int) -> dict:  # type: ignore[no-untyped-def]
         return {"next": nxt, "reply": reply}
     return {"done": total, "reply": reply}
 
-
-def _comparable(state: JournaledServerState) -> dict:
-    data = msgspec.json.decode(state.to_snapshot())
-    for p in data["promises"].values():
-        p["subscribers"] = []
-    return data
 
 
 async def _drive_chain(conn: JournaledConnection, r: Resonate) -> dict:
@@ -66,7 +61,7 @@ def test_snapshots_and_compaction_replay_to_the_same_state(tmp_path):
         result = await _drive_chain(conn, r)
         await asyncio.sleep(0.1)
         conn.checkpoint()
-        live = _comparable(conn.state)
+        live = comparable(conn.state)
         ids = set(conn.state.promises)
         await asyncio.wait_for(r.stop(), 2)
         sd.close()
@@ -78,7 +73,7 @@ def test_snapshots_and_compaction_replay_to_the_same_state(tmp_path):
     result, live, ids, loaded = asyncio.run(scenario())
     assert result == {"done": 6, "reply": "ok"}
     assert loaded.snapshot_bytes > 0  # a snapshot was written and then replayed onto
-    assert _comparable(loaded.state) == live
+    assert comparable(loaded.state) == live
     # Finished segments kept their result but lost their history.
     segments = sorted(i for i in ids if i == "trip" or (":d" in i and "." not in i))
     assert len(segments) == 3
@@ -147,3 +142,21 @@ def test_a_journal_that_cannot_be_written_stops_the_store_and_corrupts_nothing(t
     loaded = asyncio.run(scenario())
     assert len(failures) == 1 and "TRAVEL_PLANNER_STATE_DIR" in str(failures[0])
     assert sorted(loaded.state.promises) == ["a"]
+
+
+def test_the_store_opens_in_wal_mode_with_the_synchronous_setting_the_readme_promises(tmp_path):
+    """NORMAL (see README, "The embedded durable store"): a power loss may roll
+    back the last commits, never corrupt; FULL measured 6.7 ms more per step."""
+    sd = StateDir(tmp_path)
+    try:
+        journal_mode = sd.db.execute("PRAGMA journal_mode").fetchone()[0]
+        synchronous = sd.db.execute("PRAGMA synchronous").fetchone()[0]
+    finally:
+        sd.close()
+    assert (journal_mode, synchronous) == ("wal", 1)  # 1 = NORMAL, 2 = FULL
+    assert SYNCHRONOUS == "NORMAL"
+
+
+def test_an_unknown_synchronous_setting_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="synchronous must be one of"):
+        open_database(tmp_path / "x.sqlite3", synchronous="SOMETIMES")

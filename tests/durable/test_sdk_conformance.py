@@ -12,7 +12,6 @@ import asyncio
 import importlib.metadata
 from datetime import timedelta
 
-import msgspec
 import pytest
 from resonate.connections.local import LocalConnection, ServerState
 from resonate.heartbeat import AsyncHeartbeat
@@ -23,6 +22,8 @@ from workflows.durable.connection import JournaledConnection
 from workflows.durable.journal import DurableJournal
 from workflows.durable.server_state import JournaledServerState
 from workflows.durable.state_dir import StateDir
+
+from tests.durable.replaying import comparable
 
 PINNED = "0.8.1"
 
@@ -49,12 +50,6 @@ async def _journaled(tmp_path, **kw):  # type: ignore[no-untyped-def]
     r = Resonate(network=conn, env={}, autostart=False)
     return sd, conn, r
 
-
-def _comparable(state: JournaledServerState) -> dict:
-    data = msgspec.json.decode(state.to_snapshot())
-    for p in data["promises"].values():
-        p["subscribers"] = []  # process-local listener addresses are not journaled
-    return data
 
 
 async def _workflow(ctx, n: int) -> dict:  # type: ignore[no-untyped-def]
@@ -84,13 +79,13 @@ def test_replaying_the_journal_rebuilds_the_live_state_exactly(tmp_path):
             if handle.done() and len(conn.state.promises) >= 8:
                 break
         await asyncio.sleep(0.1)
-        live = _comparable(conn.state)
+        live = comparable(conn.state)
         await asyncio.wait_for(r.stop(), 2)
         sd.close()
         sd2 = StateDir(tmp_path)
         replayed = DurableJournal(sd2.db).load()
         sd2.close()
-        return live, _comparable(replayed.state), replayed.replayed, await handle.result()
+        return live, comparable(replayed.state), replayed.replayed, await handle.result()
 
     live, replayed, entries, result = asyncio.run(scenario())
     assert result["doubled"] == 2 and result["reply"] == "yes"

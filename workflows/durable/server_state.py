@@ -11,8 +11,9 @@ crash-proof, long-lived store needs:
   trips), and `tick` only when something is due;
 - a snapshot codec.
 
-These lean on SDK internals; `resonate-sdk` is pinned exactly and
-tests/test_sdk_conformance.py fails loudly if an upgrade changes them.
+These lean on SDK internals; `resonate-sdk` is pinned exactly, and
+tests/durable/test_sdk_conformance.py and tests/durable/test_replay_timers.py
+fail loudly if an upgrade changes them.
 """
 
 from __future__ import annotations
