@@ -528,6 +528,8 @@ class Driver:
                 raise RuntimeError(f"the bot did not become healthy within {HEALTHY_WITHIN_SECONDS:.0f} s (see bot.log)")
             return
         self._healthy = True
+        # Like Slack, the fake sends the bot's own posts and edits back to it.
+        self.f.slack.deliver_events_to(self._life.events_url, SIGNING_SECRET)
         self.log(f"life {self._lives} healthy")
         if self._lives > 1 and self._kill_plan:
             self._kill_at = time.monotonic() + self._kill_plan.pop(0)
@@ -880,11 +882,11 @@ def _parked_notices(thread: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [m for m in thread if _kind(m) == "notice" and "parked this trip" in str(m.get("text", ""))]
 
 
-def _step_part(message: dict[str, Any]) -> tuple[str, int] | None:
+def _step_part(message: dict[str, Any]) -> tuple[str, str] | None:
     payload = (message.get("metadata") or {}).get("event_payload") or {}
     if "step" not in payload:
         return None
-    return str(payload["step"]), int(payload.get("part", 0))
+    return str(payload["step"]), str(payload.get("part", 0))
 
 
 def run_trip(spec: RunSpec, workdir: Path, reference: Reference | None) -> RunResult:

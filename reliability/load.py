@@ -126,7 +126,10 @@ def concurrent_trips(profile: Profile, table: Table) -> None:
         with lock:
             return rng.uniform(0.5, 2.0)
 
-    api = FakeSlackWebAPI()
+    # Hundreds of trips share one channel here, far more than Slack's ~1 post
+    # a second per channel carries: the limit is raised so the suite measures
+    # the process, not the channel (the limit itself: tests/slack/test_rate_limits.py).
+    api = FakeSlackWebAPI(posts_per_second=1000.0, post_burst=5000)
     api.add_channel(CHANNEL, name="trips")
     tmp = Path(tempfile.mkdtemp(prefix="tp-load-"))
     with api, research_fakes(trip_script, latency=latency) as (llm, serper, _site):
@@ -174,7 +177,10 @@ def concurrent_trips(profile: Profile, table: Table) -> None:
 
 def suspended_trips(profile: Profile, table: Table) -> None:
     n = 1000 if profile.full else 50
-    api = FakeSlackWebAPI()
+    # Hundreds of trips share one channel here, far more than Slack's ~1 post
+    # a second per channel carries: the limit is raised so the suite measures
+    # the process, not the channel (the limit itself: tests/slack/test_rate_limits.py).
+    api = FakeSlackWebAPI(posts_per_second=1000.0, post_burst=5000)
     api.add_channel(CHANNEL, name="trips")
     tmp = Path(tempfile.mkdtemp(prefix="tp-suspended-"))
     with api, research_fakes(trip_script) as (llm, serper, _site):
