@@ -3,6 +3,13 @@
 Questions go to stdout; each line of stdin is one answer. Kill it at any point
 (SIGKILL included) and run it again with the same `--trip`: it resumes, shows
 the pending question, and repeats no completed LLM call.
+
+Where the resume finds the pending question: a trip whose ask step finished
+says so in its record (state "waiting" or "parked", `last_question`); an ask
+step the kill interrupted runs again, and the terminal port shows it again
+(its ledger says a killed process printed it). Either way it is shown once:
+the port holds every step's output until the resume has read the record and
+shown what it names.
 """
 
 from __future__ import annotations
@@ -14,17 +21,21 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TextIO
 
 from workflows.engine import TripEngine
 from workflows.ports import Reply, ThreadRegistry, TripRecord
+from workflows.prompts import usage_footer
 from workflows.runtime import Collaborators, open_embedded
 
-from travel_planner.terminal import PLANNER
+from travel_planner.terminal import TerminalChatPort
 
 #: Exit codes.
 PLAN_READY = 0
 INPUT_ENDED = 3
+#: States in which a trip waits for an answer to its `last_question`.
+_WAITING = ("waiting", "parked")
 #: How long a trip must sit waiting, with input closed, before we give up.
 _IDLE_CHECKS = 4
 _IDLE_INTERVAL = 0.25
@@ -68,7 +79,7 @@ async def _stuck_without_input(registry: ThreadRegistry, trip_id: str, eof: asyn
         trip = await registry.get_trip(trip_id)
         stranded = {t for t, _ in await registry.stranded_waiters()}
         now = (trip.state, trip.updated_at) if trip else ("", 0.0)
-        waiting = trip is not None and trip.state == "waiting" and trip_id not in stranded
+        waiting = trip is not None and trip.state in _WAITING and trip_id not in stranded
         steady = steady + 1 if waiting and now == seen else 0
         seen = now
 
@@ -82,7 +93,15 @@ async def run_chat(
     stdin: TextIO = sys.stdin,
     stdout: TextIO = sys.stdout,
 ) -> int:
-    runtime = await open_embedded(env, parts)
+    """Plan (or resume) one trip; `parts.chat` is replaced by a terminal port on `stdout`."""
+    ports: list[TerminalChatPort] = []
+
+    def terminal(registry: ThreadRegistry) -> TerminalChatPort:
+        ports.append(TerminalChatPort(registry, stdout, held=True))  # released after our header
+        return ports[-1]
+
+    runtime = await open_embedded(env, replace(parts, chat=terminal))
+    [port] = ports
     engine, registry = runtime.engine, runtime.registry
     try:
         trip_id = trip_id or f"chat-{uuid.uuid4().hex[:12]}"
@@ -98,10 +117,11 @@ async def run_chat(
             )
         else:
             stdout.write(f"Resuming trip {trip_id} ({existing.state}).\n")
-            if existing.state == "waiting" and existing.last_question:
-                stdout.write(f"{PLANNER} {existing.last_question}\n")
+            if existing.state in _WAITING and existing.last_question:
+                port.show_pending_question(existing.last_question)
             record = existing
         stdout.flush()
+        port.release()
         await engine.start_trip(record)
 
         eof = asyncio.Event()
@@ -114,8 +134,10 @@ async def run_chat(
         stuck.cancel()
         if finished.done():
             outcome = finished.result()
-            if existing is not None and existing.state == "done":
-                stdout.write(f"This trip is already planned:\n{outcome.get('plan', '')}\n")
+            if outcome.get("plan") and not port.plan_shown:
+                # Planned before this process (or printed by one killed before its step finished).
+                footer = usage_footer(outcome.get("usage") or {}, runtime.settings.price_per_mtok)
+                port.show_plan(str(outcome["plan"]), footer)
             return PLAN_READY
         finished.cancel()
         stdout.write(

@@ -65,7 +65,7 @@ def _chat(env: Mapping[str, str], args: argparse.Namespace) -> int:
     from workflows.runtime import research_collaborators
 
     LlmSettings.from_env(env)  # fail before touching any state
-    parts = research_collaborators(env, lambda registry: TerminalChatPort(registry, sys.stdout))
+    parts = research_collaborators(env, TerminalChatPort)  # run_chat puts in its own port, on its stdout
     return asyncio.run(run_chat(env, parts, trip_id=args.trip, request=" ".join(args.request)))
 
 

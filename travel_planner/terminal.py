@@ -1,38 +1,94 @@
 """The terminal implementation of the chat port: a trip on stdin/stdout.
 
 Posts go through the registry's posting ledger, so a step that runs again
-after a crash does not print the same message twice.
+after a crash does not print the same message twice, with one exception: the
+person at a resumed chat must see, in this process, the question the trip
+waits on. An ask the ledger already holds, run again here, is the step a
+killed process printed but never finished (its trip record may not say
+"waiting" yet), so it is shown again, unless this process already showed that
+question (the resume shows the one the trip record names). The chat prints
+the plan from the trip's outcome if this process did not (`plan_shown`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
-from typing import TextIO
-
 from collections.abc import Sequence
+from typing import TextIO
 
 from workflows.ports import ThreadRef, ThreadRegistry, TripRecord
 
 PLANNER = "planner>"
+#: The lines that frame a plan (tests and people look for them).
+PLAN_START = "===== PLAN ====="
+PLAN_END = "================"
 
 
 class TerminalChatPort:
-    def __init__(self, registry: ThreadRegistry, out: TextIO = sys.stdout) -> None:
+    """`held`: steps wait to print until `release()`, so the chat's own first
+    lines (and its view of the trip record) come before anything a resumed
+    trip prints."""
+
+    def __init__(self, registry: ThreadRegistry, out: TextIO = sys.stdout, *, held: bool = False) -> None:
         self._registry = registry
         self._out = out
+        self._open = asyncio.Event()
+        if not held:
+            self._open.set()
+        #: Ask keys this process has shown (a step retried here prints nothing new).
+        self._asked: set[str] = set()
+        #: Questions this process has shown, from an ask or from the trip record.
+        self._questions: set[str] = set()
+        #: True once this process has printed the plan.
+        self.plan_shown = False
 
-    async def _print_once(self, key: str, text: str) -> None:
-        record = await self._registry.post_record(key)
-        if record is not None and record.state == "done":
-            return
-        await self._registry.record_post_intent(key)
+    def release(self) -> None:
+        self._open.set()
+
+    def _write(self, text: str) -> None:
         self._out.write(text.rstrip() + "\n")
         self._out.flush()
+
+    async def _print(self, text: str) -> None:
+        await self._open.wait()
+        self._write(text)
+
+    async def _print_once(self, key: str, text: str) -> bool:
+        """Print unless the ledger says it was printed; True if printed now."""
+        record = await self._registry.post_record(key)
+        if record is not None and record.state == "done":
+            return False
+        await self._registry.record_post_intent(key)
+        await self._print(text)
         await self._registry.record_post_done(key, "")
+        return True
+
+    def show_pending_question(self, question: str) -> None:
+        """At resume: show the question the trip record says the trip waits on."""
+        if question not in self._questions:
+            self._write(f"{PLANNER} {question}")
+            self._questions.add(question)
+
+    def show_plan(self, plan: str, footer: str = "") -> None:
+        """Print a plan this process has not printed (from the trip's outcome)."""
+        self._write(_plan_block(plan, footer))
+        self.plan_shown = True
 
     async def ask(self, thread: ThreadRef, question: str, *, key: str, choices: Sequence[str] = ()) -> None:
+        if key in self._asked:
+            return
         hint = f" (reply {' or '.join(repr(c) for c in choices)})" if choices else ""
-        await self._print_once(key, f"{PLANNER} {question}{hint}")
+        record = await self._registry.post_record(key)
+        if record is None:
+            await self._registry.record_post_intent(key)
+        # With a record, a killed process printed it and its step finishes only now.
+        if record is None or question not in self._questions:
+            await self._print(f"{PLANNER} {question}{hint}")
+            self._questions.add(question)
+        if record is None or record.state != "done":
+            await self._registry.record_post_done(key, "")
+        self._asked.add(key)
 
     async def progress(self, thread: ThreadRef, text: str, *, key: str) -> None:
         await self._print_once(key, f"  {text}")
@@ -41,16 +97,20 @@ class TerminalChatPort:
         await self._print_once(f"{key}#done", f"  {text}")  # a terminal cannot rewrite a line above
 
     async def final_plan(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> None:
-        tail = f"\n{footer}" if footer else ""
-        await self._print_once(key, f"\n===== PLAN =====\n{plan}{tail}\n================")
+        if await self._print_once(key, _plan_block(plan, footer)):
+            self.plan_shown = True
 
     async def show_state(self, thread: ThreadRef, state: str, *, trip: TripRecord, plan_key: str = "") -> None:
         if state in ("parked", "cancelled", "expired"):
-            self._out.write(f"[trip {trip.trip_id} is {state}]\n")
-            self._out.flush()
+            await self._print(f"[trip {trip.trip_id} is {state}]")
 
     async def notice(self, thread: ThreadRef, text: str, *, key: str) -> None:
         await self._print_once(key, f"{PLANNER} [!] {text}")
 
     async def set_status(self, thread: ThreadRef, status: str) -> None:
         return None  # the terminal shows steps as they post
+
+
+def _plan_block(plan: str, footer: str) -> str:
+    tail = f"\n{footer}" if footer else ""
+    return f"\n{PLAN_START}\n{plan}{tail}\n{PLAN_END}"

@@ -3,16 +3,20 @@ durable boundary.
 
 `TRAVEL_PLANNER_FAILPOINT=after:tool_step:2` kills the process right after the
 second tool step's result is journaled; `before:llm_step:3` right after the
-third LLM step's promise exists but before it calls the LLM. A real kill of a
-real process, at a point an external observer could not hit reliably. Off (a
-dictionary lookup) unless the variable is set.
+third LLM step's promise exists but before it calls the LLM; `after:chat_ask:2`
+right after the chat port posted the second question, before its step records
+the trip's new state (every post kind has one: `chat_plan`, `chat_notice`,
+`chat_progress`, ...). A real kill of a real process, at a point an external
+observer could not hit reliably. Off (a dictionary lookup) unless the variable
+is set.
 
 A trailing `:pause=SECONDS` pauses there instead of dying:
 `after:handover:1:pause=2.0` holds the first hand-over for 2 s (stderr says
 "failpoint after:handover:1 reached: pause 2 s" and, after, "... resumed"),
 so a test can act inside that window. Async call sites (`reached_async`: the
-step boundaries `before:<step>`, the hand-over) sleep without blocking the
-event loop; sync ones (`reached`: `after:<step>`, `after:slack_post`) block.
+step boundaries `before:<step>`, the hand-over, `after:chat_<kind>`) sleep
+without blocking the event loop; sync ones (`reached`: `after:<step>`,
+`after:slack_post`) block.
 
 One call of a step can carry a name of its own, for a kill aimed at it:
 `ctx.run("post_step", ..., failpoint="reminder_post")` is also

@@ -13,6 +13,7 @@ from typing import Any
 
 from resonate.context import Context
 
+from workflows import failpoints
 from workflows.failpoints import boundary
 from workflows.llm import LlmOutcome
 from workflows.ports import PostFailed, Reply, ThreadRef
@@ -81,6 +82,7 @@ async def post_step(
             raise
         logger.error("cannot post to the thread of %s: %s", key, exc)
         return str(exc)
+    await failpoints.reached_async(f"after:chat_{kind}")  # posted; the trip record not updated yet
     if trip is not None:
         await svc.registry.update_trip(trip[0], **trip[1])
     return ""

@@ -3,11 +3,9 @@ command, so the bot itself must finish the start after a restart."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from tests.e2e.bot_process import CHANNEL, SIGNING_SECRET, BotProcess, SlackPlayer, bot_env, free_port, running_bot
+from tests.e2e.bot_process import CHANNEL, DEADLINE, SIGNING_SECRET, BotProcess, SlackPlayer, bot_env, free_port, running_bot
 from tests.engine.harness import research_fakes
 from tests.fakes.scenario import QUESTIONS, lisbon_script
 from tests.fakes.slack_api import FakeSlackWebAPI
@@ -26,15 +24,12 @@ def test_a_trip_start_cut_short_by_a_crash_is_finished_at_restart(tmp_path, poin
             send_signed(bot.events_url, command, signing_secret=SIGNING_SECRET)
         except OSError:
             pass  # the bot may die before its answer leaves; Slack does not retry commands
-        deadline = time.monotonic() + 20
-        while bot.proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert bot.proc.returncode == -9  # died exactly there
+        assert bot.wait_exit() == -9  # died exactly there
         roots_before = [m for m in api.posts(CHANNEL) if not m.get("thread_ts")]
 
         with running_bot(env, tmp_path / "bot.log") as bot:
             player = SlackPlayer(api, bot.events_url)
-            roots = api.wait_for(lambda: [m for m in api.posts(CHANNEL) if not m.get("thread_ts")], timeout=20)
+            roots = api.wait_for(lambda: [m for m in api.posts(CHANNEL) if not m.get("thread_ts")], timeout=DEADLINE)
             assert len(roots) == 1  # posted once, before or after the crash
             questions = player.wait_questions(roots[0]["ts"], 1)
 

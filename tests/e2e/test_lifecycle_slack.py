@@ -12,6 +12,7 @@ import json
 from bot.threads import trip_id_for_thread
 from tests.e2e.bot_process import (
     CHANNEL,
+    DEADLINE,
     SIGNING_SECRET,
     SlackPlayer,
     bot_env,
@@ -82,19 +83,19 @@ def test_a_trip_from_start_to_plan_with_controls_status_and_the_trips_command(sl
             player.reply(root_ts, "May 1-4", "U0ANA")
             player.wait_questions(root_ts, 2)
             # (the question is posted a moment before the registry records it)
-            slack.wait_for(lambda: _record(env, trip_id).last_question == QUESTIONS[1])
+            slack.wait_for(lambda: _record(env, trip_id).last_question == QUESTIONS[1], timeout=DEADLINE)
 
             # `@bot status` (Ben): ephemeral, from the registry, no LLM call.
             calls = len(llm.calls)
             _mention(player, root_ts, "status", "U0BEN")
-            [status] = slack.wait_for(lambda: [e for e in slack.ephemerals if "Trip status" in e["text"]])
+            [status] = slack.wait_for(lambda: [e for e in slack.ephemerals if "Trip status" in e["text"]], timeout=DEADLINE)
             assert status["user"] == "U0BEN" and status["thread_ts"] == root_ts
             assert QUESTIONS[1] in status["text"] and "4 AI calls, 480 tokens, 2 web lookups" in status["text"]
             # Ben may not cancel Ana's trip.
             body = block_actions(action_id="trip_cancel", user_id="U0BEN", channel_id=CHANNEL, message_ts=root_ts)
             status_code, _, elapsed = send_signed(bot.events_url, body, signing_secret=SIGNING_SECRET)
             assert status_code == 200 and elapsed < 1.0
-            slack.wait_for(lambda: [e for e in slack.ephemerals if "can cancel" in e["text"]])
+            slack.wait_for(lambda: [e for e in slack.ephemerals if "can cancel" in e["text"]], timeout=DEADLINE)
             assert len(llm.calls) == calls
 
             # The trips command, beside the running process.
@@ -106,7 +107,7 @@ def test_a_trip_from_start_to_plan_with_controls_status_and_the_trips_command(sl
             player.mention_reply(root_ts, "2000 EUR", "U0BEN")
             player.wait_questions(root_ts, 3)
             player.reply(root_ts, "vegetarian", "U0ANA")
-            slack.wait_for(lambda: "Plan ready" in slack.message(CHANNEL, root_ts)["text"], timeout=30)
+            slack.wait_for(lambda: "Plan ready" in slack.message(CHANNEL, root_ts)["text"], timeout=DEADLINE)
 
             code, out = _trips(monkeypatch, capsys, env, "show", trip_id)
             assert code == 0 and "state:         done" in out and "Segments and steps:" in out
@@ -117,7 +118,7 @@ def test_a_trip_from_start_to_plan_with_controls_status_and_the_trips_command(sl
             player.wait_questions(second, 1)
             calls = len(llm.calls)
             _mention(player, second, "cancel", "U0ANA")
-            slack.wait_for(lambda: "Cancelled" in slack.message(CHANNEL, second)["text"], timeout=20)
+            slack.wait_for(lambda: "Cancelled" in slack.message(CHANNEL, second)["text"], timeout=DEADLINE)
             assert len(llm.calls) == calls
 
             # A third one, cancelled from the command line while `run` owns the store.
@@ -158,7 +159,7 @@ def _plan_trip(player: SlackPlayer, slack: FakeSlackWebAPI, llm, *, kill=None) -
         if kill is not None and n == 2:
             llm.inject(Fault(delay=30))  # the LLM call after this answer hangs...
             player.reply(root_ts, answer, "U0ANA")
-            slack.wait_for(llm.in_flight.is_set, timeout=20)
+            slack.wait_for(llm.in_flight.is_set, timeout=DEADLINE)
             kill()  # ...and the process dies during it
             return root_ts
         player.reply(root_ts, answer, "U0ANA")
@@ -187,7 +188,7 @@ def test_the_budget_ledger_survives_a_sigkill(slack, tmp_path):
             player.events_url = bot.events_url
             player.wait_questions(root_ts, 3)
             player.reply(root_ts, "vegetarian", "U0ANA")
-            slack.wait_for(lambda: _posts(slack, root_ts, "plan"), timeout=30)
+            slack.wait_for(lambda: _posts(slack, root_ts, "plan"), timeout=DEADLINE)
         crashed_calls = len(llm.calls) - calm_calls
 
     calm_footer = _posts(slack, calm_ts, "plan")[0]["blocks"][-1]["elements"][0]["text"]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tests.e2e.bot_process import (
     CHANNEL,
+    DEADLINE,
     SIGNING_SECRET,
     BotProcess,
     SlackPlayer,
@@ -44,12 +45,12 @@ def test_slack_answering_429_for_a_while_delays_posts_but_posts_once(slack, tmp_
             slack.fail("chat.postMessage", status=429, times=6, retry_after=1)  # Slack throttles us
             started = time.monotonic()
             player.reply(root_ts, "May 1-4", "U0ANA")
-            player.wait_questions(root_ts, 2, timeout=60)
+            player.wait_questions(root_ts, 2)
             delayed = time.monotonic() - started
             player.reply(root_ts, "2000 EUR", "U0ANA")
-            player.wait_questions(root_ts, 3, timeout=30)
+            player.wait_questions(root_ts, 3)
             player.reply(root_ts, "vegetarian", "U0ANA")
-            slack.wait_for(lambda: _plans(player, root_ts), timeout=30)
+            slack.wait_for(lambda: _plans(player, root_ts), timeout=DEADLINE)
 
     throttled = [c for c in slack.calls_to("chat.postMessage") if c.status == 429]
     assert len(throttled) == 6 and delayed >= 5  # every 429 was waited out (Retry-After: 1)
@@ -75,15 +76,6 @@ def _fill(disk: Path) -> Path:
     return filler
 
 
-def _wait_exit(bot: BotProcess, timeout: float = 30.0) -> int:
-    deadline = time.monotonic() + timeout
-    while bot.proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    code = bot.proc.poll()
-    assert code is not None, "the bot kept running on a full disk"
-    return code
-
-
 def test_when_the_state_disk_fills_up_the_bot_stops_cleanly_and_resumes_intact(slack, tmp_path):
     with small_disk(tmp_path / "disk") as disk, research_fakes(lisbon_script) as (llm, serper, site):
         env = bot_env(slack, llm, serper, disk / "state", free_port())
@@ -101,7 +93,7 @@ def test_when_the_state_disk_fills_up_the_bot_stops_cleanly_and_resumes_intact(s
         except OSError:  # the bot stopped while answering: no "ok" either
             first = 0
         assert first != 200
-        assert _wait_exit(bot) == 75, log.read_text()[-2000:]
+        assert bot.wait_exit() == 75, log.read_text()[-2000:]  # it stops by itself on a full disk
         text = log.read_text()
         assert "the durable state could not be written" in text and "TRAVEL_PLANNER_STATE_DIR" in text
 
@@ -113,7 +105,7 @@ def test_when_the_state_disk_fills_up_the_bot_stops_cleanly_and_resumes_intact(s
             for i, reply in ((2, "2000 EUR"), (3, "vegetarian")):
                 player.wait_questions(root_ts, i)
                 player.reply(root_ts, reply, "U0ANA")
-            slack.wait_for(lambda: _plans(player, root_ts), timeout=30)
+            slack.wait_for(lambda: _plans(player, root_ts), timeout=DEADLINE)
 
     _assert_clean_finish(slack, llm, player, root_ts)
 
@@ -139,7 +131,7 @@ def test_a_read_only_state_disk_is_refused_clearly_and_nothing_is_lost(slack, tm
             for i, reply in ((1, "May 1-4"), (2, "2000 EUR"), (3, "vegetarian")):
                 player.wait_questions(root_ts, i)
                 player.reply(root_ts, reply, "U0ANA")
-            slack.wait_for(lambda: _plans(player, root_ts), timeout=30)
+            slack.wait_for(lambda: _plans(player, root_ts), timeout=DEADLINE)
 
     _assert_clean_finish(slack, llm, player, root_ts)
 

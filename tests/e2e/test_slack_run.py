@@ -4,7 +4,7 @@ requests in, a fake Slack Web API out, a scripted LLM, and SIGKILLs."""
 from __future__ import annotations
 
 
-from tests.e2e.bot_process import SlackPlayer, bot_env, duplicate_posts, free_port, running_bot
+from tests.e2e.bot_process import DEADLINE, SlackPlayer, bot_env, duplicate_posts, free_port, running_bot
 from tests.engine.harness import research_fakes
 from tests.fakes.llm_server import Fault
 from tests.fakes.scenario import QUESTIONS, lisbon_script
@@ -32,7 +32,7 @@ def test_plan_trip_end_to_end_with_retried_and_doubled_replies(slack, tmp_path):
             player.mention_reply(root_ts, "2000 EUR", "U0BEN")  # app_mention + message
             player.wait_questions(root_ts, 3)
             player.reply(root_ts, "vegetarian", "U0ANA")
-            slack.wait_for(lambda: _plans(player, root_ts), timeout=30)
+            slack.wait_for(lambda: _plans(player, root_ts), timeout=DEADLINE)
 
     plan = _plans(player, root_ts)
     assert len(plan) == 1 and EXPECTED in plan[0]["text"]
@@ -54,7 +54,7 @@ def test_sigkill_during_an_llm_call_and_while_waiting_then_restart(slack, tmp_pa
             player.wait_questions(root_ts, 1)
             llm.inject(Fault(delay=30))  # the next LLM call hangs...
             player.reply(root_ts, "May 1-4", "U0ANA")
-            slack.wait_for(llm.in_flight.is_set, timeout=20)
+            slack.wait_for(llm.in_flight.is_set, timeout=DEADLINE)
             in_flight = llm.calls[-1].fingerprint
             bot.kill()  # ...and the process dies during it
         llm.faults.clear()
@@ -69,7 +69,7 @@ def test_sigkill_during_an_llm_call_and_while_waiting_then_restart(slack, tmp_pa
             player.mention_reply(root_ts, "2000 EUR", "U0BEN")
             player.wait_questions(root_ts, 3)
             player.reply(root_ts, "vegetarian", "U0ANA")
-            slack.wait_for(lambda: _plans(player, root_ts), timeout=30)
+            slack.wait_for(lambda: _plans(player, root_ts), timeout=DEADLINE)
 
     assert set(llm.repeated_answers()) - {in_flight} == set()
     assert duplicate_posts(slack) == []

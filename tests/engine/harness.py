@@ -1,12 +1,15 @@
 """Run the real engine in-process, against loopback fakes, with a chat port
-that records what a trip said and lets a test answer it."""
+that records what a trip said and lets a test answer it.
+
+Waits are conditions with generous deadlines (`DEADLINE`): a loaded machine
+gets time, a fast one goes on as soon as the condition holds."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,9 @@ from workflows.versions import TripVersions
 
 from tests.fakes.llm_server import ScriptedLLM
 from tests.fakes.research import FakeSerper, PageSite
+
+#: Deadline for anything the planner does on its own.
+DEADLINE = 60.0
 
 
 @dataclass
@@ -108,7 +114,7 @@ class Planner:
         key = key or f"{author}:{len(self.chat.posts)}:{text}"
         return await self.runtime.engine.deliver_reply(trip_id, Reply(key=key, author=author, text=text))
 
-    async def wait_for(self, kind: str, count: int, timeout: float = 20.0) -> list[str]:
+    async def wait_for(self, kind: str, count: int, timeout: float = DEADLINE) -> list[str]:
         async def until() -> list[str]:
             while len(self.chat.of(kind)) < count:
                 self.chat.changed.clear()
@@ -117,8 +123,38 @@ class Planner:
 
         return await asyncio.wait_for(until(), timeout)
 
-    async def outcome(self, trip_id: str, timeout: float = 20.0) -> dict[str, Any]:
+    async def outcome(self, trip_id: str, timeout: float = DEADLINE) -> dict[str, Any]:
         return await asyncio.wait_for(self.runtime.engine.outcome(trip_id), timeout)
+
+    def settled_on_a_timer(self) -> bool:
+        """The trip sleeps: its workflow is suspended and one durable timer runs."""
+        assert self.runtime.connection is not None
+        state = self.runtime.connection.state
+        timers = [x for x in state.promises.values() if x.tags.get("resonate:timer") == "true"]
+        timer_ids = {x.id for x in timers}
+        workflows = [t for t in state.tasks.values() if t.id not in timer_ids and t.state != "fulfilled"]
+        pending = [x for x in timers if x.state == "pending"]
+        return len(pending) == 1 and bool(workflows) and all(t.state == "suspended" for t in workflows)
+
+    def caught_up(self, clock: ManualClock) -> bool:
+        """Nothing is due at `clock`'s time and the trip sleeps on its timer:
+        after moving the clock, what that time brings has happened."""
+        assert self.runtime.connection is not None
+        due = self.runtime.connection.state.tick_is_due(int(clock() * 1000))
+        return not due and self.settled_on_a_timer()
+
+
+async def until(predicate: Callable[[], Any], timeout: float = DEADLINE) -> None:
+    """Wait, on the event loop, until `predicate()` holds."""
+
+    async def poll() -> None:
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+    try:
+        await asyncio.wait_for(poll(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"condition not met within {timeout}s") from None
 
 
 class ManualClock:

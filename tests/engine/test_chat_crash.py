@@ -1,16 +1,22 @@
 """`travel-planner chat` as a real process: the whole conversation, and
-SIGKILLs during a slow LLM call, while it waits for a human, and right after a
-tool step. Each time it is run again with the same --trip; no completed LLM
-call may be repeated and the plan must equal the crash-free run's."""
+SIGKILLs during a slow LLM call, at every moment around a question (printed,
+recorded, waited on, handed over, reminded, parked), around the plan, and
+right after a tool step. Each time it is run again with the same --trip: it
+shows what the trip waits on, once; no completed LLM call may be repeated and
+the plan must equal the crash-free run's."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import dataclass, field
 
 import pytest
 
-from tests.engine.chat_process import ChatProcess, answer_questions
+from travel_planner.chat import INPUT_ENDED
+from travel_planner.terminal import PLAN_START
+
+from tests.engine.chat_process import PROMPT, ChatProcess, answer_questions
 from tests.engine.harness import research_env, research_fakes
 from tests.fakes.llm_server import Fault
 from tests.fakes.waiting import poll_until
@@ -32,7 +38,7 @@ def _plan(output: str) -> str:
 def _run_to_end(env, tmp_path, answered, args=("--trip", TRIP)) -> ChatProcess:  # type: ignore[no-untyped-def]
     chat = ChatProcess(env, args, str(tmp_path / "stderr.log"))
     answer_questions(chat, ANSWERS, _finished, answered)
-    assert chat.wait(30) == 0, chat.output() + (tmp_path / "stderr.log").read_text()
+    assert chat.wait() == 0, chat.output() + chat.stderr()
     return chat
 
 
@@ -88,23 +94,100 @@ def test_sigkill_during_a_slow_llm_call(tmp_path, reference_plan):
         assert sum(1 for p, _ in serper.requests if p == "/search") == 2
 
 
-def test_sigkill_while_waiting_for_the_human(tmp_path, reference_plan):
+@dataclass(frozen=True)
+class Moment:
+    """Where the first process dies, and the question the trip then waits on."""
+
+    failpoint: str
+    answers: dict[str, str]  # what the first process is told before it dies
+    pending: str
+    crash_env: dict[str, str] = field(default_factory=dict)  # for the first process only
+    env: dict[str, str] = field(default_factory=dict)  # for both
+
+    def __str__(self) -> str:
+        return self.failpoint
+
+
+#: Quiet periods of about a second, so a real process reaches its reminder and park.
+_QUIET = {"TRAVEL_PLANNER_REMIND_AFTER_HOURS": "0.0003", "TRAVEL_PLANNER_PARK_AFTER_HOURS": "0.0003"}
+
+KILL_MOMENTS = [
+    # Question 2 printed, its step not finished: the trip record still says "active".
+    Moment("after:chat_ask:2", FIRST_ONLY, QUESTIONS[1]),
+    # The ask's step stored (record: waiting), the reply promise published: waiting for the human.
+    Moment("after:publish_waiter_step:2", FIRST_ONLY, QUESTIONS[1]),
+    # A hand-over after every answer: the successor exists, its predecessor is not done.
+    Moment("after:handover:1", FIRST_ONLY, QUESTIONS[1], env={"TRAVEL_PLANNER_TURNS_PER_SEGMENT": "1"}),
+    # The reminder printed, its step not finished.
+    Moment("after:chat_notice:1", {}, QUESTIONS[0], crash_env=_QUIET),
+]
+#: Parked (the park notice and the trip's "parked" state stored).
+PARKED = Moment("after:show_state_step:1", {}, QUESTIONS[0], crash_env=_QUIET)
+
+
+def _die_at(moment: Moment, env: dict[str, str], tmp_path, answered: set[str]) -> None:  # type: ignore[no-untyped-def]
+    crashing = ChatProcess(
+        {**env, **moment.crash_env, "TRAVEL_PLANNER_FAILPOINT": moment.failpoint},
+        ("--trip", TRIP, "Lisbon in May, 4 people"),
+        str(tmp_path / "stderr.log"),
+    )
+    answer_questions(crashing, moment.answers, lambda c: False, answered)
+    assert crashing.wait() == -9, crashing.output() + crashing.stderr()
+    assert f"failpoint {moment.failpoint} reached: SIGKILL" in crashing.stderr()
+
+
+@pytest.mark.parametrize("moment", KILL_MOMENTS, ids=str)
+def test_a_resumed_chat_shows_the_question_it_waits_on(tmp_path, reference_plan, moment):
+    with research_fakes(lisbon_script) as (llm, serper, site):
+        env = research_env(llm, serper, tmp_path / "state", **moment.env)
+        answered: set[str] = set()
+        _die_at(moment, env, tmp_path, answered)
+
+        resumed = ChatProcess(env, ("--trip", TRIP), str(tmp_path / "stderr.log"))
+        resumed.wait_for(lambda lines: any(line == PROMPT + moment.pending for line in lines))
+        assert resumed.lines[0].startswith(f"Resuming trip {TRIP} ("), resumed.output()  # before anything the trip prints
+        answer_questions(resumed, ANSWERS, _finished, answered)
+        assert resumed.wait() == 0, resumed.output() + resumed.stderr()
+        assert resumed.questions().count(moment.pending) == 1, resumed.output()  # shown once
+        assert llm.repeated_answers() == []
+        assert _plan(resumed.output()) == reference_plan
+
+
+def test_a_parked_trip_resumed_without_input_shows_its_question_and_exits_3(tmp_path, reference_plan):
     with research_fakes(lisbon_script) as (llm, serper, site):
         env = research_env(llm, serper, tmp_path / "state")
         answered: set[str] = set()
-        chat = _start(env, tmp_path)
-        answer_questions(chat, FIRST_ONLY, lambda c: len(c.questions()) >= 2, answered)
-        calls_before = len(llm.answered())
-        chat.kill()  # the planner waits for the answer to question 2
+        _die_at(PARKED, env, tmp_path, answered)
 
-        resumed = ChatProcess(env, ("--trip", TRIP), str(tmp_path / "stderr.log"))
-        # It shows the pending question again, without asking the LLM.
-        resumed.wait_for(lambda lines: any(QUESTIONS[1] in line for line in lines))
-        assert len(llm.answered()) == calls_before
-        answer_questions(resumed, ANSWERS, _finished, answered)
-        assert resumed.wait(30) == 0
+        idle = ChatProcess(env, ("--trip", TRIP), str(tmp_path / "stderr.log"))
+        idle.close_input()
+        assert idle.wait() == INPUT_ENDED, idle.output() + idle.stderr()
+        assert idle.lines[:2] == [f"Resuming trip {TRIP} (parked).", PROMPT + QUESTIONS[0]]
+        assert "Input ended before the plan was complete" in idle.output()
+
+        resumed = _run_to_end(env, tmp_path, answered)
         assert llm.repeated_answers() == []
         assert _plan(resumed.output()) == reference_plan
+
+
+@pytest.mark.parametrize(
+    "failpoint",
+    [
+        "after:chat_plan:1",  # the plan printed, its step not finished
+        "before:show_state_step:1",  # the plan's step stored, the trip not yet "done"
+    ],
+)
+def test_a_resumed_chat_shows_the_plan_its_killed_predecessor_printed(tmp_path, reference_plan, failpoint):
+    with research_fakes(lisbon_script) as (llm, serper, site):
+        env = research_env(llm, serper, tmp_path / "state")
+        answered: set[str] = set()
+        _die_at(Moment(failpoint, ANSWERS, ""), env, tmp_path, answered)
+
+        resumed = ChatProcess(env, ("--trip", TRIP), str(tmp_path / "stderr.log"))
+        assert resumed.wait() == 0, resumed.output() + resumed.stderr()
+        assert resumed.output().count(PLAN_START) == 1
+        assert _plan(resumed.output()) == reference_plan
+        assert llm.repeated_answers() == []
 
 
 def test_sigkill_right_after_a_tool_step(tmp_path, reference_plan):
@@ -117,7 +200,7 @@ def test_sigkill_right_after_a_tool_step(tmp_path, reference_plan):
             str(tmp_path / "stderr.log"),
         )
         answer_questions(crashing, ANSWERS, lambda c: c.proc.poll() is not None, answered)
-        assert crashing.wait(30) == -9  # SIGKILLed at the failpoint
+        assert crashing.wait() == -9, crashing.output() + crashing.stderr()  # SIGKILLed at the failpoint
         assert [p for p, _ in site.requests] == ["/lisbon-hotels"]  # the scrape completed
 
         resumed = _run_to_end(env, tmp_path, answered)

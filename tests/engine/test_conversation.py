@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from tests.engine.harness import planner, research_env, research_fakes
+from tests.engine.harness import planner, research_env, research_fakes, until
 from tests.fakes.llm_server import Fault, call_tools, say
 from tests.fakes.scenario import QUESTIONS, lisbon_script
 
@@ -98,7 +98,7 @@ def test_401_is_not_retried_people_are_told_and_a_reply_resumes(tmp_path):
             async with planner(research_env(llm, serper, tmp_path)) as p:
                 await p.start("trip-401", "Lisbon")
                 notice = await p.wait_for("ask", 1)
-                await asyncio.sleep(0.3)
+                await until(p.settled_on_a_timer)  # it waits for people, no retry in flight
                 calls_after_failure = len(llm.calls)
                 await p.reply("trip-401", "fixed the key, go on")
                 return notice, calls_after_failure, await p.outcome("trip-401")

@@ -10,26 +10,9 @@ import asyncio
 
 from workflows.ports import Reply
 
-from tests.engine.harness import ManualClock, planner, research_env, research_fakes
+from tests.engine.harness import ManualClock, planner, research_env, research_fakes, until
 from tests.fakes.llm_server import call_tools, say
 from tests.fakes.scenario import QUESTIONS, lisbon_script
-
-
-async def _until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    async def poll() -> None:
-        while not predicate():
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(poll(), timeout)
-
-
-def _settled_on_a_timer(p) -> bool:  # type: ignore[no-untyped-def]
-    """The trip sleeps: its workflow is suspended and one durable timer runs."""
-    state = p.runtime.connection.state
-    timers = [x for x in state.promises.values() if x.tags.get("resonate:timer") == "true"]
-    workflows = [t for t in state.tasks.values() if t.id not in {x.id for x in timers} and t.state != "fulfilled"]
-    pending = [x for x in timers if x.state == "pending"]
-    return len(pending) == 1 and bool(workflows) and all(t.state == "suspended" for t in workflows)
 
 
 def test_a_quiet_trip_is_reminded_then_parked_and_a_late_reply_wakes_it(tmp_path):
@@ -42,25 +25,25 @@ def test_a_quiet_trip_is_reminded_then_parked_and_a_late_reply_wakes_it(tmp_path
             async with planner(env, clock=clock) as p:
                 await p.start("quiet", "Lisbon")
                 await p.wait_for("ask", 1)
-                await _until(lambda: _settled_on_a_timer(p))
+                await until(p.settled_on_a_timer)
                 assert p.chat.of("notice") == []
                 clock.advance(hours=23)
-                await asyncio.sleep(0.3)
+                await until(lambda: p.caught_up(clock))
                 assert p.chat.of("notice") == []  # not yet
                 clock.advance(hours=1.5)
                 await p.wait_for("notice", 1)
                 reminder = p.chat.of("notice")[0]
-                await _until(lambda: _settled_on_a_timer(p))  # the parking timer now runs
+                await until(p.settled_on_a_timer)  # the parking timer now runs
                 clock.advance(hours=47)
-                await asyncio.sleep(0.3)
+                await until(lambda: p.caught_up(clock))
                 assert len(p.chat.of("notice")) == 1  # one reminder, not a stream of them
                 clock.advance(hours=2)
                 await p.wait_for("notice", 2)
-                await _until(lambda: ("parked", "") in p.chat.states)
+                await until(lambda: ("parked", "") in p.chat.states)
                 parked_record = await p.runtime.registry.get_trip("quiet")
                 calls_while_parked = len(llm.calls)
                 clock.advance(hours=24 * 5)  # days later...
-                await asyncio.sleep(0.3)
+                await until(lambda: p.caught_up(clock))
                 await p.reply("quiet", "May 1-4")  # ...someone answers
                 await p.wait_for("ask", 2)
                 return reminder, p.chat, parked_record, calls_while_parked
@@ -85,12 +68,12 @@ def test_an_answer_before_the_quiet_period_cancels_the_reminder(tmp_path):
             async with planner(env, clock=clock) as p:
                 await p.start("prompt", "Lisbon")
                 await p.wait_for("ask", 1)
-                await _until(lambda: _settled_on_a_timer(p))
+                await until(p.settled_on_a_timer)
                 await p.reply("prompt", "May 1-4")
                 await p.wait_for("ask", 2)
-                await _until(lambda: _settled_on_a_timer(p))
+                await until(p.settled_on_a_timer)
                 clock.advance(hours=23)  # the first question's timer would be due by now
-                await asyncio.sleep(0.3)
+                await until(lambda: p.caught_up(clock))
                 timers = [x for x in p.runtime.connection.state.promises.values()
                           if x.tags.get("resonate:timer") == "true"]
                 return p.chat.of("notice"), timers
@@ -134,7 +117,7 @@ def test_cancel_during_research_stops_before_the_next_llm_call(tmp_path):
                 # While this research round runs, someone presses Cancel.
                 loop, engine = box["loop"], box["engine"]
                 asyncio.run_coroutine_threadsafe(engine.deliver_reply(
-                    "busy", Reply(key="control:cancel:2", author="ben", text="cancel", kind="cancel")), loop).result(5)
+                    "busy", Reply(key="control:cancel:2", author="ben", text="cancel", kind="cancel")), loop).result(60)
                 return call_tools(("internet_search", {"search_query": "Lisbon"}))
             return say("should never be asked")
 

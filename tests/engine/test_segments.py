@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from tests.engine.harness import planner, research_env, research_fakes
+from tests.engine.harness import planner, research_env, research_fakes, until
 from tests.fakes.scenario import QUESTIONS, lisbon_script
 
 DAY_MS = 86_400_000
@@ -81,7 +81,7 @@ def test_trip_lifetime_bounds_every_promise_not_the_sdk_one_day_default(tmp_path
             async with planner(env) as p:
                 await p.start("life", "Lisbon")
                 await p.wait_for("ask", 1)
-                await asyncio.sleep(0.2)
+                await until(p.settled_on_a_timer)  # the reply promise and its reminder timer exist
                 return dict(p.runtime.connection.state.promises)
 
         promises = asyncio.run(scenario())

@@ -357,11 +357,13 @@ class ScriptedLLM:
                 if delay:
                     time.sleep(delay)
                 llm.in_flight.clear()
+                # Recorded before the bytes leave: the client may read the
+                # answer and a test look at `calls` before this thread runs on.
+                call.answered, call.status = True, status
                 try:
                     self._send(status, headers, data)
-                    call.answered, call.status = True, status
                 except OSError:
-                    pass  # the client died while we were slow
+                    call.answered = False  # the client died while we were slow
 
             def _send(self, status: int, headers: dict[str, str], data: bytes) -> None:
                 self.send_response(status)

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,8 +23,12 @@ from workflows.tools.search import HttpSettings, search_provider_from_env
 
 KEY = "sk-test-SECRET-7f3a9c"
 RETRY_AFTER_CAP = 0.3
-FAST = HttpSettings(connect_timeout=1.0, read_timeout=0.2, retries=2, backoff_factor=0.01,
+#: Short retry pauses; a read deadline generous enough for a loaded machine
+#: (a loopback answer that comes at once is never cut off).
+FAST = HttpSettings(connect_timeout=1.0, read_timeout=5.0, retries=2, backoff_factor=0.01,
                     retry_after_cap=RETRY_AFTER_CAP)
+#: For a provider that is slow on purpose (0.6 s): each attempt times out.
+TIGHT = replace(FAST, read_timeout=0.2)
 
 HITS = [
     ("Hotel Avenida Palace", "https://avenida.example/", "Historic hotel next to Rossio station."),
@@ -300,7 +304,7 @@ def test_slow_provider_times_out_and_is_retried(case: Case, loopback) -> None:
 
     server = loopback(slow)
     started = time.monotonic()
-    out = search(case, server.url(""))
+    out = search(case, server.url(""), http=TIGHT)
 
     assert out == f"{SEARCH_FAILED} the search provider did not answer within 0.2 s (3 attempts). Try again later."
     assert len(server.seen) == 3
