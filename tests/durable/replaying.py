@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from tests.fakes.waiting import until as wait_on_loop
 from workflows.durable.journal import DurableJournal, LoadedState
 from workflows.durable.server_state import JournaledServerState
 from workflows.durable.state_dir import StateDir
@@ -68,11 +67,4 @@ def _difference(live: dict[str, Any] | None, replayed: dict[str, Any] | None) ->
 
 async def until(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
     """Inside the event loop: the first truthy `predicate()`, or fail after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s: {what or predicate}")
-        await asyncio.sleep(0.01)
+    return await wait_on_loop(predicate, timeout, what or str(predicate))

@@ -20,6 +20,7 @@ from workflows.trip import TRIP_VERSIONS
 from workflows.versions import TripVersions
 
 from tests.fakes.llm_server import ScriptedLLM
+from tests.fakes.waiting import until as wait_on_loop
 from tests.fakes.research import FakeSerper, PageSite
 
 #: Deadline for anything the planner does on its own.
@@ -146,15 +147,7 @@ class Planner:
 
 async def until(predicate: Callable[[], Any], timeout: float = DEADLINE) -> None:
     """Wait, on the event loop, until `predicate()` holds."""
-
-    async def poll() -> None:
-        while not predicate():
-            await asyncio.sleep(0.01)
-
-    try:
-        await asyncio.wait_for(poll(), timeout)
-    except TimeoutError:
-        raise AssertionError(f"condition not met within {timeout}s") from None
+    await wait_on_loop(predicate, timeout)
 
 
 class ManualClock:

@@ -14,7 +14,6 @@ import pytest
 from tests.e2e.bot_process import CHANNEL, SlackPlayer
 from tests.engine.harness import research_env, research_fakes
 from tests.fakes.llm_server import Script, say
-from tests.fakes.slack_api import FakeSlackWebAPI
 from tests.fakes.slack_requests import event_envelope, message_changed, message_deleted
 from tests.slack.planner_harness import slack_planner
 
@@ -24,14 +23,9 @@ FOOD = "Any food preferences?"
 
 
 @pytest.fixture
-def slack():
-    api = FakeSlackWebAPI()
-    api.add_channel(CHANNEL, name="trips")
-    api.add_channel("C0GEN", name="general")
-    api.add_user("U0ANA", display_name="Ana")
-    api.add_user("U0BEN", display_name="Ben")
-    with api:
-        yield api
+def slack(slack):  # the suite's, plus a #general to mention
+    slack.add_channel("C0GEN", name="general")
+    return slack
 
 
 def _script(busy: threading.Event, go_on: threading.Event) -> Script:

@@ -322,7 +322,7 @@ def test_a_deleted_unread_answer_is_dropped_and_a_read_one_stays(bot) -> None:
     read = _answer(bot, trip, "2 adults")
     bot.run(bot.registry.claim_replies(trip.trip_id, "turn-1"))
     unread = _answer(bot, trip, "and a dog")
-    kept = _answer(bot, trip, "budget 2000 EUR")
+    _answer(bot, trip, "budget 2000 EUR")  # stays: nobody deletes it
     post_event(bot, message_deleted(CHANNEL, unread["ts"], thread_ts=root, previous_text="and a dog"))
     post_event(bot, message_deleted(CHANNEL, read["ts"], thread_ts=root, previous_text="2 adults"))
     post_event(bot, message_deleted(CHANNEL, unique_ts(), thread_ts=root, bot=True))  # an app's deletion

@@ -10,21 +10,12 @@ import jsonschema
 import pytest
 import yaml
 
+from bot.installations import BOT_SCOPES
+
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "tests" / "data" / "manifest.schema.json"
 
-REQUIRED_SCOPES = {
-    "app_mentions:read",
-    "channels:history",
-    "channels:join",
-    "channels:read",
-    "chat:write",
-    "commands",
-    "files:write",
-    "groups:history",
-    "groups:read",
-    "users:read",
-}
+REQUIRED_SCOPES = set(BOT_SCOPES)  # what an install asks for
 REQUIRED_EVENTS = {"app_mention", "message.channels", "message.groups", "app_home_opened"}
 
 

@@ -4,8 +4,6 @@ the whole plan as a Markdown file in the thread, each exactly once."""
 
 from __future__ import annotations
 
-import pytest
-
 from bot.formatting import HEADER_TEXT_LIMIT, MARKDOWN_BLOCK_LIMIT, MAX_BLOCKS, plan_messages, split_plan_title
 from tests.slack.chat_rig import Chat
 from workflows.ports import PostRecord

@@ -12,17 +12,9 @@ from tests.engine.harness import research_env, research_fakes
 from tests.fakes.llm_server import call_tools, say
 from tests.fakes.scenario import QUESTIONS, lisbon_script
 from tests.fakes.slack_api import FakeSlackWebAPI
-from tests.slack.planner_harness import slack_planner
+from tests.slack.planner_harness import SlackPlanner, slack_planner
 
 
-@pytest.fixture
-def slack():
-    api = FakeSlackWebAPI()
-    api.add_channel(CHANNEL, name="trips")
-    api.add_user("U0ANA", display_name="Ana")
-    api.add_user("U0BEN", display_name="Ben")
-    with api:
-        yield api
 
 
 def _kind(message: dict) -> str:
@@ -35,15 +27,21 @@ def _of(slack: FakeSlackWebAPI, root_ts: str, kind: str) -> list[dict]:
     return [slack.message(CHANNEL, m["ts"]) for m in slack.posts(CHANNEL, thread_ts=root_ts) if _kind(m) == kind]
 
 
+def _plan_lisbon(slack: FakeSlackWebAPI, sp: SlackPlanner) -> str:
+    """/plan-trip, then Ana answers the three questions as they come; the root's ts."""
+    player = SlackPlayer(slack, sp.events_url)
+    root_ts = player.plan_trip("Lisbon in May, 4 people")["ts"]
+    for n, answer in enumerate(("May 1-4", "2000 EUR", "vegetarian"), start=1):
+        player.wait_questions(root_ts, n, timeout=15)
+        player.reply(root_ts, answer, "U0ANA")
+    return str(root_ts)
+
+
 def test_research_lines_are_rewritten_in_place_and_the_plan_is_shared_once(slack, tmp_path):
     with research_fakes(lisbon_script) as (llm, serper, site):
         env = research_env(llm, serper, tmp_path)
         with slack_planner(slack, env) as sp:
-            player = SlackPlayer(slack, sp.events_url)
-            root_ts = player.plan_trip("Lisbon in May, 4 people")["ts"]
-            for n, answer in enumerate(("May 1-4", "2000 EUR", "vegetarian"), start=1):
-                player.wait_questions(root_ts, n, timeout=15)
-                player.reply(root_ts, answer, "U0ANA")
+            root_ts = _plan_lisbon(slack, sp)
             outcome = sp.outcome(root_ts)
             sp.wait(lambda: "Plan ready" in (slack.message(CHANNEL, root_ts) or {}).get("text", ""))
 
@@ -171,11 +169,7 @@ def test_refused_edits_never_stall_or_end_a_trip(slack, tmp_path, refusal):
     with research_fakes(lisbon_script) as (llm, serper, site):
         env = research_env(llm, serper, tmp_path)
         with slack_planner(slack, env) as sp:
-            player = SlackPlayer(slack, sp.events_url)
-            root_ts = player.plan_trip("Lisbon in May, 4 people")["ts"]
-            for n, answer in enumerate(("May 1-4", "2000 EUR", "vegetarian"), start=1):
-                player.wait_questions(root_ts, n, timeout=15)
-                player.reply(root_ts, answer, "U0ANA")
+            root_ts = _plan_lisbon(slack, sp)
             outcome = sp.outcome(root_ts)
             record = sp.trip(root_ts)
 

@@ -11,8 +11,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -80,29 +83,35 @@ def _tokens_used(api: FakeSlackWebAPI, channel: str) -> set[str]:
             if c.params.get("channel") == channel or c.params.get("channel_id") == channel}
 
 
-def test_installs_through_oauth_and_each_workspace_uses_its_own_token(tmp_path) -> None:
+@contextlib.contextmanager
+def two_workspaces(tmp_path: Path) -> Iterator[tuple[FakeSlackWebAPI, SlackPlanner]]:
+    """A planner that installs through OAuth; workspaces T0002 and T0003 with a channel each."""
     with FakeSlackWebAPI() as api, research_fakes(lisbon_script) as (llm, serper, site):
         api.add_channel("C0TWO", name="trips", team="T0002")
         api.add_channel("C0THREE", name="trips", team="T0003")
-        env = research_env(llm, serper, tmp_path)
-        with slack_planner(api, env, oauth=True) as sp:
+        with slack_planner(api, research_env(llm, serper, tmp_path), oauth=True) as sp:
             api.deliver_events_to(sp.events_url, SIGNING_SECRET)
-            # not installed anywhere yet: a command is acked and ignored
-            send_signed(sp.events_url, slash_command("too early", team_id="T0002", channel_id="C0TWO"),
-                        signing_secret=SIGNING_SECRET)
-            install_app(sp.base_url, api, "T0002")
-            install_app(sp.base_url, api, "T0003")
-            two, three = api.workspace("T0002"), api.workspace("T0003")
-            assert two is not None and three is not None and two.token != three.token
+            yield api, sp
 
-            roots = {"C0TWO": _command(sp, "T0002", "C0TWO", "Lisbon in May"),
-                     "C0THREE": _command(sp, "T0003", "C0THREE", "Lisbon in June")}
-            teams = {"C0TWO": "T0002", "C0THREE": "T0003"}
-            for n, answer in enumerate(("May 1-4", "2000 EUR", "vegetarian"), start=1):
-                for channel, root in roots.items():
-                    poll_until(lambda: len(thread_questions(api, channel, root)) >= n, 20)
-                    _reply(sp, teams[channel], channel, root, answer)
-            outcomes = {c: sp.outcome(r, team=teams[c], channel=c) for c, r in roots.items()}
+
+def test_installs_through_oauth_and_each_workspace_uses_its_own_token(tmp_path) -> None:
+    with two_workspaces(tmp_path) as (api, sp):
+        # not installed anywhere yet: a command is acked and ignored
+        send_signed(sp.events_url, slash_command("too early", team_id="T0002", channel_id="C0TWO"),
+                    signing_secret=SIGNING_SECRET)
+        install_app(sp.base_url, api, "T0002")
+        install_app(sp.base_url, api, "T0003")
+        two, three = api.workspace("T0002"), api.workspace("T0003")
+        assert two is not None and three is not None and two.token != three.token
+
+        roots = {"C0TWO": _command(sp, "T0002", "C0TWO", "Lisbon in May"),
+                 "C0THREE": _command(sp, "T0003", "C0THREE", "Lisbon in June")}
+        teams = {"C0TWO": "T0002", "C0THREE": "T0003"}
+        for n, answer in enumerate(("May 1-4", "2000 EUR", "vegetarian"), start=1):
+            for channel, root in roots.items():
+                poll_until(lambda: len(thread_questions(api, channel, root)) >= n, 20)
+                _reply(sp, teams[channel], channel, root, answer)
+        outcomes = {c: sp.outcome(r, team=teams[c], channel=c) for c, r in roots.items()}
 
     assert [m["text"] for m in api.posts("C0TWO") if "too early" in m["text"]] == []
     assert {o["status"] for o in outcomes.values()} == {"done"}
@@ -113,29 +122,24 @@ def test_installs_through_oauth_and_each_workspace_uses_its_own_token(tmp_path) 
 
 
 def test_uninstalling_deletes_the_installation_and_stops_that_teams_trips_silently(tmp_path) -> None:
-    with FakeSlackWebAPI() as api, research_fakes(lisbon_script) as (llm, serper, site):
-        api.add_channel("C0TWO", name="trips", team="T0002")
-        api.add_channel("C0THREE", name="trips", team="T0003")
-        env = research_env(llm, serper, tmp_path)
-        with slack_planner(api, env, oauth=True) as sp:
-            api.deliver_events_to(sp.events_url, SIGNING_SECRET)
-            install_app(sp.base_url, api, "T0002")
-            install_app(sp.base_url, api, "T0003")
-            two_root = _command(sp, "T0002", "C0TWO", "Lisbon in May")
-            three_root = _command(sp, "T0003", "C0THREE", "Lisbon in June")
-            poll_until(lambda: thread_questions(api, "C0TWO", two_root) and thread_questions(api, "C0THREE", three_root), 20)
-            posts_before = len(api.posts("C0TWO"))
-            calls_before = len(api.calls)
+    with two_workspaces(tmp_path) as (api, sp):
+        install_app(sp.base_url, api, "T0002")
+        install_app(sp.base_url, api, "T0003")
+        two_root = _command(sp, "T0002", "C0TWO", "Lisbon in May")
+        three_root = _command(sp, "T0003", "C0THREE", "Lisbon in June")
+        poll_until(lambda: thread_questions(api, "C0TWO", two_root) and thread_questions(api, "C0THREE", three_root), 20)
+        posts_before = len(api.posts("C0TWO"))
+        calls_before = len(api.calls)
 
-            api.uninstall("T0002")  # Slack sends tokens_revoked and app_uninstalled
-            outcome = sp.outcome(two_root, team="T0002", channel="C0TWO")
-            record = sp.trip(two_root, team="T0002", channel="C0TWO")
-            assert sp.run(sp.workspaces.find("T0002")) is None  # the installation is gone
-            # a late reply from the uninstalled team is acked and ignored
-            _reply(sp, "T0002", "C0TWO", two_root, "May 1-4")
-            # the other workspace goes on
-            _reply(sp, "T0003", "C0THREE", three_root, "June 1-4")
-            poll_until(lambda: len(thread_questions(api, "C0THREE", three_root)) >= 2, 20)
+        api.uninstall("T0002")  # Slack sends tokens_revoked and app_uninstalled
+        outcome = sp.outcome(two_root, team="T0002", channel="C0TWO")
+        record = sp.trip(two_root, team="T0002", channel="C0TWO")
+        assert sp.run(sp.workspaces.find("T0002")) is None  # the installation is gone
+        # a late reply from the uninstalled team is acked and ignored
+        _reply(sp, "T0002", "C0TWO", two_root, "May 1-4")
+        # the other workspace goes on
+        _reply(sp, "T0003", "C0THREE", three_root, "June 1-4")
+        poll_until(lambda: len(thread_questions(api, "C0THREE", three_root)) >= 2, 20)
 
     assert outcome["status"] == "stopped" and record.state == "cancelled"
     assert len(api.posts("C0TWO")) == posts_before  # nobody was told: the token is gone
