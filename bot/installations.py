@@ -71,8 +71,11 @@ class OAuthCredentials:
         for name, value in values.items():
             if not value:
                 given = ", ".join(n for n, v in values.items() if v)
-                raise ConfigError(name, f"missing: installing through OAuth needs all of {', '.join(OAUTH_VARIABLES)} "
-                                        f"(only {given} is set)")
+                raise ConfigError(
+                    name,
+                    f"missing: installing through OAuth needs all of {', '.join(OAUTH_VARIABLES)} "
+                    f"(only {given} is set)",
+                )
         if len(values["SLACK_STATE_SECRET"]) < 16:
             raise ConfigError("SLACK_STATE_SECRET", "too short: use a random secret of at least 16 characters")
         return cls(values["SLACK_CLIENT_ID"], values["SLACK_CLIENT_SECRET"], values["SLACK_STATE_SECRET"])
@@ -87,9 +90,7 @@ def authorization_url(api_url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, base + "/oauth/v2/authorize", "", ""))
 
 
-def oauth_settings(
-    credentials: OAuthCredentials, store: AsyncInstallationStore, *, api_url: str
-) -> AsyncOAuthSettings:
+def oauth_settings(credentials: OAuthCredentials, store: AsyncInstallationStore, *, api_url: str) -> AsyncOAuthSettings:
     return AsyncOAuthSettings(
         client_id=credentials.client_id,
         client_secret=credentials.client_secret,
@@ -99,9 +100,7 @@ def oauth_settings(
         authorization_url=authorization_url(api_url),
         installation_store=store,
         installation_store_bot_only=True,
-        state_store=StatelessOAuthStateStore(
-            expiration_seconds=STATE_SECONDS, signing_secret=credentials.state_secret
-        ),
+        state_store=StatelessOAuthStateStore(expiration_seconds=STATE_SECONDS, signing_secret=credentials.state_secret),
         state_expiration_seconds=STATE_SECONDS,
     )
 
@@ -137,7 +136,9 @@ async def postgres_installation_store(database_url: str, client_id: str) -> Asyn
         await store.create_tables()
     except Exception as exc:
         await engine.dispose()
-        raise ConfigError("DATABASE_URL", f"cannot reach the database for Slack installations ({type(exc).__name__})") from None
+        raise ConfigError(
+            "DATABASE_URL", f"cannot reach the database for Slack installations ({type(exc).__name__})"
+        ) from None
     return store
 
 

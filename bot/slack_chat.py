@@ -232,7 +232,9 @@ class SlackChatPort:
     async def share_plan_file(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> str:
         return await self._in_workspace(thread, lambda client: self._share_plan_file(client, thread, plan, key, footer))
 
-    async def _share_plan_file(self, client: AsyncWebClient, thread: ThreadRef, plan: str, key: str, footer: str) -> str:
+    async def _share_plan_file(
+        self, client: AsyncWebClient, thread: ThreadRef, plan: str, key: str, footer: str
+    ) -> str:
         """Upload the plan as a Markdown file to the thread, exactly once per
         `key` (ledger key ``f"{key}#file"``). Returns the file id ("" when Slack
         refused it for good: the plan itself is already in the thread).
@@ -264,7 +266,9 @@ class SlackChatPort:
                     file_id = await self._upload(client, channel, thread_ts, ledger_key, content, filename, title)
                 except _Refused as refused:
                     if refused.error in THREAD_GONE_ERRORS or refused.error in _FILE_REFUSALS:
-                        self._log.warning("could not share the plan file in %s/%s: %s", channel, thread_ts, refused.error)
+                        self._log.warning(
+                            "could not share the plan file in %s/%s: %s", channel, thread_ts, refused.error
+                        )
                         await self._registry.record_post_done(ledger_key, "")
                         return ""
                     raise SlackPostError(refused.error, channel, False) from refused
@@ -273,7 +277,8 @@ class SlackChatPort:
                         raise
                     self._log.warning(
                         "sharing the plan file %s: Slack's answer was lost (%s); looking for it in the thread",
-                        ledger_key, _describe(exc),
+                        ledger_key,
+                        _describe(exc),
                     )
                     found = await self._find_shared_upload(client, channel, thread_ts, ledger_key, filename)
                     if found is not None:
@@ -307,7 +312,9 @@ class SlackChatPort:
         if refusal is not None:
             self._log.warning(
                 "could not show state %s on the root message of %s (%s); leaving it as it is",
-                state, trip.trip_id, refusal,
+                state,
+                trip.trip_id,
+                refusal,
             )
 
     async def notice(self, thread: ThreadRef, text: str, *, key: str) -> None:
@@ -436,7 +443,8 @@ class SlackChatPort:
         return lock
 
     async def _post_part(
-        self, client: AsyncWebClient,
+        self,
+        client: AsyncWebClient,
         channel: str,
         thread_ts: str,
         message: SlackMessage,
@@ -474,7 +482,14 @@ class SlackChatPort:
         return await self._post_split(client, channel, thread_ts, message, step, part, payload)
 
     async def _post_split(
-        self, client: AsyncWebClient, channel: str, thread_ts: str, message: SlackMessage, step: str, part: str, payload: dict[str, Any]
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        thread_ts: str,
+        message: SlackMessage,
+        step: str,
+        part: str,
+        payload: dict[str, Any],
     ) -> list[str]:
         pieces = _halves(message)
         if len(pieces) < 2:
@@ -486,7 +501,14 @@ class SlackChatPort:
         return refs
 
     async def _send_once(
-        self, client: AsyncWebClient, channel: str, thread_ts: str, message: SlackMessage, step: str, part: str, payload: dict[str, Any]
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        thread_ts: str,
+        message: SlackMessage,
+        step: str,
+        part: str,
+        payload: dict[str, Any],
     ) -> str:
         """Post, and if Slack's answer is lost, look the post up before posting again."""
         for attempt in range(1, LOST_ANSWER_ATTEMPTS + 1):
@@ -499,7 +521,9 @@ class SlackChatPort:
                     raise
                 self._log.warning(
                     "post %s#%s: Slack's answer was lost (%s); looking for it in the thread before posting again",
-                    step, part, _describe(exc),
+                    step,
+                    part,
+                    _describe(exc),
                 )
                 found = await self._find_post(client, channel, thread_ts, step, part)
                 if found is not None:
@@ -509,7 +533,9 @@ class SlackChatPort:
                 await asyncio.sleep(self._lost_answer_pause * attempt)
         raise AssertionError("unreachable")
 
-    async def _send(self, client: AsyncWebClient, channel: str, thread_ts: str, message: SlackMessage, payload: dict[str, Any]) -> str:
+    async def _send(
+        self, client: AsyncWebClient, channel: str, thread_ts: str, message: SlackMessage, payload: dict[str, Any]
+    ) -> str:
         """chat.postMessage with the content fallbacks; `_Refused` when Slack
         says no for a reason no fallback fixes."""
         joined = False
@@ -578,14 +604,19 @@ class SlackChatPort:
                 raise SlackPostError(error, channel, error in THREAD_GONE_ERRORS) from exc
 
     async def _upload(
-        self, client: AsyncWebClient, channel: str, thread_ts: str, ledger_key: str, content: str, filename: str, title: str
+        self,
+        client: AsyncWebClient,
+        channel: str,
+        thread_ts: str,
+        ledger_key: str,
+        content: str,
+        filename: str,
+        title: str,
     ) -> str:
         """Slack's external upload, with the file id recorded before it is shared."""
         data = content.encode("utf-8")
         try:
-            slot = await client.files_getUploadURLExternal(
-                filename=filename, length=len(data), snippet_type="markdown"
-            )
+            slot = await client.files_getUploadURLExternal(filename=filename, length=len(data), snippet_type="markdown")
         except SlackApiError as exc:
             if answer_lost(exc):
                 raise
@@ -614,16 +645,16 @@ class SlackChatPort:
                             return
                         if r.status < 500:
                             raise _Refused(f"upload_failed_http_{r.status}")
-                        failure: BaseException = aiohttp.ClientResponseError(
-                            r.request_info, r.history, status=r.status
-                        )
+                        failure: BaseException = aiohttp.ClientResponseError(r.request_info, r.history, status=r.status)
             except (aiohttp.ClientConnectionError, TimeoutError) as exc:
                 failure = exc
             if attempt == LOST_ANSWER_ATTEMPTS:
                 raise failure
             await asyncio.sleep(self._lost_answer_pause * attempt)
 
-    async def _find_shared_upload(self, client: AsyncWebClient, channel: str, thread_ts: str, ledger_key: str, filename: str) -> str | None:
+    async def _find_shared_upload(
+        self, client: AsyncWebClient, channel: str, thread_ts: str, ledger_key: str, filename: str
+    ) -> str | None:
         """The file id of this upload if it is shared in the thread already."""
         pending = await self._registry.post_record(f"{ledger_key}/upload")
         if pending is not None and pending.ref:
@@ -647,7 +678,9 @@ class SlackChatPort:
             self._log.warning("cannot join %s to post: %s", channel, exc.response.get("error"))
             return False
 
-    async def _thread_messages(self, client: AsyncWebClient, channel: str, thread_ts: str) -> AsyncIterator[dict[str, Any]]:
+    async def _thread_messages(
+        self, client: AsyncWebClient, channel: str, thread_ts: str
+    ) -> AsyncIterator[dict[str, Any]]:
         """Every message of the thread, with metadata, page by page.
 
         Ends early (quietly) when the thread cannot be searched at all: the
@@ -655,7 +688,10 @@ class SlackChatPort:
         cursor: str | None = None
         for _ in range(1000):
             kwargs: dict[str, Any] = {
-                "channel": channel, "ts": thread_ts, "include_all_metadata": True, "limit": self._page_size,
+                "channel": channel,
+                "ts": thread_ts,
+                "include_all_metadata": True,
+                "limit": self._page_size,
             }
             if cursor:
                 kwargs["cursor"] = cursor
@@ -673,7 +709,9 @@ class SlackChatPort:
             if cursor is None:
                 return
 
-    async def _find_post(self, client: AsyncWebClient, channel: str, thread_ts: str, step: str, part: str) -> str | None:
+    async def _find_post(
+        self, client: AsyncWebClient, channel: str, thread_ts: str, step: str, part: str
+    ) -> str | None:
         """The ts of our post for (step, part) in the thread, if it is there."""
         async for message in self._thread_messages(client, channel, thread_ts):
             if _matches(message, step, part):
@@ -772,10 +810,15 @@ def _halves(message: SlackMessage) -> list[SlackMessage]:
         text = message.text
         cut = len(text) // 2
         return [SlackMessage(text=text[:cut] or "…", blocks=first), SlackMessage(text=text[cut:] or "…", blocks=second)]
-    text = message.text if not message.blocks else "\n".join(
-        str(b.get("text") if isinstance(b.get("text"), str) else (b.get("text") or {}).get("text", ""))
-        for b in message.blocks
-    ) or message.text
+    text = (
+        message.text
+        if not message.blocks
+        else "\n".join(
+            str(b.get("text") if isinstance(b.get("text"), str) else (b.get("text") or {}).get("text", ""))
+            for b in message.blocks
+        )
+        or message.text
+    )
     if len(text) < 2:
         return [message]
     cut = text.rfind("\n", 0, len(text) // 2 + 1)

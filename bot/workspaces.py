@@ -141,7 +141,9 @@ class InstalledWorkspaces:
                 if previous is not None and previous.token == bot.bot_token
                 else self._make_client(bot.bot_token)
             )
-            identity = BotIdentity(user_id=bot.bot_user_id or "", bot_id=bot.bot_id or "", team_id=bot.team_id or team_id)
+            identity = BotIdentity(
+                user_id=bot.bot_user_id or "", bot_id=bot.bot_id or "", team_id=bot.team_id or team_id
+            )
             workspace = Workspace(bot.team_id or team_id, client, identity)
         if workspace is None:
             self._cache.pop(key, None)
