@@ -38,7 +38,7 @@ async def admit_served_workspaces(
     next: Callable[[], Awaitable[BoltResponse]],  # noqa: A002
     logger: logging.Logger,
 ) -> BoltResponse:
-    if _tokenless(req) or req.mode == "socket_mode" and not isinstance(req.body, dict):
+    if _tokenless(req):
         return await next()
     team = str(req.context.team_id or "")
     enterprise = req.context.enterprise_id

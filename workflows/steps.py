@@ -8,6 +8,7 @@ exactly once even if the step runs again after a crash.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -16,7 +17,7 @@ from resonate.context import Context
 from workflows import failpoints
 from workflows.failpoints import boundary
 from workflows.llm import LlmOutcome
-from workflows.ports import PostFailed, Reply, ThreadRef
+from workflows.ports import PostFailed, Reply, ThreadRef, ThreadRegistry
 from workflows.services import TripServices
 from workflows.tool_calls import ToolCall
 from workflows.text import scrub, scrub_text
@@ -155,10 +156,35 @@ async def publish_waiter_step(ctx: Context, trip_id: str, promise_id: str) -> bo
     return waiting
 
 
+#: Replies that arrive in one burst (two people at once, a message and its
+#: quick follow-up, Slack delivering a pair out of order) are read together:
+#: the claim waits until the inbox has been still this long, at most
+#: `GATHER_MAX_SECONDS`. Nothing waits when the inbox is empty.
+GATHER_QUIET_SECONDS = 0.15
+GATHER_MAX_SECONDS = 1.5
+_GATHER_POLL_SECONDS = 0.03
+
+
+async def _gather_burst(registry: ThreadRegistry, trip_id: str) -> None:
+    count = len(await registry.unclaimed_replies(trip_id))
+    if not count:
+        return
+    loop = asyncio.get_running_loop()
+    started = still_since = loop.time()
+    while loop.time() - started < GATHER_MAX_SECONDS:
+        await asyncio.sleep(_GATHER_POLL_SECONDS)
+        now = len(await registry.unclaimed_replies(trip_id))
+        if now != count:
+            count, still_since = now, loop.time()
+        elif loop.time() - still_since >= GATHER_QUIET_SECONDS:
+            return
+
+
 @boundary("claim_step")
 async def claim_step(ctx: Context, trip_id: str) -> list[dict[str, str]]:
-    """Take the replies that arrived; idempotent under this step's own id."""
+    """Take the replies that arrived (a burst together); idempotent under this step's own id."""
     svc = ctx.get_dependency(TripServices)
+    await _gather_burst(svc.registry, trip_id)
     replies = await svc.registry.claim_replies(trip_id, claim_id=ctx.info.id)
     if replies:
         await svc.registry.update_trip(trip_id, state="active")

@@ -9,23 +9,22 @@ from tests.fakes.slack_requests import send_signed, slash_command
 
 
 def test_ack_is_fast_while_slack_and_the_engine_are_slow(api: FakeSlackWebAPI) -> None:
-    with start_slack_bot(api, trips_delay=0.5) as bot:
-        api.latency = 0.3  # every Web API call now takes 300 ms
-        # The first request also pays one-off warm-up costs (imports, caches);
-        # it must still beat a single Web API call.
-        status, _, first = send_signed(bot.events_url, slash_command("Warm-up", response_url=api.response_url()))
-        assert status == 200 and first < 0.3
+    """The slow work (Slack calls of 1.5 s, an engine taking 2 s) never sits on
+    the ack path: every ack, even the first, comes well before one such call
+    could have finished, on a loaded machine too."""
+    with start_slack_bot(api, trips_delay=2.0) as bot:
+        api.latency = 1.5  # every Web API call now takes 1.5 s
         timings = []
-        for i in range(3):
+        for i in range(4):
             status, body, elapsed = send_signed(
                 bot.events_url, slash_command(f"Trip {i}", response_url=api.response_url())
             )
             assert status == 200
             assert body == ""  # an empty ack: Slack shows nothing, the root post follows
             timings.append(elapsed)
-        assert max(timings) < 0.1, timings
+        assert max(timings) < 0.75, timings  # half a single Web API call
         # ...and the slow work still happens, after the ack.
-        bot.wait_for(lambda: len(bot.trips.started) == 4, timeout=5)
+        bot.wait_for(lambda: len(bot.trips.started) == 4, timeout=30)
         assert len(api.posts()) == 4
 
 
