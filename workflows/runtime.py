@@ -3,9 +3,9 @@
 Two modes, one workflow:
 - embedded (default): durable state in a SQLite file this process owns, via
   `JournaledConnection`; the thread registry lives in the same database.
-- server (`RESONATE_URL`): the Resonate server holds durable state and the
-  registry is Redis; `web` processes start trips and deliver replies, `worker`
-  processes run them.
+- multi-process: durable state in Postgres (`DATABASE_URL`, resonate-pg) or a
+  Resonate server (`RESONATE_URL`), and the registry in Redis; `web`
+  processes start trips and deliver replies, `worker` processes run them.
 """
 
 from __future__ import annotations
@@ -248,6 +248,22 @@ async def _maintain(runtime: Runtime, clock: Callable[[], float]) -> None:
             await asyncio.sleep(MAINTENANCE_INTERVAL_SECONDS)
 
 
+def server_engine(env: Mapping[str, str]) -> str:
+    """Which engine the multi-process mode runs on: "postgres" (`DATABASE_URL`)
+    or "resonate-server" (`RESONATE_URL`); ConfigError when neither is set."""
+    if env.get("DATABASE_URL", "").strip():
+        return "postgres"
+    if env.get("RESONATE_URL", "").strip():
+        return "resonate-server"
+    from workflows.errors import ConfigError
+
+    raise ConfigError(
+        "DATABASE_URL",
+        "multi-process mode needs an engine: DATABASE_URL (Postgres with resonate-pg) "
+        "or RESONATE_URL (a Resonate server)",
+    )
+
+
 async def open_server_mode(
     env: Mapping[str, str],
     *,
@@ -255,35 +271,97 @@ async def open_server_mode(
     parts: Collaborators | None,
     clock: Callable[[], float] = time.time,
 ) -> Runtime:
-    """`web` or `worker` against a Resonate server, with the registry in Redis."""
+    """`web` or `worker` on Postgres (`DATABASE_URL`) or a Resonate server
+    (`RESONATE_URL`), with the registry in Redis (`REDIS_URL`)."""
     import redis.asyncio as aioredis
 
+    from workflows.errors import ConfigError
     from workflows.registry import RedisThreadRegistry
 
-    url = env.get("RESONATE_URL", "").strip()
+    engine_kind = server_engine(env)
     redis_url = env.get("REDIS_URL", "").strip()
-    from workflows.errors import ConfigError
-
-    if not url:
-        raise ConfigError("RESONATE_URL", f"`travel-planner {role}` needs the Resonate server's URL")
     if not redis_url:
         raise ConfigError("REDIS_URL", f"`travel-planner {role}` needs Redis for the thread registry")
     settings = TripSettings.from_env(env)
     client = aioredis.from_url(redis_url)
     registry = RedisThreadRegistry(client, clock=clock)
+    closers: list[Callable[[], object]] = [client.aclose]
+    try:
+        await registry.ping()
+    except Exception as exc:  # redis-py's ConnectionError, a DNS failure, a refused auth
+        await client.aclose()
+        raise ConfigError("REDIS_URL", f"cannot connect to Redis ({type(exc).__name__})") from None
     group = WORKER_GROUP if role == "worker" else f"web-{uuid.uuid4().hex[:8]}"
-    resonate = Resonate(
-        url=url, group=group, env={}, max_concurrent_tasks=MAX_CONCURRENT_TRIPS, autostart=False
-    )
+    timers = None
+    if engine_kind == "postgres":
+        from workflows.postgres.engine import check_database, lease_from_env, postgres_resonate
+        from workflows.postgres.timers import TimerDriver
+
+        dsn = env["DATABASE_URL"].strip()
+        lease = lease_from_env(env)
+        try:
+            await check_database(dsn)
+        except ConfigError:
+            await client.aclose()
+            raise
+        pg = postgres_resonate(
+            dsn, role=role, group=group, pid=uuid.uuid4().hex, lease=lease,
+            max_concurrent_tasks=MAX_CONCURRENT_TRIPS,
+        )
+        resonate = pg.resonate
+        if role == "worker":
+            timers = TimerDriver(dsn)
+            closers.append(timers.stop)
+    else:
+        resonate = Resonate(
+            url=env["RESONATE_URL"].strip(), group=group, env={}, max_concurrent_tasks=MAX_CONCURRENT_TRIPS,
+            autostart=False,
+        )
     versions = parts.versions if parts is not None else TRIP_VERSIONS
     engine = TripEngine(resonate, registry, settings, target=WORKER_GROUP, versions=versions, clock=clock)
-    closers: list[Callable[[], object]] = [client.aclose]
     if role == "worker":
         assert parts is not None
         resonate.with_dependency(_services(env, parts, registry, engine, settings, closers))
         _register(resonate, parts.versions)
     resonate.start()
     runtime = Runtime(resonate, engine, registry, settings, closers=closers)
+    if timers is not None:
+        timers.start()
+        runtime._background.append(asyncio.create_task(_collect_garbage(runtime, env["DATABASE_URL"].strip(), clock)))
     if role == "web":
         await engine.kick_stranded()
     return runtime
+
+
+async def _collect_garbage(runtime: Runtime, dsn: str, clock: Callable[[], float]) -> None:
+    """Postgres: delete the durable rows of trips finished past retention, and
+    their registry records, so storage stays bounded without pg_cron."""
+    from workflows.postgres.gc import collect_garbage
+
+    retention = timedelta(days=runtime.settings.retention_days).total_seconds()
+    interval = runtime.settings.gc_interval_minutes * 60
+    with contextlib.suppress(asyncio.CancelledError):
+        while True:
+            try:
+                horizon = clock() - retention
+                deleted = await collect_garbage(dsn, int(horizon * 1000))
+                forgotten = await forget_finished_trips(runtime.registry, horizon)
+                if deleted or forgotten:
+                    logger.info("gc: %s durable rows and %d finished trips removed", deleted, forgotten)
+            except Exception:
+                logger.exception("gc failed; trying again in %g s", interval)
+            await asyncio.sleep(interval)
+
+
+#: Trip states after which nothing runs any more.
+FINISHED_STATES = frozenset({"done", "cancelled", "expired", "failed"})
+
+
+async def forget_finished_trips(registry: ThreadRegistry, finished_before: float) -> int:
+    """Drop the registry records of trips finished before `finished_before` (epoch s)."""
+    forgotten = 0
+    for record in await registry.list_trips():
+        if record.state in FINISHED_STATES and record.updated_at < finished_before:
+            await registry.forget_trip(record.trip_id)
+            forgotten += 1
+    return forgotten

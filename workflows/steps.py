@@ -160,9 +160,9 @@ async def publish_waiter_step(ctx: Context, trip_id: str, promise_id: str) -> bo
 #: quick follow-up, Slack delivering a pair out of order) are read together:
 #: the claim waits until the inbox has been still this long, at most
 #: `GATHER_MAX_SECONDS`. Nothing waits when the inbox is empty.
-GATHER_QUIET_SECONDS = 0.15
-GATHER_MAX_SECONDS = 1.5
-_GATHER_POLL_SECONDS = 0.03
+GATHER_QUIET_SECONDS = 0.1
+GATHER_MAX_SECONDS = 1.0
+_GATHER_POLL_SECONDS = 0.02
 
 
 async def _gather_burst(registry: ThreadRegistry, trip_id: str) -> None:

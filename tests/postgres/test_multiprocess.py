@@ -1,0 +1,161 @@
+"""`web` + 2 `worker`s on Postgres (resonate-pg) and Redis, real processes."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import psutil
+import psycopg
+import pytest
+
+from bot.threads import trip_id_for_thread
+from tests.e2e.bot_process import CHANNEL, SIGNING_SECRET, duplicate_posts
+from tests.fakes.scenario import QUESTIONS
+from tests.fakes.slack_api import TEAM_ID
+from tests.fakes.slack_requests import event_envelope, send_signed, thread_reply
+from tests.postgres.cluster import running_cluster, travel_planner
+from tests.redis_server import RedisServer
+from workflows.postgres.schema import apply_schema
+
+
+def test_a_whole_slack_trip_through_web_and_two_workers(tmp_path, resonate_db, private_redis_server: RedisServer):
+    with running_cluster(tmp_path, resonate_db, private_redis_server.url, workers=2) as c:
+        player = c.player
+        root_ts = player.plan_trip("Lisbon in May, 4 people")["ts"]
+        for n, answer in enumerate(("May 1-4", "2000 EUR", "vegetarian"), start=1):
+            questions = player.wait_questions(root_ts, n, timeout=60)
+            player.reply(root_ts, answer, "U0ANA")
+        plans = c.slack.wait_for(lambda: _plans(c, root_ts), timeout=60)
+        trip_id = trip_id_for_thread(TEAM_ID, CHANNEL, root_ts)
+        c.slack.wait_for(lambda: _trip_rows(resonate_db, trip_id)[1] == 0, timeout=30)  # every segment settled
+        rows_before = _trip_rows(resonate_db, trip_id)[0]
+        gc = travel_planner("db", "gc", "--older-than-days", "0", env=c.env, tmp_path=tmp_path)
+        rows_after = _trip_rows(resonate_db, trip_id)[0]
+    assert QUESTIONS[0] in questions[0]
+    assert len(plans) == 1
+    assert duplicate_posts(c.slack) == []
+    assert c.llm.repeated_answers() == []
+    assert max(player.acks) < 1.0
+    assert gc.returncode == 0, gc.stderr
+    assert rows_before > 20 and rows_after == 0, (rows_before, rows_after)
+    assert "1 finished trip records" in gc.stdout
+
+
+def _trip_rows(dsn: str, trip_id: str) -> tuple[int, int]:
+    """(all promise rows of the trip, the pending ones)."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE state = 'pending' AND NOT is_timer) FROM resonate.promises"
+            " WHERE origin_id = %s OR id = %s", (trip_id, trip_id)
+        ).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def _plans(c, root_ts):  # type: ignore[no-untyped-def]
+    return [m for m in c.player.thread(root_ts)
+            if (m.get("metadata") or {}).get("event_payload", {}).get("kind") == "plan"]
+
+
+def _worker_in_the_llm_call(c):  # type: ignore[no-untyped-def]
+    """The worker process holding a connection to the fake LLM right now."""
+    port = int(c.llm.base_url.rsplit(":", 1)[1].split("/", 1)[0])
+    for worker in c.workers:
+        connections = psutil.Process(worker.proc.pid).net_connections(kind="tcp")
+        if any(conn.raddr and conn.raddr.port == port and conn.status == "ESTABLISHED" for conn in connections):
+            return worker
+    return None
+
+
+def test_sigkill_of_the_worker_inside_an_llm_call_moves_the_trip_to_the_other(
+    tmp_path, resonate_db, private_redis_server: RedisServer
+):
+    calls = {"n": 0}
+
+    def latency() -> float:
+        calls["n"] += 1
+        return 4.0 if calls["n"] == 3 else 0.0  # the first research decision after the first answer
+
+    with running_cluster(tmp_path, resonate_db, private_redis_server.url, workers=2,
+                         llm_kwargs={"latency": latency}) as c:
+        player = c.player
+        root_ts = player.plan_trip("Lisbon in May, 4 people")["ts"]
+        player.wait_questions(root_ts, 1, timeout=60)
+        player.reply(root_ts, "May 1-4", "U0ANA")
+        victim = c.slack.wait_for(lambda: c.llm.in_flight.is_set() and _worker_in_the_llm_call(c), timeout=60)
+        in_flight = c.llm.calls[-1].fingerprint
+        victim.kill()
+        killed_at = time.monotonic()
+        player.wait_questions(root_ts, 2, timeout=60)
+        moved_after = time.monotonic() - killed_at
+        player.reply(root_ts, "2000 EUR", "U0BEN")
+        player.wait_questions(root_ts, 3, timeout=60)
+        player.reply(root_ts, "vegetarian", "U0ANA")
+        plans = c.slack.wait_for(lambda: _plans(c, root_ts), timeout=60)
+        assert all(w.proc.poll() is None for w in c.workers if w is not victim)
+
+    assert len(plans) == 1 and duplicate_posts(c.slack) == []
+    assert c.llm.repeated_answers() == []  # only the call in flight ran again, and it was never answered before
+    assert [call.fingerprint for call in c.llm.calls].count(in_flight) == 2
+    assert set(c.serper.counts().values()) == {1} and set(c.site.counts().values()) == {1}  # none read twice
+    assert moved_after < 15.0, moved_after
+
+
+def _answers_seen(c) -> list[str]:  # type: ignore[no-untyped-def]
+    """Every answer text as the LLM read it, once per distinct user message."""
+    last = c.llm.calls[-1].messages
+    return [m["content"] for m in last if m.get("role") == "user"]
+
+
+
+@pytest.mark.parametrize("point", ["before:deliver_reply:1", "after:deliver_reply:1"])
+def test_sigkill_of_web_between_a_reply_and_its_ack_the_retry_delivers_it_once(
+    tmp_path, resonate_db, private_redis_server: RedisServer, point: str
+):
+    with running_cluster(tmp_path, resonate_db, private_redis_server.url, workers=1,
+                         web_env={"TRAVEL_PLANNER_FAILPOINT": point}) as c:
+        player = c.player
+        root_ts = player.plan_trip("Lisbon in May, 4 people")["ts"]
+        player.wait_questions(root_ts, 1, timeout=60)
+        body = json.dumps(event_envelope(thread_reply(CHANNEL, root_ts, "May 1-4", user="U0ANA")))
+        with pytest.raises(OSError):  # web dies before Slack hears 200
+            send_signed(c.web.events_url, body, signing_secret=SIGNING_SECRET)
+        assert c.web.wait_exit() == -9
+        c.restart_web()
+        status, _, _ = send_signed(c.web.events_url, body, signing_secret=SIGNING_SECRET, retry_num=1)  # Slack retries
+        assert status == 200
+        c.player.wait_questions(root_ts, 2, timeout=60)
+        seen = _answers_seen(c)
+    assert sum("May 1-4" in text for text in seen) == 1
+    assert duplicate_posts(c.slack) == []
+
+
+def test_postgres_restarts_mid_trip_then_reminder_and_park_fire_and_the_trip_completes(
+    tmp_path, private_postgres, resonate_schema, private_redis_server: RedisServer
+):
+    apply_schema(private_postgres.url, resonate_schema)
+    # 0.001 h = 3.6 s: the reminder and the parking are durable sleeps in this mode too.
+    with running_cluster(tmp_path, private_postgres.url, private_redis_server.url, workers=2,
+                         TRAVEL_PLANNER_REMIND_AFTER_HOURS="0.001", TRAVEL_PLANNER_PARK_AFTER_HOURS="0.001") as c:
+        player = c.player
+        root_ts = player.plan_trip("Lisbon in May, 4 people")["ts"]
+        player.wait_questions(root_ts, 1, timeout=60)
+        private_postgres.restart()  # under every process, as a crash of the database would
+
+        def notices() -> list[str]:
+            return [m["text"] for m in player.thread(root_ts)
+                    if (m.get("metadata") or {}).get("event_payload", {}).get("kind") == "notice"]
+
+        c.slack.wait_for(lambda: len(notices()) >= 2, timeout=60)  # the reminder, then the parking
+        c.slack.wait_for(lambda: "Parked" in (c.slack.message("C0TRIP", root_ts) or {}).get("text", ""), timeout=30)
+        player.reply(root_ts, "May 1-4", "U0ANA")  # wakes it
+        for n, answer in ((2, "2000 EUR"), (3, "vegetarian")):
+            player.wait_questions(root_ts, n, timeout=60)
+            player.reply(root_ts, answer, "U0ANA")
+        plans = c.slack.wait_for(lambda: _plans(c, root_ts), timeout=60)
+        output = c.worker_output()
+    assert "waiting for an answer" in notices()[0] and "parked" in notices()[1]
+    assert len(notices()) == 2  # one reminder, one parking: nothing doubled by the restart
+    assert len(plans) == 1 and duplicate_posts(c.slack) == []
+    assert c.llm.repeated_answers() == []
+    assert "timers paused: Postgres is unreachable" in output and "timers resume" in output
