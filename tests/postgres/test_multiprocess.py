@@ -27,13 +27,14 @@ def test_a_whole_slack_trip_through_web_and_two_workers(tmp_path, resonate_db, p
             questions = player.wait_questions(root_ts, n, timeout=60)
             player.reply(root_ts, answer, "U0ANA")
         plans = c.slack.wait_for(lambda: _plans(c, root_ts), timeout=60)
+        files = c.slack.wait_for(lambda: c.slack.thread_files(CHANNEL, root_ts), timeout=30)
         trip_id = trip_id_for_thread(TEAM_ID, CHANNEL, root_ts)
         c.slack.wait_for(lambda: _trip_rows(resonate_db, trip_id)[1] == 0, timeout=30)  # every segment settled
         rows_before = _trip_rows(resonate_db, trip_id)[0]
         gc = travel_planner("db", "gc", "--older-than-days", "0", env=c.env, tmp_path=tmp_path)
         rows_after = _trip_rows(resonate_db, trip_id)[0]
     assert QUESTIONS[0] in questions[0]
-    assert len(plans) == 1
+    assert len(plans) == 1 and len(files) == 1  # the plan, and its file, once
     assert duplicate_posts(c.slack) == []
     assert c.llm.repeated_answers() == []
     assert max(player.acks) < 1.0
