@@ -1,17 +1,20 @@
 """`travel-planner trips`: list trips, show one's steps and transcript, cancel one.
 
 - `trips` lists every trip the registry knows: state, last activity, usage.
-- `trips show ID` prints the trip's record, then its durable history read
-  straight from the embedded store (segments, their steps and states), then
-  the transcript (who said what).
+- `trips show ID` prints the trip's record, then its durable history
+  (segments, their steps and states) read straight from the durable store,
+  then the transcript (who said what); see travel_planner/history.py.
 - `trips cancel ID` hands the trip a cancel control, like the Cancel button.
 
-Where it reads: the embedded store's SQLite file in TRAVEL_PLANNER_STATE_DIR,
-opened without the owner lock (a `run` process may own it: SQLite in WAL mode
-lets readers and a short writer work beside it), or Redis when RESONATE_URL
-and REDIS_URL are both set, as for `web` and `worker` (multi-process mode;
-`show` then prints what the registry knows, since the durable history lives
-in the Resonate server).
+Where it reads, by the same rule as the processes:
+- embedded (default): the SQLite file in TRAVEL_PLANNER_STATE_DIR, opened
+  without the owner lock (a `run` process may own it: SQLite in WAL mode lets
+  readers and a short writer work beside it);
+- Postgres mode (REDIS_URL and DATABASE_URL, as for `web` and `worker`): the
+  registry in Redis, the history from `resonate.promises`;
+- Resonate-server mode (REDIS_URL and RESONATE_URL): the registry in Redis;
+  `show` prints what the registry knows, since the history lives in the
+  server.
 
 How `cancel` reaches the trip:
 - no process owns the state directory: the embedded runtime is opened
@@ -21,22 +24,21 @@ How `cancel` reaches the trip:
 - a `run` process owns it: the control is written into the trip's inbox in
   the registry, and that process wakes the trip (it looks for stranded
   waiters every couple of seconds);
-- server mode: delivered through the registry in Redis, and the trip's reply
-  promise is resolved on the Resonate server.
+- Postgres or server mode: the control is written into the inbox in Redis and
+  the trip's reply promise is resolved on the engine, by a client that takes
+  no work (as `web` does), so a worker wakes the trip.
 
-Exit codes: 0 ok, 1 unknown trip, 2 configuration error.
+Exit codes: 0 ok, 1 unknown trip, 2 configuration error (a missing or
+unreachable REDIS_URL, DATABASE_URL without the schema: the message names the
+variable).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import getpass
-import json
-import re
-import sqlite3
 import sys
 import time
 import uuid
@@ -46,6 +48,20 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.trip_starts import is_pending_start
+from travel_planner.history import (
+    Segment,
+    StoredPromise,
+    child_seq,
+    describe_step,
+    one_line,
+    read_embedded,
+    read_postgres,
+    reply_text,
+    segment_messages,
+    step_text,
+    transcript_lines,
+    trip_segments,
+)
 from workflows.config import state_dir_from_env
 from workflows.durable.state_dir import DB_NAME, StateDir, StateDirBusy, open_database
 from workflows.errors import ConfigError
@@ -88,26 +104,63 @@ def trips_command(args: argparse.Namespace, env: Mapping[str, str], out: TextIO 
 @dataclass
 class Store:
     registry: ThreadRegistry | None  # None: no embedded state yet
-    mode: str  # "embedded" | "server"
-    where: str  # the state file, or the Redis URL's host part
+    mode: str  # "embedded" | "postgres" | "server" (a Resonate server)
+    where: str  # the state file, or the Redis (and Postgres) host part
     db_path: Path | None = None
+    database_url: str | None = None  # Postgres mode: where the history is
 
 
-def _server_mode(env: Mapping[str, str]) -> bool:
-    """The same rule as the processes: `web`/`worker` need both; `run` ignores REDIS_URL."""
-    return bool(env.get("REDIS_URL", "").strip()) and bool(env.get("RESONATE_URL", "").strip())
+def multi_process_engine(env: Mapping[str, str]) -> str | None:
+    """The engine of `web`/`worker` when both it and REDIS_URL are set
+    ("postgres" or "resonate-server", as `workflows.runtime.server_engine`
+    chooses), else None: `run` and `chat` ignore REDIS_URL."""
+    from workflows.runtime import server_engine
+
+    if not env.get("REDIS_URL", "").strip():
+        return None
+    try:
+        return server_engine(env)
+    except ConfigError:  # neither engine: embedded
+        return None
+
+
+def _postgres_where(conninfo: str) -> str:
+    """host:port/database, never the password."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        parts = conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError:  # a malformed DSN (check_database has said why already)
+        return "?"
+    return f"{parts.get('host') or 'localhost'}:{parts.get('port') or 5432}/{parts.get('dbname') or '?'}"
 
 
 @contextlib.asynccontextmanager
 async def open_store(env: Mapping[str, str]) -> AsyncIterator[Store]:
-    """The registry, opened for a short visit (never taking the owner lock)."""
-    if _server_mode(env):
+    """The registry, opened for a short visit (never taking the owner lock).
+    In Postgres mode the database is checked first, as `web` checks it."""
+    engine = multi_process_engine(env)
+    if engine is not None:
         from workflows.registry import RedisThreadRegistry, open_redis_client
 
         url = env["REDIS_URL"].strip()
+        redis_where = url.rsplit("@", 1)[-1]
+        mode, where, database_url = "server", redis_where, None
+        if engine == "postgres":
+            from workflows.postgres.engine import check_database
+
+            database_url = env["DATABASE_URL"].strip()
+            await check_database(database_url)  # ConfigError naming DATABASE_URL
+            mode, where = "postgres", f"{_postgres_where(database_url)}, registry in Redis {redis_where}"
         client = open_redis_client(url)
         try:
-            yield Store(RedisThreadRegistry(client), "server", url.rsplit("@", 1)[-1])
+            registry = RedisThreadRegistry(client)
+            try:
+                await registry.ping()
+            except Exception as exc:  # redis-py's ConnectionError, a DNS failure, a refused auth
+                raise ConfigError("REDIS_URL", f"cannot connect to Redis ({type(exc).__name__})") from None
+            yield Store(registry, mode, where, database_url=database_url)
         finally:
             await client.aclose()
         return
@@ -152,14 +205,6 @@ def ago(seconds: float, now: float | None = None) -> str:
     return f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(seconds))} ({rel})"
 
 
-_FENCES = re.compile(r"<<<[A-Z_]+(?: id=[0-9a-f]+)?>>>")
-
-
-def _one_line(text: str, limit: int = 100) -> str:
-    line = " ".join(_FENCES.sub(" ", str(text)).split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
 # ---------------------------------------------------------------------------
 # list
 
@@ -172,7 +217,7 @@ async def list_trips(env: Mapping[str, str], out: TextIO) -> int:
         out.write(f"No trips yet ({store.mode} store: {store.where}).\n")
         return OK
     rows = [
-        (t.trip_id, t.state, ago(t.updated_at), usage_text(t.usage), _one_line(t.request or "-", 60))
+        (t.trip_id, t.state, ago(t.updated_at), usage_text(t.usage), one_line(t.request or "-", 60))
         for t in trips
     ]
     header = ("TRIP", "STATE", "LAST ACTIVITY", "USAGE", "REQUEST")
@@ -185,190 +230,6 @@ async def list_trips(env: Mapping[str, str], out: TextIO) -> int:
 
 # ---------------------------------------------------------------------------
 # show
-
-
-def _decode(value: Any) -> Any:
-    """A promise's param/value: base64 JSON inside `data` (None when absent)."""
-    if not isinstance(value, Mapping):
-        return None
-    data = value.get("data")
-    if not data:
-        return None
-    try:
-        return json.loads(base64.b64decode(data))
-    except (ValueError, TypeError):
-        return None
-
-
-def read_durable_state(db_path: Path) -> Any | None:
-    """The embedded store's state, rebuilt read-only (snapshot + journal) in
-    one read transaction, beside any process that owns and writes it."""
-    from workflows.durable.journal import DurableJournal
-
-    try:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
-    except sqlite3.Error:
-        return None
-    try:
-        conn.execute("PRAGMA busy_timeout=5000")
-        journal = DurableJournal(conn)  # CREATE TABLE IF NOT EXISTS: nothing to write on a store that exists
-        conn.execute("BEGIN")  # one snapshot of snapshot + journal, even if the owner compacts meanwhile
-        try:
-            return journal.load().state
-        finally:
-            conn.execute("ROLLBACK")
-    except sqlite3.Error:
-        return None
-    finally:
-        conn.close()
-
-
-def _child_seq(parent: str, child: str) -> int:
-    tail = child[len(parent) + 1 :]
-    return int(tail) if tail.isdigit() else 1 << 30
-
-
-@dataclass
-class Segment:
-    promise: Any
-    state: dict[str, Any] | None  # the TripState it started from (None: compacted)
-    steps: list[Any]
-
-
-def trip_segments(state: Any, trip_id: str) -> list[Segment]:
-    """The trip's segments in order, each with its steps in call order."""
-    mine = [p for pid, p in state.promises.items() if pid == trip_id or pid.startswith(trip_id + ":")]
-    workflows = [
-        p for p in mine if "resonate:target" in p.tags and p.tags.get("resonate:timer") != "true"
-    ]
-    workflows.sort(key=lambda p: (p.created_at, p.id != trip_id))
-    segments = []
-    for wf in workflows:
-        param = _decode(wf.param)
-        args = param.get("args") if isinstance(param, dict) else None
-        start = args[0] if isinstance(args, list) and args and isinstance(args[0], dict) else None
-        steps = [p for p in mine if p.tags.get("resonate:parent") == wf.id and p.id != wf.id]
-        steps.sort(key=lambda p: _child_seq(wf.id, p.id))
-        segments.append(Segment(wf, start, steps))
-    return segments
-
-
-def describe_step(step: Any, segment_ids: Sequence[str]) -> tuple[str, str]:
-    """(kind, what happened) for one durable step, from its stored result."""
-    tags = step.tags
-    if step.id in segment_ids:
-        return "hand-over", f"next segment {step.id}"
-    if tags.get("resonate:timer") == "true":
-        due = time.strftime("%Y-%m-%d %H:%M", time.localtime(step.timeout_at / 1000))
-        return "timer", f"due {due}" if step.state == "pending" else "settled"
-    if tags.get("resonate:external") == "true":
-        return "wait", "waiting for people" if step.state == "pending" else "woken"
-    if step.state == "pending":
-        return "step", "in progress"
-    value = _decode(step.value)
-    if isinstance(value, dict) and "message" in value and "failure" in value:
-        usage = value.get("usage") or {}
-        tokens = int(usage.get("prompt_tokens", 0) or 0) + int(usage.get("completion_tokens", 0) or 0)
-        failure = value.get("failure")
-        if failure == "control":
-            return "llm", f"not called: people asked to {value.get('detail') or 'stop'}"
-        if failure:
-            return "llm", f"failed ({failure}: {_one_line(value.get('detail') or '', 60)})"
-        message = value.get("message") or {}
-        calls = message.get("tool_calls") or []
-        if calls:
-            what = ", ".join(_tool_call_text(c) for c in calls)
-            return "llm", f"called {what} · {tokens:,} tokens"
-        return "llm", f"said: {_one_line(message.get('content') or '', 80)} · {tokens:,} tokens"
-    if isinstance(value, list):
-        if not value:
-            return "replies", "nothing new"
-        return "replies", "; ".join(_reply_text(r) for r in value if isinstance(r, dict))
-    if isinstance(value, bool):
-        return "waiter", "published (replies were already waiting)" if value else "published"
-    if isinstance(value, int):
-        return "choice", "a reply came first" if value == 0 else "the timer came first"
-    if isinstance(value, str):
-        if value == "":
-            return "post", "posted"
-        return "tool", _one_line(value, 90)
-    return "record", "done"
-
-
-def _tool_call_text(call: Mapping[str, Any]) -> str:
-    function = call.get("function") or {}
-    name = str(function.get("name") or "?")
-    try:
-        arguments = json.loads(function.get("arguments") or "{}")
-    except ValueError:
-        arguments = {}
-    if isinstance(arguments, dict):
-        shown = arguments.get("search_query") or arguments.get("url") or ""
-        if name == "finish_trip":
-            shown = "(the plan)"
-        return f"{name}({_one_line(str(shown), 60)!s})" if shown else f"{name}()"
-    return f"{name}(…)"
-
-
-def _reply_text(reply: Mapping[str, Any]) -> str:
-    kind = reply.get("kind") or "message"
-    if kind != "message":
-        return f"{reply.get('author')} pressed {kind}"
-    return f"[{reply.get('author')}] {_one_line(reply.get('text') or '', 60)}"
-
-
-def transcript_lines(messages: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Who said what, one entry per message (tool output shortened)."""
-    lines: list[str] = []
-    for m in messages:
-        role = m.get("role")
-        content = str(m.get("content") or "")
-        if role == "user":
-            if content.startswith("Trip request from "):
-                who, _, text = content[len("Trip request from ") :].partition(": ")
-                lines.append(f"{who or 'someone'}: {text}")
-                continue
-            for line in content.splitlines():
-                if line.startswith("[") and "] " in line:
-                    who, _, text = line[1:].partition("] ")
-                    lines.append(f"{who}: {text}")
-                elif line.strip():
-                    lines.append(f"people: {line}")
-        elif role == "assistant":
-            calls = m.get("tool_calls") or []
-            if content.strip():
-                lines.append(f"planner: {content.strip()}")
-            for call in calls:
-                lines.append(f"planner -> {_tool_call_text(call)}")
-        elif role == "tool":
-            lines.append(f"   tool result: {_one_line(content, 90)} ({len(content):,} chars)")
-    return lines
-
-
-def segment_messages(segment: Segment) -> list[dict[str, Any]]:
-    """The conversation as this segment knows it: the compacted transcript it
-    was handed, plus what its own steps added (LLM answers, tool results,
-    replies), in order."""
-    if segment.state is None:
-        return []
-    messages = list(segment.state.get("messages") or [])
-    if not messages and segment.state.get("request"):
-        messages.append(
-            {"role": "user", "content": f"Trip request from {segment.state.get('starter') or 'the team'}: {segment.state['request']}"}
-        )
-    for step in segment.steps:
-        if step.state == "pending" or "resonate:target" in step.tags:
-            continue
-        value = _decode(step.value)
-        if isinstance(value, dict) and isinstance(value.get("message"), dict) and not value.get("failure"):
-            messages.append(value["message"])
-        elif isinstance(value, list) and value and all(isinstance(r, dict) and "author" in r for r in value):
-            words = [r for r in value if (r.get("kind") or "message") == "message"]
-            if words:
-                messages.append({"role": "user", "content": "\n".join(f"[{r['author']}] {r['text']}" for r in words)})
-        elif isinstance(value, str) and value:
-            messages.append({"role": "tool", "content": value})
-    return messages
 
 
 def _record_lines(record: TripRecord) -> list[str]:
@@ -384,7 +245,7 @@ def _record_lines(record: TripRecord) -> list[str]:
     if where.get("surface") == "slack":
         lines.append(f"  thread:        Slack {where.get('channel')} {where.get('thread_ts')} (team {where.get('team')})")
     if record.state in ("waiting", "parked") and record.last_question:
-        lines.append(f"  waiting for:   {_one_line(record.last_question, 200)}")
+        lines.append(f"  waiting for:   {one_line(record.last_question, 200)}")
     return lines
 
 
@@ -397,45 +258,34 @@ async def show_trip(env: Mapping[str, str], trip_id: str, out: TextIO) -> int:
         return UNKNOWN_TRIP
     out.write("\n".join(_record_lines(record)) + "\n")
     if inbox:
-        out.write(f"  not read yet:  {'; '.join(_reply_text(r.to_dict()) for r in inbox)}\n")
+        out.write(f"  not read yet:  {'; '.join(reply_text(r.to_dict()) for r in inbox)}\n")
     if store.mode == "server":
         out.write(
             "\nSteps and transcript live in the Resonate server: `trips show` reads them from the "
-            "embedded store only (unset RESONATE_URL and point TRAVEL_PLANNER_STATE_DIR at it).\n"
+            "embedded store or Postgres (DATABASE_URL) only.\n"
         )
         return OK
-    state = read_durable_state(store.db_path) if store.db_path is not None else None
-    segments = trip_segments(state, trip_id) if state is not None else []
+    promises: list[StoredPromise] | None = None
+    source = ""
+    if store.database_url is not None:
+        promises = await read_postgres(store.database_url, trip_id)
+        source = "from Postgres, resonate.promises"
+    elif store.db_path is not None:
+        promises = read_embedded(store.db_path, trip_id)
+        source = "from the embedded store"
+    segments = trip_segments(promises, trip_id) if promises else []
     if not segments:
         out.write("\nNo durable history for this trip (pruned after it finished, or not started yet).\n")
         return OK
-    ids = [s.promise.id for s in segments]
-    out.write("\nSegments and steps:\n")
+    out.write(f"\nSegments and steps: ({source})\n")
     for n, segment in enumerate(segments):
-        p = segment.promise
-        result = _decode(p.value) if p.state != "pending" else None
-        status = p.state if p.state != "pending" else "running"
-        if isinstance(result, dict) and result.get("status"):
-            status = f"{p.state}: {result['status']}"
-        turn = f", from turn {segment.state.get('turn', 0)}" if segment.state else ""
-        out.write(f"  segment {n} ({p.id}) {status}{turn}\n")
-        if not segment.steps and p.state != "pending":
-            out.write("     (its steps were compacted once it finished)\n")
-        for step in segment.steps:
-            kind, what = describe_step(step, ids)
-            mark = "…" if step.state == "pending" else ("✓" if step.state == "resolved" else step.state)
-            seq = _child_seq(p.id, step.id)
-            if step.id in ids:
-                mark, seq_text = "→", "  ->"
-            else:
-                seq_text = f"{seq:>4}"
-            out.write(f"    {seq_text}  {kind:<9} {mark}  {what}\n")
-    live = [s for s in segments if s.state is not None]
+        out.write("".join(f"{line}\n" for line in _segment_lines(n, segment)))
+    live = [s for s in segments if s.start is not None]
     out.write("\nTranscript:\n")
     if live:
         for line in transcript_lines(segment_messages(live[-1])):
-            out.write(f"  {line}\n")
-    last = _decode(segments[-1].promise.value) if segments[-1].promise.state != "pending" else None
+            out.write("  " + line.replace("\n", "\n    ") + "\n")  # a long answer stays indented
+    last = segments[-1].result
     if isinstance(last, dict) and last.get("plan"):
         if not live:
             out.write("  (the conversation was compacted after the trip finished)\n")
@@ -443,6 +293,24 @@ async def show_trip(env: Mapping[str, str], trip_id: str, out: TextIO) -> int:
     elif not live:
         out.write("  (not kept: the trip finished and its history was compacted)\n")
     return OK
+
+
+_MARKS = {"pending": "…", "resolved": "✓"}
+
+
+def _segment_lines(n: int, segment: Segment) -> list[str]:
+    p = segment.promise
+    what = describe_step(segment.name, p.param, segment.result)
+    lines = [f"  segment {n} ({p.id}) {what if p.pending else f'{p.state}: {what}'}"]
+    if not segment.steps and not p.pending:
+        lines.append("     (its steps were compacted once it finished)")
+    for step in segment.steps:
+        name, what = step_text(step)
+        mark = _MARKS.get(step.state, step.state)
+        lines.append(f"    {child_seq(p.id, step.id):>4}  {name:<19} {mark}  {what}")
+    if segment.successor is not None:
+        lines.append(f"      ->  {'hand-over':<19} →  next segment {segment.successor}")
+    return lines
 
 
 # ---------------------------------------------------------------------------
@@ -472,7 +340,7 @@ async def cancel_trip(env: Mapping[str, str], trip_id: str, out: TextIO) -> int:
         if record.state in FINAL_STATES:
             out.write(f"Trip {trip_id} has already ended ({record.state}); nothing to cancel.\n")
             return OK
-        if store.mode == "server":
+        if store.mode in ("postgres", "server"):
             return await _cancel_on_server(env, store.registry, trip_id, out)
         state_path = state_dir_from_env(env)
         try:
@@ -640,7 +508,6 @@ __all__ = [
     "add_parser",
     "cancel_trip",
     "list_trips",
-    "read_durable_state",
     "show_trip",
     "trips_command",
 ]
