@@ -119,7 +119,7 @@ def research_collaborators(
 
 def _services(
     env: Mapping[str, str], parts: Collaborators, registry: ThreadRegistry, engine: TripEngine,
-    settings: TripSettings, closers: list[Callable[[], object]],
+    settings: TripSettings, closers: list[Callable[[], object]], clock: Callable[[], float] = time.time,
 ) -> TripServices:
     model = parts.model
     if model is None:
@@ -136,6 +136,7 @@ def _services(
         resolver=engine,
         settings=settings,
         versions=parts.versions,
+        clock=clock,
     )
 
 
@@ -195,7 +196,7 @@ async def open_embedded(
             resonate, registry, settings, target=EMBEDDED_GROUP, versions=parts.versions, clock=clock
         )
         closers: list[Callable[[], object]] = []
-        resonate.with_dependency(_services(env, parts, registry, engine, settings, closers))
+        resonate.with_dependency(_services(env, parts, registry, engine, settings, closers, clock))
         _register(resonate, parts.versions)
     except BaseException:
         state_dir.close()

@@ -6,6 +6,8 @@ Registered once with `Resonate.with_dependency`; steps get it with
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,3 +36,6 @@ class TripServices:
     resolver: PromiseResolver
     settings: TripSettings
     versions: TripVersions
+    #: Wall time (epoch seconds) as the durable store keeps it: the embedded
+    #: store's injected clock, so a test that moves it moves the trip's "now".
+    clock: Callable[[], float] = time.time

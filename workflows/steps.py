@@ -135,9 +135,17 @@ async def choice_step(ctx: Context, winner: int) -> int:
 
 @boundary("cancel_timer_step")
 async def cancel_timer_step(ctx: Context, timer_id: str) -> None:
-    """Settle a timer nobody needs any more, so nothing waits on it."""
+    """Settle a timer (or a reply promise) nobody needs any more, so nothing waits on it."""
     svc = ctx.get_dependency(TripServices)
     await svc.resolver.resolve(timer_id)
+
+
+@boundary("now_step")
+async def now_step(ctx: Context) -> int:
+    """The time now (epoch ms) on the clock the durable store keeps time by,
+    recorded so every replay of the workflow reads the same moment."""
+    svc = ctx.get_dependency(TripServices)
+    return int(svc.clock() * 1000)
 
 
 @boundary("trip_state_step")
@@ -212,4 +220,5 @@ STEPS = {
     "cancel_timer_step": cancel_timer_step,
     "publish_waiter_step": publish_waiter_step,
     "claim_step": claim_step,
+    "now_step": now_step,
 }

@@ -8,7 +8,8 @@ the conversation gets. The reply promise stays reachable through the thread
 registry, whichever segment publishes it.
 
 The body must be deterministic: everything it decides comes from its input
-state and from step results. Time, randomness and I/O live in steps.
+state and from step results. Time, randomness and I/O live in steps (a timer's
+duration alone reads the clock: see `_Segment._timer_due_at`).
 """
 
 from __future__ import annotations
@@ -66,6 +67,13 @@ TRIP_WORKFLOW = "trip"
 
 #: Longer than any trip; the SDK caps it at the trip's own deadline.
 _UNTIL_TRIP_DEADLINE = timedelta(days=36_500)
+#: From v2 a trip ends this long before its deadline, not at it: the SDK caps
+#: every timer and promise of the trip at the deadline, so a trip still open
+#: then loses its own promise in the same tick and can no longer tell its
+#: thread. An hour (or 5 % of a short lifetime) is time enough to post the
+#: notice and mark the trip expired, through a Slack outage of minutes.
+_EXPIRY_MARGIN_MS = 3_600_000
+_EXPIRY_MARGIN_SHARE = 0.05
 _NO_RETRY = Never()
 #: Posting rides out a Slack outage for ~10 minutes per attempt; the body then
 #: retries the same post (same key, so still exactly once) after a durable sleep.
@@ -92,6 +100,7 @@ class TripState:
     budget_level: int = 0  # times people chose to continue past the budget
     finishing: bool = False  # people asked for the plan with what we have
     last_question: str = ""
+    expires_at: int = 0  # epoch ms the trip ends at if it is still open (v2; 0: not known yet)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,16 +137,29 @@ class _Stopped(Exception):
 
 
 class _Expired(Exception):
-    """The trip's lifetime ended while it waited for people."""
+    """The trip's lifetime ended (from v2 also while it was busy)."""
+
+
+def expiry_moment(deadline_ms: int, started_ms: int) -> int:
+    """When a trip that started at `started_ms` ends if still open (epoch ms)."""
+    lifetime = max(deadline_ms - started_ms, 0)
+    return deadline_ms - min(_EXPIRY_MARGIN_MS, int(lifetime * _EXPIRY_MARGIN_SHARE))
 
 
 class _Segment:
-    """One segment's run of the loop; methods are awaited in body order."""
+    """One segment's run of the loop; methods are awaited in body order.
 
-    def __init__(self, ctx: Context, state: TripState) -> None:
+    `version` is the workflow version running it. Each version keeps its exact
+    sequence of durable steps, since segments suspended on it replay that
+    sequence: v1 as first released; v2 also knows its deadline (`expires_at`)
+    and ends before it, with the extra `now_step`s that needs."""
+
+    def __init__(self, ctx: Context, state: TripState, version: int) -> None:
         self.ctx = ctx
         self.s = state
         self.svc = ctx.get_dependency(TripServices)
+        self.knows_deadline = version >= 2
+        self.closing = False  # ending the trip: its last posts may take any time left
         self.posts = 0
         self.turns_here = 0
         self.steps_here = 0
@@ -180,7 +202,7 @@ class _Segment:
             except Exception:
                 attempt += 1
                 logger.exception("posting %s failed; retrying after a pause", key)
-                await self.ctx.sleep(timedelta(minutes=min(5 * attempt, 30)))
+                await self.pause(timedelta(minutes=min(5 * attempt, 30)))
 
     async def durably(self, step: str, *args: Any) -> Any:
         """Run a bookkeeping step (registry, timers) until it succeeds.
@@ -195,66 +217,147 @@ class _Segment:
             except Exception:
                 attempt += 1
                 logger.exception("step %s of trip %s failed; retrying after a pause", step, self.s.trip_id)
-                await self.ctx.sleep(timedelta(minutes=min(5 * attempt, 30)))
+                await self.pause(timedelta(minutes=min(5 * attempt, 30)))
 
     async def show_state(self, state: str, plan_key: str = "") -> None:
         await self.durably("show_state_step", self.s.trip_id, self.s.thread, state, plan_key)
 
-    async def first_settled(self, *futures: Any) -> int:
-        """The index of the first of `futures` to settle, the same on every replay.
+    # -- the trip's deadline (v2) -------------------------------------------------
+
+    async def now_ms(self) -> int:
+        return int(await self._leaf().run("now_step"))
+
+    async def time_left(self) -> timedelta:
+        """Until the trip expires, on the store's clock, read as a durable step
+        so every replay takes the same branch."""
+        return timedelta(milliseconds=self.s.expires_at - await self.now_ms())
+
+    async def bounded_timer(self, pause: timedelta, then: str) -> tuple[Any, str]:
+        """A durable timer for a quiet phase of `pause`, and what its firing
+        means. From v2 the phase ends `pause` after a recorded now, or at the
+        trip's expiry if that comes first (then "expire"); no life left:
+        expire now."""
+        if not self.knows_deadline:
+            return self.ctx.sleep(pause), then
+        now = await self.now_ms()
+        if now >= self.s.expires_at:
+            raise _Expired
+        due = now + int(pause.total_seconds() * 1000)
+        if due >= self.s.expires_at:
+            due, then = self.s.expires_at, "expire"
+        return self._timer_due_at(due), then
+
+    def _timer_due_at(self, due_ms: int) -> Any:
+        """A durable timer due at `due_ms` (epoch ms).
+
+        The SDK makes a timer due at its clock's now plus the duration, read
+        when the timer is first created; a replay creates it again, which
+        changes nothing. So the duration comes from the clock right now, not
+        from the recorded one: time that passed between recording "now" and
+        creating the timer (a crash and a restart there) does not make it late."""
+        live_ms = int(self.svc.clock() * 1000)
+        return self.ctx.sleep(timedelta(milliseconds=max(due_ms - live_ms, 0)))
+
+    async def still_alive(self) -> None:
+        """After a timer: if the trip's life ran out meanwhile (the process was
+        down, the clock jumped), expire instead of acting on a stale timer."""
+        if self.knows_deadline and await self.time_left() <= timedelta(0):
+            raise _Expired
+
+    async def pause(self, duration: timedelta) -> None:
+        """A durable sleep; from v2 never past the trip's expiry: a pause that
+        reaches it ends the trip (unless the trip is already ending)."""
+        if not self.knows_deadline or self.closing:
+            await self.ctx.sleep(duration)
+            return
+        timer, then = await self.bounded_timer(duration, "wake")
+        try:
+            await timer
+        except Exception:  # a timer rejected (an engine ending the trip's promises): ended all the same
+            logger.info("a pause of trip %s ended by rejection", self.s.trip_id, exc_info=True)
+            raise _Expired from None
+        if then == "expire":
+            raise _Expired
+
+    async def first_settled(self, *futures: Any) -> tuple[int, bool]:
+        """The index of the first of `futures` to settle, and whether it was
+        rejected, the same on every replay.
 
         All pending: suspend until one settles. The observation is recorded as
         a step, because a replay could otherwise see a later state (both
-        settled) and take the other branch.
+        settled) and take the other branch. v1 records the index alone and
+        takes a rejection for a settlement; v2 records a rejection of future i
+        as `len(futures) + i`.
         """
-        observed = -1
+        observed, rejected = -1, False
         for i, future in enumerate(futures):
             try:
                 await future
             except Suspended:
                 continue
-            except Exception:  # settled by rejection: settled all the same
+            except Exception:  # settled by rejection (a promise that timed out)
                 logger.debug("awaited promise %d settled by rejection", i)
+                rejected = self.knows_deadline
             observed = i
             break
         if observed < 0:
             raise Suspended()
-        return int(await self._leaf().run("choice_step", observed))
+        recorded = int(await self._leaf().run("choice_step", observed + len(futures) * rejected))
+        return recorded % len(futures), recorded >= len(futures)
 
     async def wait_for_replies(self) -> list[Reply]:
         """Wait for people. Remind once after a quiet period, park the trip
-        after a further one, close it at its deadline; any reply wakes it.
+        after a further one, close it at its end; any reply wakes it.
         The timers are durable (Resonate sleeps): no process has to live."""
-        settings = self.svc.settings
         while True:
             p = self.ctx.promise(timeout=_UNTIL_TRIP_DEADLINE)  # its own argument; options are ignored
             promise_id = await p.id()
             await self.durably("publish_waiter_step", self.s.trip_id, promise_id)
-            parked = False
-            phases = (
-                (timedelta(hours=settings.remind_after_hours), "remind"),
-                (timedelta(hours=settings.park_after_hours), "park"),
-                (_UNTIL_TRIP_DEADLINE, "expire"),
-            )
-            for pause, then in phases:
-                timer = self.ctx.sleep(pause)
-                if await self.first_settled(p, timer) == 0:
-                    await self.durably("cancel_timer_step", await timer.id())
-                    break
-                if then == "remind":
-                    await self.post("notice", reminder(self.s.last_question), failpoint="reminder_post")
-                elif then == "park":
-                    hours = settings.remind_after_hours + settings.park_after_hours
-                    await self.post("notice", parked_notice(hours), failpoint="park_post")
-                    await self.show_state("parked")
-                    parked = True
-                else:
-                    raise _Expired
+            try:
+                parked = await self._quiet_phases(p)
+            except _Expired:
+                if self.knows_deadline:
+                    # Nobody waits for replies any more: settle their promise, or
+                    # the SDK keeps the ended segment open until the promise times out.
+                    self.closing = True
+                    await self.durably("cancel_timer_step", promise_id)
+                raise
             claimed = await self.durably("claim_step", self.s.trip_id)
             if parked:
                 await self.show_state("active")
             if claimed:
                 return [Reply.from_dict(r) for r in claimed]
+
+    async def _quiet_phases(self, p: Any) -> bool:
+        """Remind, park, expire, until the reply promise `p` settles; True if
+        the trip was parked meanwhile."""
+        settings = self.svc.settings
+        parked = False
+        phases = (
+            (timedelta(hours=settings.remind_after_hours), "remind"),
+            (timedelta(hours=settings.park_after_hours), "park"),
+            (_UNTIL_TRIP_DEADLINE, "expire"),
+        )
+        for pause, then in phases:
+            timer, then = await self.bounded_timer(pause, then)
+            winner, rejected = await self.first_settled(p, timer)
+            if rejected:  # an engine that times promises out (Postgres) ended the wait
+                await self.durably("cancel_timer_step", await timer.id())
+                raise _Expired
+            if winner == 0:
+                await self.durably("cancel_timer_step", await timer.id())
+                break
+            if then == "expire":
+                raise _Expired
+            await self.still_alive()
+            if then == "remind":
+                await self.post("notice", reminder(self.s.last_question), failpoint="reminder_post")
+            elif then == "park":
+                hours = settings.remind_after_hours + settings.park_after_hours
+                await self.post("notice", parked_notice(hours), failpoint="park_post")
+                await self.show_state("parked")
+                parked = True
+        return parked
 
     def take(self, replies: list[Reply]) -> bool:
         """Apply what people sent; True if any of it was words for the LLM."""
@@ -308,16 +411,21 @@ class _Segment:
 
     async def run(self) -> dict[str, Any]:
         try:
+            if self.knows_deadline and not self.s.expires_at:  # the first v2 segment of the trip
+                self.s.expires_at = expiry_moment(self.ctx.info.timeout_at, await self.now_ms())
             return await self._loop()
         except _Stopped as stop:
+            self.closing = True
             logger.info("trip %s stopped without a word: %s", self.s.trip_id, stop.reason)
             await self.durably("trip_state_step", self.s.trip_id, {"state": "cancelled", "last_question": ""})
             return {"status": "stopped", "reason": stop.reason, "usage": self.s.usage}
         except _Cancelled as cancel:
+            self.closing = True
             await self.post("notice", cancelled_notice(cancel.by), {"last_question": ""})
             await self.show_state("cancelled")
             return {"status": "cancelled", "by": cancel.by, "usage": self.s.usage}
         except _Expired:
+            self.closing = True
             await self.post("notice", EXPIRED_NOTICE, {"last_question": ""})
             await self.show_state("expired")
             return {"status": "expired", "usage": self.s.usage}
@@ -357,7 +465,7 @@ class _Segment:
                 if not outage_told:
                     await self.post("notice", outage_notice(outcome.detail, self.svc.settings.provider_retry_minutes))
                     outage_told = True
-                await self.ctx.sleep(timedelta(minutes=self.svc.settings.provider_retry_minutes * min(outages, 5)))
+                await self.pause(timedelta(minutes=self.svc.settings.provider_retry_minutes * min(outages, 5)))
                 continue
             outage_told, outages = False, 0
             if outcome.failure in _RETRIES_AFTER:
@@ -454,10 +562,9 @@ class _Segment:
         return {"status": "continued", "successor": successor}
 
 
-async def trip_v1(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
-    """Version 1 of the trip workflow (one segment of a trip)."""
+async def _run_segment(ctx: Context, state: dict[str, Any], version: int) -> dict[str, Any]:
     # A private copy: the SDK hands every replay the same decoded arguments.
-    segment = _Segment(ctx, TripState.from_dict(copy.deepcopy(state)))
+    segment = _Segment(ctx, TripState.from_dict(copy.deepcopy(state)), version)
     try:
         return await segment.run()
     except ThreadUnavailable as exc:
@@ -468,4 +575,17 @@ async def trip_v1(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
         return {"status": "failed", "reason": str(exc), "usage": segment.s.usage}
 
 
-TRIP_VERSIONS = TripVersions(registered={1: trip_v1}, current=1)
+async def trip_v1(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 of the trip workflow (one segment of a trip): a quiet trip
+    waits for its deadline, where the SDK ends its promises before it can
+    say so. Kept for segments suspended on it."""
+    return await _run_segment(ctx, state, 1)
+
+
+async def trip_v2(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
+    """Version 2: the trip ends before its deadline (`expiry_moment`), quiet
+    or busy, telling its thread; a wait an engine times out ends it too."""
+    return await _run_segment(ctx, state, 2)
+
+
+TRIP_VERSIONS = TripVersions(registered={1: trip_v1, 2: trip_v2}, current=2)

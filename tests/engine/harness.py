@@ -169,11 +169,12 @@ async def planner(
     versions: TripVersions = TRIP_VERSIONS,
     clock: ManualClock | None = None,
     registry: ThreadRegistry | None = None,
+    chat: type[RecordingChat] = RecordingChat,
 ) -> AsyncIterator[Planner]:
     chats: list[RecordingChat] = []
 
     def make_chat(registry: ThreadRegistry) -> RecordingChat:
-        chats.append(RecordingChat(registry))
+        chats.append(chat(registry))
         return chats[-1]
 
     parts = research_collaborators(env, make_chat)

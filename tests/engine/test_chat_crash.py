@@ -120,6 +120,10 @@ KILL_MOMENTS = [
     Moment("after:handover:1", FIRST_ONLY, QUESTIONS[1], env={"TRAVEL_PLANNER_TURNS_PER_SEGMENT": "1"}),
     # The reminder printed, its step not finished.
     Moment("after:chat_notice:1", {}, QUESTIONS[0], crash_env=_QUIET),
+    # The trip's first step: the moment its expiry is measured from, stored; nothing asked yet.
+    Moment("after:now_step:1", {}, QUESTIONS[0]),
+    # Question 2 asked and the wait's "now" stored, its reminder timer not made yet.
+    Moment("after:now_step:3", FIRST_ONLY, QUESTIONS[1]),
 ]
 #: Parked (the park notice and the trip's "parked" state stored).
 PARKED = Moment("after:show_state_step:1", {}, QUESTIONS[0], crash_env=_QUIET)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from tests.engine.harness import planner, research_env, research_fakes, until
+from tests.engine.harness import ManualClock, planner, research_env, research_fakes, until
 from tests.fakes.scenario import QUESTIONS, lisbon_script
 
 DAY_MS = 86_400_000
@@ -125,37 +125,63 @@ def test_a_second_process_on_the_same_state_dir_is_refused(tmp_path):
     assert time.monotonic() - start < 1
 
 
-def test_a_new_workflow_version_leaves_suspended_segments_on_theirs(tmp_path):
-    """Roll-out: v1 segments resume on v1 code; successors start on v2."""
-    from workflows.trip import trip_v1
+def test_a_segment_suspended_on_v1_resumes_on_v1_and_hands_over_to_v2(tmp_path):
+    """Roll-out of v2: the v1 segment resumes on v1 code; its successor starts
+    on v2, which knows the trip's deadline and ends the quiet trip before it."""
+    from workflows.prompts import EXPIRED_NOTICE
+    from workflows.trip import trip_v1, trip_v2
     from workflows.versions import TripVersions
 
     ran: list[tuple[int, str]] = []
 
-    async def trip_v2(ctx, state):  # type: ignore[no-untyped-def]
-        ran.append((2, ctx.info.id))
+    async def v1(ctx, state):  # type: ignore[no-untyped-def]
+        ran.append((1, ctx.info.id))
         return await trip_v1(ctx, state)
 
+    async def v2(ctx, state):  # type: ignore[no-untyped-def]
+        ran.append((2, ctx.info.id))
+        return await trip_v2(ctx, state)
+
+    clock = ManualClock()
     with research_fakes(lisbon_script) as (llm, serper, site):
-        env = research_env(llm, serper, tmp_path, TRAVEL_PLANNER_TURNS_PER_SEGMENT="1")
+        env = research_env(llm, serper, tmp_path, TRAVEL_PLANNER_TURNS_PER_SEGMENT="1",
+                           TRAVEL_PLANNER_TRIP_LIFETIME_DAYS="1", TRAVEL_PLANNER_REMIND_AFTER_HOURS="1",
+                           TRAVEL_PLANNER_PARK_AFTER_HOURS="2")
 
         async def before_upgrade():
-            async with planner(env) as p:
+            async with planner(env, versions=TripVersions(registered={1: v1}, current=1), clock=clock) as p:
                 await p.start("upgrade", "Lisbon in May")
                 await p.wait_for("ask", 1)
+                await until(p.settled_on_a_timer)
 
         async def after_upgrade():
-            v2 = TripVersions(registered={1: trip_v1, 2: trip_v2}, current=2)
-            async with planner(env, versions=v2) as p:
+            upgraded = TripVersions(registered={1: v1, 2: v2}, current=2)
+            async with planner(env, versions=upgraded, clock=clock) as p:
                 await p.reply("upgrade", "May 1-4")
-                for i, answer in ((2, "2000 EUR"), (3, "vegetarian")):
-                    await p.wait_for("ask", i - 1 if i == 2 else 2)  # this process's own posts
-                    await p.reply("upgrade", answer)
-                return await p.outcome("upgrade")
+                await p.wait_for("ask", 1)  # question 2, asked by the v2 successor
+                await until(p.settled_on_a_timer)
+                clock.advance(hours=1.5)
+                await p.wait_for("notice", 1)  # reminded
+                await until(p.settled_on_a_timer)
+                clock.advance(hours=2)
+                await p.wait_for("notice", 2)  # parked
+                await until(lambda: p.caught_up(clock))
+                timers = [x for x in p.runtime.connection.state.promises.values()
+                          if x.tags.get("resonate:timer") == "true" and x.state == "pending"]
+                clock.advance(hours=20)
+                outcome = await p.outcome("upgrade")
+                return outcome, p.chat, timers, dict(p.runtime.connection.state.promises)
 
         asyncio.run(before_upgrade())
-        outcome = asyncio.run(after_upgrade())
+        outcome, chat, timers, promises = asyncio.run(after_upgrade())
 
-    assert outcome["status"] == "done"
-    assert "upgrade" not in [seg for _, seg in ran]  # the suspended v1 segment stayed on v1
-    assert len({seg for _, seg in ran}) == 3  # every successor started on v2
+    assert outcome["status"] == "expired"
+    assert chat.of("ask") == [QUESTIONS[1]] and chat.of("notice")[2:] == [EXPIRED_NOTICE]
+    assert {seg for version, seg in ran if version == 1} == {"upgrade"}  # the suspended v1 segment stayed on v1
+    successors = {seg for version, seg in ran if version == 2}
+    assert len(successors) == 1 and "upgrade" not in successors  # its successor started on v2
+    # The successor's own deadline is the trip's (the SDK caps it at the root's),
+    # and it ends the trip an hour before it.
+    root = promises["upgrade"]
+    assert promises[successors.pop()].timeout_at == root.timeout_at
+    assert [t.timeout_at for t in timers] == [root.timeout_at - 3_600_000]
