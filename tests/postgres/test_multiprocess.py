@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -17,6 +18,9 @@ from tests.fakes.slack_requests import event_envelope, send_signed, thread_reply
 from tests.postgres.cluster import running_cluster, travel_planner
 from tests.redis_server import RedisServer
 from workflows.postgres.schema import apply_schema
+from workflows.prompts import EXPIRED_NOTICE
+from workflows.registry import RedisThreadRegistry
+from workflows.registry.redis_registry import open_redis_client
 
 
 def test_a_whole_slack_trip_through_web_and_two_workers(tmp_path, resonate_db, private_redis_server: RedisServer):
@@ -160,3 +164,34 @@ def test_postgres_restarts_mid_trip_then_reminder_and_park_fire_and_the_trip_com
     assert len(plans) == 1 and duplicate_posts(c.slack) == []
     assert c.llm.repeated_answers() == []
     assert "timers paused: Postgres is unreachable" in output and "timers resume" in output
+
+
+def test_a_quiet_trip_expires_cleanly_at_its_deadline_on_postgres(
+    tmp_path, resonate_db, private_redis_server: RedisServer
+):
+    """The SDK fails a wait whose promise times out on this engine; the trip
+    must still end as `expired`, with the thread told, never with an error."""
+    lifetime_days = 12.0 / 86400  # 12 s: the trip expires 5 % of it (0.6 s) before its deadline
+    with running_cluster(tmp_path, resonate_db, private_redis_server.url, workers=1,
+                         TRAVEL_PLANNER_TRIP_LIFETIME_DAYS=repr(lifetime_days)) as c:
+        player = c.player
+        root_ts = player.plan_trip("Lisbon in May, 4 people")["ts"]
+        player.wait_questions(root_ts, 1, timeout=60)
+        notices = c.slack.wait_for(
+            lambda: [m["text"] for m in player.thread(root_ts)
+                     if (m.get("metadata") or {}).get("event_payload", {}).get("kind") == "notice"], timeout=60
+        )
+        c.slack.wait_for(lambda: "Closed" in (c.slack.message(CHANNEL, root_ts) or {}).get("text", ""), timeout=30)
+        output = c.worker_output()
+
+    async def state() -> str:
+        client = open_redis_client(private_redis_server.url)
+        try:
+            record = await RedisThreadRegistry(client).get_trip(trip_id_for_thread(TEAM_ID, CHANNEL, root_ts))
+            return record.state if record else "?"
+        finally:
+            await client.aclose()
+
+    assert len(notices) == 1 and EXPIRED_NOTICE in notices[0], notices
+    assert asyncio.run(state()) == "expired"
+    assert "ApplicationError" not in output and "Traceback" not in output
