@@ -127,7 +127,10 @@ def test_a_trip_from_start_to_plan_with_controls_status_and_the_trips_command(sl
             calls = len(llm.calls)
             code, out = _trips(monkeypatch, capsys, env, "cancel", trip_id_for_thread(TEAM_ID, CHANNEL, third))
             assert code == 0 and "stopped it and told its thread" in out, out
-            assert "Cancelled" in slack.message(CHANNEL, third)["text"]
+            # Told: the notice is in the thread before the state turns cancelled;
+            # the root message is edited just after (a post of its own).
+            assert any("I've stopped planning" in m["text"] for m in _posts(slack, third, "notice"))
+            slack.wait_for(lambda: "Cancelled" in slack.message(CHANNEL, third)["text"], timeout=DEADLINE)
             assert len(llm.calls) == calls
 
     # What people saw in the first trip's thread.
