@@ -45,6 +45,9 @@ def test_a_whole_slack_trip_through_web_and_two_workers(tmp_path, resonate_db, p
     assert gc.returncode == 0, gc.stderr
     assert rows_before > 20 and rows_after == 0, (rows_before, rows_after)
     assert "1 finished trip records" in gc.stdout
+    # No local disk in this mode (the README's promise for a PaaS dyno): the
+    # state directory every process was given was never created.
+    assert not (tmp_path / "state").exists()
 
 
 def _trip_rows(dsn: str, trip_id: str) -> tuple[int, int]:
