@@ -1,0 +1,212 @@
+"""`web` + N `worker` processes on Postgres: ack latency at `web` under 200
+busy trips spread over 2 workers, and LLM steps per second with 1 against 2
+workers at 500 trips and a 0.2 s fake LLM, side by side in one run.
+
+Every process is a real `python -m travel_planner.cli web|worker`
+(tests/postgres/cluster.py) on a throwaway database and a Redis server of the
+run's own; Slack, the LLM, search and pages are the loopback fakes. The fake
+Slack's per-channel post limit is lifted (all trips share one channel here;
+real workspaces spread them).
+
+- ack: `--ack-trips` trips (200) each wait on an LLM call that takes 60 s,
+  then `--requests` (1,000) signed requests from 4 senders: replies in the
+  trip threads (stored in the busy trips' inboxes) and messages outside any
+  trip. Latency is request out to response in, measured by the sender.
+- throughput: `--trips` trips (500) research forever (the fake LLM answers
+  every call with a search, after `--llm-latency` s); LLM requests started per
+  second over a `--window` (20 s) once every trip has made its first call.
+
+Goals: ack p99 < 50 ms; 2 workers >= 1.5x the LLM steps/s of 1 worker.
+
+Run: `uv run python benchmarks/cluster_throughput.py [--part ack|throughput|both]
+[--ack-trips N] [--requests N] [--trips N] [--llm-latency S] [--window S]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.slack_bench import percentiles, print_table, unrelated_message  # noqa: E402
+from benchmarks.throwaway import redis_server, resonate_database, verdict  # noqa: E402
+from tests.e2e.bot_process import CHANNEL, SIGNING_SECRET  # noqa: E402
+from tests.fakes.llm_server import call_tools, say  # noqa: E402
+from tests.fakes.slack_requests import event_envelope, send_signed, slash_command, thread_reply  # noqa: E402
+from tests.fakes.waiting import poll_until  # noqa: E402
+from tests.postgres.cluster import Cluster, running_cluster  # noqa: E402
+
+ACK_TRIPS = 200
+REQUESTS = 1_000
+SENDERS = 4
+TRIPS = 500
+LLM_LATENCY = 0.2
+WINDOW = 20.0
+ACK_GOAL_MS = 50.0
+SCALE_GOAL = 1.5
+#: Budgets out of the way: the point is throughput, not the budget question.
+UNBOUNDED = {
+    "TRAVEL_PLANNER_MAX_LLM_CALLS": "1000000",
+    "TRAVEL_PLANNER_MAX_TOOL_CALLS": "1000000",
+    "TRAVEL_PLANNER_MAX_TOKENS": "1000000000",
+}
+
+
+@contextlib.contextmanager
+def cluster(workers: int, script: Any, latency: float) -> Iterator[Cluster]:
+    tmp = Path(tempfile.mkdtemp(prefix="tp-cluster-bench-"))
+    with resonate_database() as dsn, redis_server() as redis_url:
+        with running_cluster(tmp, dsn, redis_url, workers=workers, script=script,
+                             llm_kwargs={"latency": latency}, **UNBOUNDED) as c:
+            c.slack.posts_per_second = 1_000_000.0  # one channel for every trip (see the docstring)
+            c.slack.post_burst = 1_000_000
+            yield c
+
+
+def start_trips(c: Cluster, n: int) -> list[float]:
+    """Send `n` /plan-trip commands from 4 senders; their ack times (ms)."""
+    def send(i: int) -> float:
+        body = slash_command(f"Trip {i} to Lisbon", channel_id=CHANNEL, user_id="U0ANA",
+                             response_url=c.slack.response_url())
+        status, _, elapsed = send_signed(c.web.events_url, body, signing_secret=SIGNING_SECRET)
+        assert status == 200, status
+        return elapsed * 1000
+
+    c.player  # noqa: B018 -- subscribes web to the fake's echo of its own posts, as Slack does
+    with ThreadPoolExecutor(SENDERS) as pool:
+        return list(pool.map(send, range(n)))
+
+
+def roots(c: Cluster) -> list[str]:
+    return [m["ts"] for m in c.slack.posts(CHANNEL) if not m.get("thread_ts")]
+
+
+def first_calls(c: Cluster) -> int:
+    """Trips that have made at least one LLM request (each conversation's first)."""
+    return sum(1 for call in list(c.llm.calls) if len(call.messages) == 2)
+
+
+def ack_part(trips: int, requests: int) -> dict[str, dict[str, float]]:
+    with cluster(2, lambda _url: (lambda messages: say("Which dates?")), 60.0) as c:
+        slash_ms = start_trips(c, trips)
+        poll_until(lambda: sum(1 for call in list(c.llm.calls) if not call.answered) >= trips, 180, interval=0.2)
+        poll_until(lambda: len(roots(c)) >= trips, 60, interval=0.2)
+        threads = roots(c)
+        bodies: list[tuple[str, str]] = []
+        for n in range(requests):
+            if n % 5 < 3:
+                event = thread_reply(CHANNEL, threads[n % trips], f"idea {n}", user="U0ANA")
+                bodies.append(("reply in a trip thread (busy trip)", json.dumps(event_envelope(event))))
+            else:
+                bodies.append(("message outside any trip", unrelated_message()))
+
+        def send(item: tuple[str, str]) -> tuple[str, float]:
+            kind, body = item
+            status, _, elapsed = send_signed(c.web.events_url, body, signing_secret=SIGNING_SECRET)
+            assert status == 200, status
+            return kind, elapsed * 1000
+
+        with ThreadPoolExecutor(SENDERS) as pool:
+            results = list(pool.map(send, bodies))
+        busy = sum(1 for call in list(c.llm.calls) if not call.answered)
+        per_worker = [_trips_on(c, w) for w in c.workers]
+    rows: dict[str, dict[str, float]] = {"/plan-trip (start a trip)": percentiles(slash_ms)}
+    for kind in dict.fromkeys(k for k, _ in results):
+        rows[kind] = percentiles([ms for k, ms in results if k == kind])
+    rows["all requests after the starts"] = percentiles([ms for _, ms in results])
+    print_table(f"ack latency at web, {requests} signed requests, {SENDERS} senders, {trips} trips busy "
+                f"on 2 workers (LLM calls in flight at the end: {busy}; trips per worker: {per_worker})", rows)
+    return rows
+
+
+def _trips_on(c: Cluster, worker: Any) -> int:
+    """Trips whose LLM call in flight comes from this worker (its TCP connections to the fake LLM)."""
+    import psutil
+
+    port = int(c.llm.base_url.rsplit(":", 1)[1].split("/", 1)[0])
+    conns = psutil.Process(worker.proc.pid).net_connections(kind="tcp")
+    return sum(1 for k in conns if k.raddr and k.raddr.port == port and k.status == "ESTABLISHED")
+
+
+def research_forever(_url: str):  # type: ignore[no-untyped-def]
+    def script(messages: list[dict[str, Any]]) -> dict[str, Any]:
+        return call_tools(("internet_search", {"search_query": f"lisbon idea {len(messages)}", "num_results": 1}))
+
+    return script
+
+
+def steps_per_second(workers: int, trips: int, latency: float, window: float) -> dict[str, float]:
+    with cluster(workers, research_forever, latency) as c:
+        started = time.monotonic()
+        start_trips(c, trips)
+        poll_until(lambda: first_calls(c) >= trips, 300, interval=0.2)
+        ramp = time.monotonic() - started
+        t0 = time.monotonic()
+        time.sleep(window)  # the measurement window itself, not a wait for a condition
+        t1 = time.monotonic()
+        calls = [call for call in list(c.llm.calls) if t0 <= call.started < t1]
+        cpu = _cpu_seconds(c)
+    return {"workers": workers, "rate": len(calls) / (t1 - t0), "calls": len(calls), "ramp": ramp, **cpu}
+
+
+def _cpu_seconds(c: Cluster) -> dict[str, float]:
+    import psutil
+
+    def cpu(pid: int) -> float:
+        t = psutil.Process(pid).cpu_times()
+        return t.user + t.system
+
+    return {"web_cpu": cpu(c.web.proc.pid), "workers_cpu": sum(cpu(w.proc.pid) for w in c.workers)}
+
+
+def throughput_part(trips: int, latency: float, window: float) -> list[dict[str, float]]:
+    rows = [steps_per_second(n, trips, latency, window) for n in (1, 2)]
+    ideal = trips / latency
+    print(f"LLM steps/s, {trips} trips researching forever, fake LLM {latency:g} s per call, "
+          f"{window:g} s window (ideal, LLM-bound: {ideal:,.0f}/s)")
+    print(f"{'workers':>8}{'LLM req/s':>12}{'in window':>11}{'ramp s':>9}{'workers CPU s':>15}{'web CPU s':>11}"
+          f"{'x 1 worker':>12}")
+    for r in rows:
+        print(f"{int(r['workers']):>8}{r['rate']:>12.1f}{int(r['calls']):>11}{r['ramp']:>9.1f}{r['workers_cpu']:>15.1f}"
+              f"{r['web_cpu']:>11.1f}{r['rate'] / rows[0]['rate']:>12.2f}")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("ack", "throughput", "both"), default="both")
+    parser.add_argument("--ack-trips", type=int, default=ACK_TRIPS)
+    parser.add_argument("--requests", type=int, default=REQUESTS)
+    parser.add_argument("--trips", type=int, default=TRIPS)
+    parser.add_argument("--llm-latency", type=float, default=LLM_LATENCY)
+    parser.add_argument("--window", type=float, default=WINDOW)
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.2f}")
+    goals: list[tuple[str, float, bool]] = []
+    if args.part in ("ack", "both"):
+        p99 = ack_part(args.ack_trips, args.requests)["all requests after the starts"]["p99"]
+        goals.append((f"ack p99 < {ACK_GOAL_MS:g} ms ({args.ack_trips} busy trips, 2 workers)", p99, p99 < ACK_GOAL_MS))
+        print()
+    if args.part in ("throughput", "both"):
+        one, two = throughput_part(args.trips, args.llm_latency, args.window)
+        ratio = two["rate"] / one["rate"]
+        goals.append((f"2 workers >= {SCALE_GOAL:g}x LLM steps/s of 1 ({args.trips} trips)", ratio, ratio >= SCALE_GOAL))
+        print()
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
+    print(f"{'goal':<58}{'measured':>10}{'result':>8}")
+    for name, value, ok in goals:
+        print(f"{name:<58}{value:>10.2f}{verdict(ok):>8}")
+
+
+if __name__ == "__main__":
+    main()
