@@ -119,23 +119,14 @@ def ack_part(trips: int, requests: int) -> dict[str, dict[str, float]]:
         with ThreadPoolExecutor(SENDERS) as pool:
             results = list(pool.map(send, bodies))
         busy = sum(1 for call in list(c.llm.calls) if not call.answered)
-        per_worker = [_trips_on(c, w) for w in c.workers]
+        per_worker = [c.llm_connections(w) for w in c.workers]
     rows: dict[str, dict[str, float]] = {"/plan-trip (start a trip)": percentiles(slash_ms)}
     for kind in dict.fromkeys(k for k, _ in results):
         rows[kind] = percentiles([ms for k, ms in results if k == kind])
     rows["all requests after the starts"] = percentiles([ms for _, ms in results])
     print_table(f"ack latency at web, {requests} signed requests, {SENDERS} senders, {trips} trips busy "
-                f"on 2 workers (LLM calls in flight at the end: {busy}; trips per worker: {per_worker})", rows)
+                f"on 2 workers (LLM calls in flight at the end: {busy}; LLM connections per worker: {per_worker})", rows)
     return rows
-
-
-def _trips_on(c: Cluster, worker: Any) -> int:
-    """Trips whose LLM call in flight comes from this worker (its TCP connections to the fake LLM)."""
-    import psutil
-
-    port = int(c.llm.base_url.rsplit(":", 1)[1].split("/", 1)[0])
-    conns = psutil.Process(worker.proc.pid).net_connections(kind="tcp")
-    return sum(1 for k in conns if k.raddr and k.raddr.port == port and k.status == "ESTABLISHED")
 
 
 def research_forever(_url: str):  # type: ignore[no-untyped-def]
