@@ -36,6 +36,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.slack_bench import percentiles, print_table, unrelated_message  # noqa: E402
@@ -142,34 +144,52 @@ def steps_per_second(workers: int, trips: int, latency: float, window: float) ->
         start_trips(c, trips)
         poll_until(lambda: first_calls(c) >= trips, 300, interval=0.2)
         ramp = time.monotonic() - started
-        t0 = time.monotonic()
+        cpu0, t0 = cpu_seconds(c), time.monotonic()
         time.sleep(window)  # the measurement window itself, not a wait for a condition
-        t1 = time.monotonic()
+        cpu1, t1 = cpu_seconds(c), time.monotonic()
         calls = [call for call in list(c.llm.calls) if t0 <= call.started < t1]
-        cpu = _cpu_seconds(c)
-    return {"workers": workers, "rate": len(calls) / (t1 - t0), "calls": len(calls), "ramp": ramp, **cpu}
+    n = max(len(calls), 1)
+    per_step = {f"{k}_ms": (cpu1[k] - cpu0[k]) * 1000 / n for k in cpu0}
+    return {"workers": workers, "rate": len(calls) / (t1 - t0), "calls": len(calls), "ramp": ramp, **per_step}
 
 
-def _cpu_seconds(c: Cluster) -> dict[str, float]:
+def cpu_seconds(c: Cluster) -> dict[str, float]:
+    """CPU seconds so far of: the workers, web, this database's Postgres
+    backends, and this process (the fake Slack, LLM, search and pages)."""
     import psutil
 
-    def cpu(pid: int) -> float:
-        t = psutil.Process(pid).cpu_times()
-        return t.user + t.system
+    def cpu(pids: list[int]) -> float:
+        total = 0.0
+        for pid in pids:
+            with contextlib.suppress(psutil.Error):
+                t = psutil.Process(pid).cpu_times()
+                total += t.user + t.system
+        return total
 
-    return {"web_cpu": cpu(c.web.proc.pid), "workers_cpu": sum(cpu(w.proc.pid) for w in c.workers)}
+    with psycopg.connect(c.env["DATABASE_URL"]) as conn:
+        backends = [int(r[0]) for r in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+    return {"workers": cpu([w.proc.pid for w in c.workers]), "web": cpu([c.web.proc.pid]),
+            "postgres": cpu(backends), "fakes": cpu([os.getpid()])}
 
 
 def throughput_part(trips: int, latency: float, window: float) -> list[dict[str, float]]:
     rows = [steps_per_second(n, trips, latency, window) for n in (1, 2)]
     ideal = trips / latency
+    cores = os.cpu_count() or 1
     print(f"LLM steps/s, {trips} trips researching forever, fake LLM {latency:g} s per call, "
           f"{window:g} s window (ideal, LLM-bound: {ideal:,.0f}/s)")
-    print(f"{'workers':>8}{'LLM req/s':>12}{'in window':>11}{'ramp s':>9}{'workers CPU s':>15}{'web CPU s':>11}"
-          f"{'x 1 worker':>12}")
+    print(f"{'workers':>8}{'LLM req/s':>11}{'in window':>11}{'ramp s':>8}{'x 1 worker':>12}"
+          f"   CPU ms per LLM step: {'workers':>8}{'web':>6}{'postgres':>9}{'fakes':>7}{'total':>7}"
+          f"{f'{cores}-CPU bound/s':>16}")
     for r in rows:
-        print(f"{int(r['workers']):>8}{r['rate']:>12.1f}{int(r['calls']):>11}{r['ramp']:>9.1f}{r['workers_cpu']:>15.1f}"
-              f"{r['web_cpu']:>11.1f}{r['rate'] / rows[0]['rate']:>12.2f}")
+        total = r["workers_ms"] + r["web_ms"] + r["postgres_ms"] + r["fakes_ms"]
+        r["bound"] = cores * 1000 / total if total else 0.0
+        print(f"{int(r['workers']):>8}{r['rate']:>11.1f}{int(r['calls']):>11}{r['ramp']:>8.1f}"
+              f"{r['rate'] / rows[0]['rate']:>12.2f}   {'':<21}{r['workers_ms']:>8.1f}{r['web_ms']:>6.1f}"
+              f"{r['postgres_ms']:>9.1f}{r['fakes_ms']:>7.1f}{total:>7.1f}{r['bound']:>16.1f}")
+    print(f"(the bound: steps/s if this machine's {cores} CPUs did nothing else; a ratio of 2 workers to 1 above "
+          f"{rows[1]['bound'] / rows[0]['rate']:.2f} cannot be had here)")
     return rows
 
 
