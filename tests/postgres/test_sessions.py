@@ -77,3 +77,32 @@ def test_after_postgres_restarts_no_request_fails_on_a_dead_pooled_connection(pr
     pooled, done = asyncio.run(run())
     assert pooled >= 2, pooled
     assert done == 12
+
+
+def test_the_check_works_for_a_connection_past_descriptor_1024(resonate_db):
+    """A busy worker holds many sockets; select() refuses descriptors from 1024 on."""
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(1200, hard), hard))
+    filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1030)]
+
+    async def run() -> int:
+        engine = _web(resonate_db)
+        engine.resonate.start()
+        try:
+            for i in range(3):
+                await engine.resonate.promises.create(f"high-{i}", FAR_MS, Value(data=i), {})
+            return 3
+        finally:
+            await engine.resonate.stop()
+
+    try:
+        assert min(filler) < 1024 < max(filler)
+        assert asyncio.run(run()) == 3
+    finally:
+        for fd in filler:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

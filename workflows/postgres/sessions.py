@@ -41,8 +41,9 @@ def server_hung_up(conn: psycopg.AsyncConnection[Any]) -> bool:
     """Whether the idle `conn` is dead, found without a round trip."""
     if conn.closed or conn.broken:
         return True
-    readable, _, _ = select.select([conn.fileno()], [], [], 0)
-    return bool(readable)  # an idle connection is quiet: this is EOF or the server's goodbye
+    poller = select.poll()  # not select(): a busy worker's descriptors pass 1024
+    poller.register(conn.fileno(), select.POLLIN)
+    return bool(poller.poll(0))  # an idle connection is quiet: this is EOF, an error or the server's goodbye
 
 
 class CheckedSessions:
