@@ -45,7 +45,8 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
 
 
 def print_table(title: str, rows: dict[str, dict[str, float]]) -> None:
+    width = max([34, *(len(name) + 2 for name in rows)])
     print(title)
-    print(f"{'':<34}{'n':>7}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}{'max ms':>10}")
+    print(f"{'':<{width}}{'n':>7}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}{'max ms':>10}")
     for name, r in rows.items():
-        print(f"{name:<34}{int(r['n']):>7}{r['p50']:>10.2f}{r['p90']:>10.2f}{r['p99']:>10.2f}{r['max']:>10.2f}")
+        print(f"{name:<{width}}{int(r['n']):>7}{r['p50']:>10.2f}{r['p90']:>10.2f}{r['p99']:>10.2f}{r['max']:>10.2f}")

@@ -1,5 +1,7 @@
-"""Drive a real trip workflow on the embedded store with in-process fakes, so
-a benchmark measures the durable engine and not the network.
+"""Drive a real trip workflow with in-process fakes, so a benchmark measures
+the durable engine and not the network: on the embedded store, or (when the
+env names `DATABASE_URL` and `REDIS_URL`) on Postgres as a `worker` runs it,
+in this one process.
 
 The fake model asks a question every turn, after one research round, and the
 driver answers it; the clock for each measurement is `time.perf_counter`.
@@ -12,13 +14,14 @@ import json
 import random
 import tempfile
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from workflows.llm import LlmOutcome
 from workflows.ports import Reply, ThreadRef, ThreadRegistry, TripRecord
-from workflows.runtime import Collaborators, Runtime, open_embedded
+from workflows.runtime import Collaborators, Runtime, open_embedded, open_server_mode
 from workflows.tools import TOOL_SPECS
 
 _WORDS = (
@@ -147,8 +150,11 @@ async def open_trip(turns: int, env: dict[str, str] | None = None, state_dir: st
         "TRAVEL_PLANNER_MAX_TOKENS": "1000000000",
         **(env or {}),
     }
-    runtime = await open_embedded(env, parts)
-    run = TripRun(runtime, model, chats[0])
+    if env.get("DATABASE_URL"):
+        runtime = await open_server_mode(env, role="worker", parts=parts)
+    else:
+        runtime = await open_embedded(env, parts)
+    run = TripRun(runtime, model, chats[0], trip_id=f"bench-{uuid.uuid4().hex[:12]}")
     await runtime.engine.start_trip(
         TripRecord(trip_id=run.trip_id, thread_key="bench", thread={}, starter="ana", request="Lisbon, 4 days")
     )

@@ -16,6 +16,7 @@ Fixtures (registered for the whole suite by tests/conftest.py):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -138,16 +139,26 @@ def _with_database(url: str, database: str) -> str:
     return f"{base}/{database}"
 
 
-@pytest.fixture
-def postgres_db(postgres_server_url: str) -> Iterator[str]:
-    name = f"tp_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+@contextlib.contextmanager
+def throwaway_database(server_url: str, prefix: str = "tp_test") -> Iterator[str]:
+    """The URL of a database created here and dropped on the way out (for
+    tests, and for benchmarks that run outside pytest)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield _with_database(postgres_server_url, name)
+        yield _with_database(server_url, name)
     finally:
-        with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+        with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-__all__ = ["EmbeddedPostgres", "answers", "postgres_db", "postgres_server_url", "private_postgres"]
+@pytest.fixture
+def postgres_db(postgres_server_url: str) -> Iterator[str]:
+    with throwaway_database(postgres_server_url) as url:
+        yield url
+
+
+__all__ = [
+    "EmbeddedPostgres", "answers", "postgres_db", "postgres_server_url", "private_postgres", "throwaway_database",
+]

@@ -201,6 +201,7 @@ class LlmCall:
     answered: bool = False
     status: int = 0
     refused: str = ""  # OpenAI's error message when the fake refused the request itself
+    client_port: int = 0  # the caller's TCP port: which process asked (a worker of several)
 
 
 class ScriptedLLM:
@@ -353,6 +354,7 @@ class ScriptedLLM:
                 refused = llm._authorize(body, self.headers.get("Authorization", ""))
                 status, headers, data, delay = refused or llm._respond(body)
                 call = llm._current.call
+                call.client_port = int(self.client_address[1])
                 llm.in_flight.set()
                 if delay:
                     time.sleep(delay)

@@ -22,7 +22,7 @@ from typing import Any
 
 from tests.e2e.bot_process import CHANNEL, BotProcess, SlackPlayer, bot_env, free_port
 from tests.engine.harness import research_fakes
-from tests.fakes.llm_server import ScriptedLLM
+from tests.fakes.llm_server import LlmCall, ScriptedLLM
 from tests.fakes.research import FakeSerper, PageSite
 from tests.fakes.scenario import lisbon_script
 from tests.fakes.slack_api import FakeSlackWebAPI
@@ -102,6 +102,32 @@ class Cluster:
         self.web = BotProcess({**self.env, **extra}, self.logs / "web.log", command="web")
         return self.web
 
+    def llm_connections(self, worker: WorkerProcess) -> int:
+        """TCP connections `worker` holds to the fake LLM right now (its calls in flight, or kept alive)."""
+        import psutil
+
+        port = int(self.llm.base_url.rsplit(":", 1)[1].split("/", 1)[0])
+        connections = psutil.Process(worker.proc.pid).net_connections(kind="tcp")
+        return sum(1 for k in connections if k.raddr and k.raddr.port == port and k.status == "ESTABLISHED")
+
+    def worker_in_llm_call(self) -> WorkerProcess | None:
+        """The live worker holding a connection to the fake LLM right now."""
+        for worker in self.workers:
+            if worker.proc.poll() is None and self.llm_connections(worker):
+                return worker
+        return None
+
+    def worker_of_call(self, call: LlmCall) -> WorkerProcess | None:
+        """The live worker that sent `call` to the fake LLM (by its TCP port)."""
+        import psutil
+
+        for worker in self.workers:
+            if worker.proc.poll() is None:
+                ports = {k.laddr.port for k in psutil.Process(worker.proc.pid).net_connections(kind="tcp") if k.laddr}
+                if call.client_port in ports:
+                    return worker
+        return None
+
     def worker_output(self) -> str:
         return "\n".join(p.read_text("utf-8", "replace") for p in sorted(self.logs.glob("worker-*.log")))
 
@@ -128,12 +154,8 @@ def running_cluster(
     slack.add_user("U0BEN", display_name="Ben")
     with slack, research_fakes(script, **(llm_kwargs or {})) as (llm, serper, site):
         env = bot_env(slack, llm, serper, tmp_path / "state", free_port())
-        env.update(
-            DATABASE_URL=database_url,
-            REDIS_URL=redis_url,
-            TRAVEL_PLANNER_TASK_LEASE_SECONDS=TEST_LEASE_SECONDS,
-            **extra_env,
-        )
+        env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, TRAVEL_PLANNER_TASK_LEASE_SECONDS=TEST_LEASE_SECONDS)
+        env.update(extra_env)  # may override the test lease (a benchmark at the product's default)
         started: list[WorkerProcess] = []
         cluster: Cluster | None = None
         try:

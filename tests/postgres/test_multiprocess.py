@@ -6,7 +6,6 @@ import asyncio
 import json
 import time
 
-import psutil
 import psycopg
 import pytest
 
@@ -65,16 +64,6 @@ def _plans(c, root_ts):  # type: ignore[no-untyped-def]
             if (m.get("metadata") or {}).get("event_payload", {}).get("kind") == "plan"]
 
 
-def _worker_in_the_llm_call(c):  # type: ignore[no-untyped-def]
-    """The worker process holding a connection to the fake LLM right now."""
-    port = int(c.llm.base_url.rsplit(":", 1)[1].split("/", 1)[0])
-    for worker in c.workers:
-        connections = psutil.Process(worker.proc.pid).net_connections(kind="tcp")
-        if any(conn.raddr and conn.raddr.port == port and conn.status == "ESTABLISHED" for conn in connections):
-            return worker
-    return None
-
-
 def test_sigkill_of_the_worker_inside_an_llm_call_moves_the_trip_to_the_other(
     tmp_path, resonate_db, private_redis_server: RedisServer
 ):
@@ -90,7 +79,7 @@ def test_sigkill_of_the_worker_inside_an_llm_call_moves_the_trip_to_the_other(
         root_ts = player.plan_trip("Lisbon in May, 4 people")["ts"]
         player.wait_questions(root_ts, 1, timeout=60)
         player.reply(root_ts, "May 1-4", "U0ANA")
-        victim = c.slack.wait_for(lambda: c.llm.in_flight.is_set() and _worker_in_the_llm_call(c), timeout=60)
+        victim = c.slack.wait_for(lambda: c.llm.in_flight.is_set() and c.worker_in_llm_call(), timeout=60)
         in_flight = c.llm.calls[-1].fingerprint
         victim.kill()
         killed_at = time.monotonic()
