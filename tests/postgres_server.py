@@ -16,6 +16,7 @@ Fixtures (registered for the whole suite by tests/conftest.py):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -115,8 +116,9 @@ def private_postgres() -> Iterator[EmbeddedPostgres]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
-def postgres_server_url() -> Iterator[str]:
+@contextlib.contextmanager
+def running_postgres() -> Iterator[str]:
+    """The URL of a server that answers (see the module docstring for which)."""
     wanted = os.environ.get(ENV_VAR, "").strip()
     if wanted and wanted != "embedded":
         if not answers(wanted):
@@ -133,6 +135,25 @@ def postgres_server_url() -> Iterator[str]:
         server.stop()
 
 
+@contextlib.contextmanager
+def throwaway_database(server_url: str, prefix: str = "tp_test") -> Iterator[str]:
+    """The URL of a database created here, dropped (connections and all) after."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _with_database(server_url, name)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    with running_postgres() as url:
+        yield url
+
+
 def _with_database(url: str, database: str) -> str:
     base, _, _ = url.rpartition("/")
     return f"{base}/{database}"
@@ -140,14 +161,11 @@ def _with_database(url: str, database: str) -> str:
 
 @pytest.fixture
 def postgres_db(postgres_server_url: str) -> Iterator[str]:
-    name = f"tp_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _with_database(postgres_server_url, name)
-    finally:
-        with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with throwaway_database(postgres_server_url) as url:
+        yield url
 
 
-__all__ = ["EmbeddedPostgres", "answers", "postgres_db", "postgres_server_url", "private_postgres"]
+__all__ = [
+    "EmbeddedPostgres", "answers", "postgres_db", "postgres_server_url", "private_postgres", "running_postgres",
+    "throwaway_database",
+]
