@@ -406,7 +406,7 @@ class Deployment(Protocol):
     def front(self) -> BotLife: ...
     def healthy(self) -> bool: ...
     def deaths(self) -> list[tuple[str, int]]: ...
-    def replace(self, role: str, failpoint: str | None) -> str: ...
+    def replace(self, role: str, failpoint: str | None, log: Callable[[str], None]) -> str: ...
     def tend(self, errors: list[str], log: Callable[[str], None]) -> None: ...
     def kill_front(self) -> None: ...
     def live_ports(self) -> frozenset[int]: ...
@@ -451,7 +451,7 @@ class EmbeddedBot:
             return []
         return [("bot", self.life.reap())]
 
-    def replace(self, role: str, failpoint: str | None) -> str:
+    def replace(self, role: str, failpoint: str | None, log: Callable[[str], None]) -> str:
         """After a death: the next life, armed with `failpoint`."""
         return self.start(failpoint)
 
@@ -816,7 +816,7 @@ class Driver:
             if code != -signal.SIGKILL:
                 raise RuntimeError(f"the {role} process exited with {code} (not a failpoint SIGKILL)")
             self._record_kill("failpoint", self._next_failpoint() or "?", role)
-            where = self.deploy.replace(role, self._next_failpoint())
+            where = self.deploy.replace(role, self._next_failpoint(), self.log)
             self._lives += 1
             if role != "worker":
                 self._healthy = False

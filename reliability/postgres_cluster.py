@@ -18,9 +18,10 @@ counts from that moment, as in a new life of the embedded bot), and:
   death is recorded; then a fresh worker is started so two remain. Takeover
   therefore never depends on the restart. No takeover within
   `TAKEOVER_WITHIN_SECONDS` is an error (a fresh worker is started anyway so
-  the run can be judged). If the survivor died too before taking over (a
-  chain's next point killed it), nobody was left: that death counts under
-  `no_survivor` and fresh workers are started at once.
+  the run can be judged). A chain's next point may kill the survivor right
+  after it took over, while the fresh worker is still starting: that worker
+  takes over then (it was there at the death). Should no worker be left at
+  all, that death counts under `no_survivor` and fresh workers start.
 
 The durable state the harness judges by is read from Postgres
 (`resonate.promises`).
@@ -139,9 +140,11 @@ class PostgresCluster:
                 self.workers.remove(worker)
         return out
 
-    def replace(self, role: str, failpoint: str | None) -> str:
+    def replace(self, role: str, failpoint: str | None, log: Callable[[str], None]) -> str:
         fired = failpoints.read_file(self.failpoint_file)
         failpoints.arm_file(self.failpoint_file, failpoint)
+        if role == "worker":
+            self._takeovers_seen(log)  # the dead one may have taken a death over just before
         if role == "web":
             self._web()
             return f"(web again on port {self.port}; the file said {fired!r})"
@@ -157,18 +160,24 @@ class PostgresCluster:
 
     def tend(self, errors: list[str], log: Callable[[str], None]) -> None:
         """Once the survivor took a dead worker's trip over, start a fresh worker."""
-        if not self._waiting:
-            return
-        died_ms, died_at = self._waiting[0]
-        moved_ms = self._next_step_after(died_ms)
-        if moved_ms is not None:
+        self._takeovers_seen(log)
+        if self._waiting and time.monotonic() - self._waiting[0][1] > TAKEOVER_WITHIN_SECONDS:
+            self._waiting.pop(0)
+            errors.append(f"no worker took the trip over within {TAKEOVER_WITHIN_SECONDS:.0f} s of a worker's death")
+            self._fill()
+
+    def _takeovers_seen(self, log: Callable[[str], None]) -> None:
+        while self._waiting:
+            died_ms, _ = self._waiting[0]
+            moved_ms = self._next_step_after(died_ms)
+            if moved_ms is None:
+                return
+            self._waiting.pop(0)
             self.takeovers.append(max(0.0, (moved_ms - died_ms) / 1000))
             log(f"the other worker took over {self.takeovers[-1]:.2f} s after the death; starting a fresh worker")
-        elif time.monotonic() - died_at > TAKEOVER_WITHIN_SECONDS:
-            errors.append(f"no worker took the trip over within {TAKEOVER_WITHIN_SECONDS:.0f} s of a worker's death")
-        else:
-            return
-        self._waiting.pop(0)
+            self._fill()
+
+    def _fill(self) -> None:
         while len(self.workers) < WORKERS:
             self._worker()
 
