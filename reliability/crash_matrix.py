@@ -253,7 +253,7 @@ def tabulate(
             table.notes.append(
                 f"takeover (a worker's death -> the other worker's next step): {len(seconds)} deaths, "
                 f"median {seconds[len(seconds) // 2]:.2f} s, max {seconds[-1]:.2f} s "
-                "(the lease is 3 s; the fresh worker starts only after the takeover; "no survivor": every worker was dead at once, the chain having killed the one that had just taken over)"
+                "(the lease is 3 s; the fresh worker starts only after the takeover; 'no survivor': every worker was dead at once, the chain having killed the one that had just taken over)"
             )
 
     failing = [r for r in [ref_result, *results] if not r.ok]
