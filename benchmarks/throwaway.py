@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.postgres.conftest import schema_path  # noqa: E402
+from tests.postgres.cluster import schema_path  # noqa: E402
 from tests.postgres_server import ENV_VAR, MACHINE_POSTGRES, EmbeddedPostgres, answers, throwaway_database  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 from workflows.postgres.schema import apply_schema, load_schema  # noqa: E402

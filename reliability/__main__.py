@@ -1,4 +1,4 @@
-"""`python -m reliability [--profile fast|full] [--only SUITE ...]`.
+"""`python -m reliability [--profile fast|full] [--engine embedded|postgres] [--only SUITE ...]`.
 
 Runs the registered suites in order, prints each one's table, and exits 1 if
 any table shows a non-zero cell where zero is required (or a suite crashed),
@@ -15,7 +15,7 @@ import time
 import traceback
 from collections.abc import Sequence
 
-from reliability.profile import PROFILES, Profile
+from reliability.profile import ENGINES, PROFILES, EngineNotSupported, Profile
 from reliability.table import Table
 
 #: Suite name -> module exposing `run(profile: Profile) -> Table`, in run order.
@@ -36,6 +36,9 @@ def run_suite(name: str, profile: Profile) -> Table:
     try:
         module = importlib.import_module(module_name)
         table = module.run(profile)
+    except EngineNotSupported as exc:
+        table = Table(title=f"{name} [{profile.name}, {profile.engine}]", columns=["suite"])
+        table.problems.append(str(exc))
     except Exception:
         table = Table(title=f"{name} [{profile.name}]", columns=["suite"])
         table.problems.append(f"the suite crashed:\n{traceback.format_exc()}")
@@ -51,6 +54,10 @@ def available(name: str) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reliability", description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=PROFILES, default="fast")
+    parser.add_argument(
+        "--engine", choices=ENGINES, default="embedded",
+        help="embedded: one `run` process (default); postgres: `web` + 2 `worker`s (crash_matrix)",
+    )
     parser.add_argument(
         "--only", action="append", metavar="SUITE",
         help=f"run only this suite (repeatable, or comma-separated): {', '.join(SUITES)}",
@@ -75,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not sep:
             parser.error(f"--set expects KEY=VALUE, got {item!r}")
         options[key.strip()] = value.strip()
-    profile = Profile(args.profile, seed=args.seed, jobs=max(1, args.jobs), options=options)
+    profile = Profile(args.profile, seed=args.seed, jobs=max(1, args.jobs), options=options, engine=args.engine)
 
     failed: list[str] = []
     for name in wanted:

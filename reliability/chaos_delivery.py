@@ -776,6 +776,7 @@ def shared_case_names(profile: Profile) -> list[str]:
 
 
 def run(profile: Profile) -> Table:
+    profile.embedded_only("chaos_delivery")
     started = time.monotonic()
     seed = profile.seed if profile.seed is not None else 5
     timeout = 30.0 if profile.fast else 60.0

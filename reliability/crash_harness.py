@@ -56,10 +56,11 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from tests.e2e.bot_process import CHANNEL, SIGNING_SECRET, bot_env, free_port
+from tests.postgres.cluster import WORKER_READY
 from tests.fakes.llm_server import ScriptedLLM
 from tests.fakes.research import FakeSerper, PageSite
 from tests.fakes.scenario import PAGES, QUESTIONS, lisbon_script
@@ -217,18 +218,18 @@ def chain_outcome(promises: dict[str, tuple[str, Any]], trip_id: str) -> dict[st
 
 
 class _Connections:
-    """Counts a fake server's connections from accept to shutdown."""
+    """Tracks a fake server's connections (by the client's port) from accept to shutdown."""
 
     def __init__(self, server: Any) -> None:
         self._server = server
         self._lock = threading.Lock()
-        self._open = 0
+        self._open: dict[int, int] = {}  # id(socket) -> the client's port
         accept, shutdown = server.get_request, server.shutdown_request
 
         def get_request() -> Any:
             request = accept()
             with self._lock:
-                self._open += 1
+                self._open[id(request[0])] = int(request[1][1])
             return request
 
         def shutdown_request(request: Any) -> None:
@@ -236,14 +237,16 @@ class _Connections:
                 shutdown(request)
             finally:
                 with self._lock:
-                    self._open -= 1
+                    self._open.pop(id(request), None)
 
         server.get_request, server.shutdown_request = get_request, shutdown_request
 
-    def idle(self) -> bool:
+    def idle(self, live_ports: frozenset[int] = frozenset()) -> bool:
+        """No connection left but those from `live_ports` (processes still
+        running keep their keep-alive connections open)."""
         waiting, _, _ = select.select([self._server.socket], [], [], 0)  # not yet accepted
         with self._lock:
-            return not waiting and self._open == 0
+            return not waiting and set(self._open.values()) <= live_ports
 
 
 @dataclass
@@ -257,13 +260,14 @@ class Fakes:
     def marks(self) -> tuple[int, int, int]:
         return len(self.llm.calls), len(self.serper.requests), len(self.site.requests)
 
-    def idle(self) -> bool:
-        """The paid fakes have handled every connection made to them.
+    def idle(self, live_ports: frozenset[int] = frozenset()) -> bool:
+        """The paid fakes have handled every connection made to them but
+        those of processes still running (their client ports: `live_ports`).
 
         After the bot's death a request it sent may be waiting to be accepted,
         or read and not yet recorded; its connections are closed, so the fakes
         get through them soon."""
-        return all(c.idle() for c in self.connections)
+        return all(c.idle(live_ports) for c in self.connections)
 
     def llm_identities(self, start: int = 0, stop: int | None = None) -> list[str]:
         return [f"llm#{_position(c.messages)}" for c in self.llm.calls[start:stop]]
@@ -319,13 +323,16 @@ def _quiet(request: object, client_address: object) -> None:
 
 
 class BotLife:
-    """One life of `python -m travel_planner.cli run`."""
+    """One life of `python -m travel_planner.cli run` (or `web`, or `worker`)."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, command: str = "run") -> None:
         self.port = int(env["PORT"])
+        self.command = command
+        self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115
+        self._offset = log_path.stat().st_size
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "travel_planner.cli", "run"],
+            [sys.executable, "-m", "travel_planner.cli", command],
             env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
         self.started = time.monotonic()
@@ -335,7 +342,11 @@ class BotLife:
         return f"http://127.0.0.1:{self.port}/slack/events"
 
     def healthy(self) -> bool:
+        """Serving: `/healthz` answers (a `worker`, which serves no HTTP: its ready line is logged)."""
         import urllib.request
+
+        if self.command == "worker":
+            return WORKER_READY in self.log_path.read_bytes()[self._offset:]
 
         with contextlib.suppress(OSError):
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as r:
@@ -385,6 +396,89 @@ def process_env(base: dict[str, str], failpoint: str | None, *, quiet: bool = Fa
     return env
 
 
+class Deployment(Protocol):
+    """The processes a run plays the trip against, on one engine."""
+
+    engine: str
+
+    def start(self, failpoint: str | None) -> str: ...
+    @property
+    def front(self) -> BotLife: ...
+    def healthy(self) -> bool: ...
+    def deaths(self) -> list[tuple[str, int]]: ...
+    def replace(self, role: str, failpoint: str | None, log: Callable[[str], None]) -> str: ...
+    def tend(self, errors: list[str], log: Callable[[str], None]) -> None: ...
+    def kill_front(self) -> None: ...
+    def live_ports(self) -> frozenset[int]: ...
+    def read_promises(self) -> dict[str, tuple[str, Any]]: ...
+    def stop(self) -> dict[str, int]: ...
+    def close(self) -> None: ...
+    def notes(self) -> dict[str, Any]: ...
+
+
+class EmbeddedBot:
+    """The embedded engine: one `travel-planner run` process that owns the
+    store, restarted on the same state directory after each death (on a new
+    port, so a request to the dead one cannot reach the next)."""
+
+    engine = "embedded"
+
+    def __init__(self, fakes: Fakes, workdir: Path, *, quiet: bool) -> None:
+        self.f = fakes
+        self.state_dir = workdir / "state"
+        self.log_path = workdir / "bot.log"
+        self.quiet = quiet
+        self.life: BotLife | None = None
+
+    def start(self, failpoint: str | None) -> str:
+        port = free_port()
+        base = bot_env(self.f.slack, self.f.llm, self.f.serper, self.state_dir, port)
+        self.life = BotLife(process_env(base, failpoint, quiet=self.quiet), self.log_path)
+        return f"on port {port}"
+
+    @property
+    def front(self) -> BotLife:
+        """The process Slack sends to."""
+        assert self.life is not None
+        return self.life
+
+    def healthy(self) -> bool:
+        return self.front.healthy()
+
+    def deaths(self) -> list[tuple[str, int]]:
+        """(role, exit code) of each process found dead since the last call."""
+        if self.life is None or self.life.alive():
+            return []
+        return [("bot", self.life.reap())]
+
+    def replace(self, role: str, failpoint: str | None, log: Callable[[str], None]) -> str:
+        """After a death: the next life, armed with `failpoint`."""
+        return self.start(failpoint)
+
+    def tend(self, errors: list[str], log: Callable[[str], None]) -> None:
+        """Called every tick; nothing to look after here."""
+
+    def kill_front(self) -> None:
+        self.front.kill()
+
+    def live_ports(self) -> frozenset[int]:
+        """Client ports of processes still running (none: the only one is dead)."""
+        return frozenset()
+
+    def read_promises(self) -> dict[str, tuple[str, Any]]:
+        return read_promises(self.state_dir)
+
+    def stop(self) -> dict[str, int]:
+        return {"bot": self.front.stop()} if self.life is not None else {}
+
+    def close(self) -> None:
+        if self.life is not None and self.life.alive():
+            self.life.kill()
+
+    def notes(self) -> dict[str, Any]:
+        return {}
+
+
 # --------------------------------------------------------------------------
 # one run
 
@@ -416,6 +510,7 @@ class Kill:
     at: float  # seconds since the run started
     marks: tuple[int, int, int]  # llm, search, scrape requests received so far
     recorded: set[str]  # paid identities held by the store at the kill (cumulative)
+    role: str = "bot"  # the process that died: "bot" (embedded), "web" or "worker"
 
 
 @dataclass
@@ -439,6 +534,10 @@ class RunResult:
     outcome_plan: str = ""
     posts: int = 0
     conversation_seconds: float = 0.0  # first LLM request -> plan posted (crash-free runs)
+    #: Postgres: seconds from each worker's death to the next step on the surviving worker.
+    takeovers: list[float] = field(default_factory=list)
+    #: Postgres: worker deaths with no other worker left to take over (a chain killed both).
+    no_survivor: int = 0
 
     @property
     def ok(self) -> bool:
@@ -474,17 +573,18 @@ class _Outbox:
 
 
 class Driver:
-    def __init__(self, spec: RunSpec, fakes: Fakes, workdir: Path, reference: Reference | None) -> None:
+    def __init__(
+        self, spec: RunSpec, fakes: Fakes, workdir: Path, reference: Reference | None,
+        deployment: Deployment | None = None,
+    ) -> None:
         self.spec = spec
         self.f = fakes
         self.workdir = workdir
         self.reference = reference
-        self.state_dir = workdir / "state"
-        self.log_path = workdir / "bot.log"
+        self.deploy: Deployment = deployment or EmbeddedBot(fakes, workdir, quiet=spec.quiet)
         self.result = RunResult(spec.label, workdir, spec)
         self._t0 = time.monotonic()
         self._journal = open(workdir / "driver.log", "a")  # noqa: SIM115
-        self._life: BotLife | None = None
         self._lives = 0
         self._outbox = _Outbox()
         self._answered: set[int] = set()
@@ -514,22 +614,20 @@ class Driver:
 
     def _spawn(self, failpoint: str | None) -> None:
         """Start a life without waiting for it: Slack keeps retrying meanwhile."""
-        port = free_port()
-        base = bot_env(self.f.slack, self.f.llm, self.f.serper, self.state_dir, port)
-        self._life = BotLife(process_env(base, failpoint, quiet=self.spec.quiet), self.log_path)
+        where = self.deploy.start(failpoint)
         self._healthy = False
         self._lives += 1
-        self.log(f"life {self._lives} started on port {port} (failpoint {failpoint or '-'})")
+        self.log(f"life {self._lives} started {where} (failpoint {failpoint or '-'})")
 
     def _check_healthy(self) -> None:
-        assert self._life is not None
-        if self._healthy or not self._life.healthy():
-            if time.monotonic() - self._life.started > HEALTHY_WITHIN_SECONDS and not self._healthy:
-                raise RuntimeError(f"the bot did not become healthy within {HEALTHY_WITHIN_SECONDS:.0f} s (see bot.log)")
+        front = self.deploy.front
+        if self._healthy or not self.deploy.healthy():
+            if time.monotonic() - front.started > HEALTHY_WITHIN_SECONDS and not self._healthy:
+                raise RuntimeError(f"the bot did not become healthy within {HEALTHY_WITHIN_SECONDS:.0f} s (see the logs)")
             return
         self._healthy = True
         # Like Slack, the fake sends the bot's own posts and edits back to it.
-        self.f.slack.deliver_events_to(self._life.events_url, SIGNING_SECRET)
+        self.f.slack.deliver_events_to(front.events_url, SIGNING_SECRET)
         self.log(f"life {self._lives} healthy")
         if self._lives > 1 and self._kill_plan:
             self._kill_at = time.monotonic() + self._kill_plan.pop(0)
@@ -545,32 +643,33 @@ class Driver:
     def _failed_start(self, code: int) -> None:
         """A life that died before it served (e.g. its free port was taken
         meanwhile): start it again, twice at most."""
+        if self.deploy.engine != "embedded":
+            raise RuntimeError(f"a process exited with {code} at start-up (see the logs)")
         self._start_failures += 1
         self.log(f"life {self._lives} exited with {code} before it was healthy")
         if self._start_failures > 2:
             raise RuntimeError(f"the bot exited with {code} at start-up, 3 times (see bot.log)")
         self._spawn(self._next_failpoint())
 
-    def _record_kill(self, how: str, point: str) -> None:
+    def _record_kill(self, how: str, point: str, role: str = "bot") -> None:
         # Count what the fakes received only once they have handled all of it.
         deadline = time.monotonic() + IDLE_WITHIN_SECONDS
-        while not self.f.idle():
+        while not self.f.idle(self.deploy.live_ports()):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the fakes still handled requests {IDLE_WITHIN_SECONDS:.0f} s after the kill")
             time.sleep(POLL_SECONDS)
-        promises = read_promises(self.state_dir)
+        promises = self.deploy.read_promises()
         found, unknown = recorded_identities(promises, self.f.llm_answer_ids())
         self._recorded |= found
         for item in unknown:
             self.result.errors.append(f"unrecognised stored value: {item}")
-        kill = Kill(how, point, self._now(), self.f.marks(), set(self._recorded))
+        kill = Kill(how, point, self._now(), self.f.marks(), set(self._recorded), role)
         self.result.kills.append(kill)
         self.log(f"kill #{len(self.result.kills)} ({point}): marks={kill.marks} recorded={sorted(found)}")
 
     # -- Slack -------------------------------------------------------------
 
     def _deliver(self) -> None:
-        assert self._life is not None
         now = time.monotonic()
         for item in list(self._outbox.items):
             if item["ready"] > now:
@@ -579,7 +678,7 @@ class Driver:
             item["tries"] += 1
             try:
                 status, _, took = send_signed(
-                    self._life.events_url, item["body"], signing_secret=SIGNING_SECRET, retry_num=retry
+                    self.deploy.front.events_url, item["body"], signing_secret=SIGNING_SECRET, retry_num=retry
                 )
             except OSError as exc:
                 status, took = 0, 0.0
@@ -631,10 +730,9 @@ class Driver:
         return max(0.0, self._held_since + QUIET_REMIND_SECONDS + QUIET_PARK_SECONDS - time.monotonic())
 
     def _plan_trip(self) -> None:
-        assert self._life is not None
         body = slash_command(REQUEST, channel_id=CHANNEL, user_id="U0ANA", response_url=self.f.slack.response_url())
         try:
-            status, _, _ = send_signed(self._life.events_url, body, signing_secret=SIGNING_SECRET)
+            status, _, _ = send_signed(self.deploy.front.events_url, body, signing_secret=SIGNING_SECRET)
         except OSError as exc:
             # Killed before its answer left (an early failpoint): Slack shows the
             # user a timeout and never retries a command; the trip may be under way.
@@ -658,8 +756,9 @@ class Driver:
         started = time.monotonic()
         self._spawn(self._next_failpoint())
         while not self._healthy:
-            if not self._life.alive():  # type: ignore[union-attr]
-                self._failed_start(self._life.reap())  # type: ignore[union-attr]
+            deaths = self.deploy.deaths()
+            if deaths:
+                self._failed_start(deaths[0][1])
                 continue
             self._check_healthy()
             time.sleep(POLL_SECONDS)
@@ -669,29 +768,22 @@ class Driver:
             now = time.monotonic()
             if now > deadline:
                 raise _Stuck(f"the run did not finish within {RUN_DEADLINE_SECONDS:.0f} s")
-            assert self._life is not None
             if self._first_llm_at is None and self.f.llm.calls:
                 self._first_llm_at = self.f.llm.calls[0].started
                 if self._kill_plan:
                     self._kill_at = self._first_llm_at + self._kill_plan.pop(0)
-            if not self._life.alive():
-                code = self._life.reap()
-                self.log(f"life {self._lives} died (exit {code})")
-                if code != -signal.SIGKILL and not self._healthy:
-                    self._failed_start(code)
-                    continue
-                if code != -signal.SIGKILL:
-                    raise RuntimeError(f"the bot exited with {code} (not a failpoint SIGKILL)")
-                self._record_kill("failpoint", self._next_failpoint() or "?")
-                self._spawn(self._next_failpoint())
+            deaths = self.deploy.deaths()
+            if deaths:
+                self._handle_deaths(deaths)
                 continue
             if self._kill_at is not None and now >= self._kill_at and self._plan_seen_at is None:
                 self._kill_at = None
                 self.log(f"SIGKILL life {self._lives} (random)")
-                self._life.kill()
+                self.deploy.kill_front()
                 self._record_kill("random", "random")
                 self._spawn(None)
                 continue
+            self.deploy.tend(self.result.errors, self.log)
             self._check_healthy()
             thread = self._thread()
             self._answer_new_questions(thread)
@@ -708,13 +800,30 @@ class Driver:
             if self._plan_seen_at is not None and self._healthy and not self._outbox.items and self._finished():
                 break
             time.sleep(POLL_SECONDS)
-        code = self._life.stop()
-        self.log(f"life {self._lives} stopped (exit {code})")
-        if code != 0:
-            self.result.errors.append(f"the bot exited with {code} on SIGTERM")
+        for role, code in self.deploy.stop().items():
+            self.log(f"{role} stopped (exit {code})")
+            if code != 0:
+                self.result.errors.append(f"{role} exited with {code} on SIGTERM")
+
+    def _handle_deaths(self, deaths: list[tuple[str, int]]) -> None:
+        """Processes found dead: a failpoint's SIGKILL is recorded and the
+        deployment replaces the process (armed with the next point)."""
+        for role, code in deaths:
+            self.log(f"{role} died (exit {code}) in life {self._lives}")
+            if code != -signal.SIGKILL and not self._healthy and role != "worker":
+                self._failed_start(code)
+                continue
+            if code != -signal.SIGKILL:
+                raise RuntimeError(f"the {role} process exited with {code} (not a failpoint SIGKILL)")
+            self._record_kill("failpoint", self._next_failpoint() or "?", role)
+            where = self.deploy.replace(role, self._next_failpoint(), self.log)
+            self._lives += 1
+            if role != "worker":
+                self._healthy = False
+            self.log(f"life {self._lives}: {role} replaced {where} (failpoint {self._next_failpoint() or '-'})")
 
     def _finished(self) -> bool:
-        outcome = chain_outcome(read_promises(self.state_dir), self.trip_id)
+        outcome = chain_outcome(self.deploy.read_promises(), self.trip_id)
         if outcome is None:
             return False
         self.result.outcome_plan = str(outcome.get("plan", ""))
@@ -817,8 +926,8 @@ class Driver:
         return any(k.how == "failpoint" for k in self.result.kills)
 
     def close(self) -> None:
-        if self._life is not None and self._life.alive():
-            self._life.kill()
+        with contextlib.suppress(Exception):
+            self.deploy.close()
         self._journal.close()
 
 
@@ -889,12 +998,19 @@ def _step_part(message: dict[str, Any]) -> tuple[str, str] | None:
     return str(payload["step"]), str(payload.get("part", 0))
 
 
-def run_trip(spec: RunSpec, workdir: Path, reference: Reference | None) -> RunResult:
-    """Play the whole scripted trip once, with the kills `spec` asks for."""
+def run_trip(spec: RunSpec, workdir: Path, reference: Reference | None, engine: str = "embedded") -> RunResult:
+    """Play the whole scripted trip once, with the kills `spec` asks for,
+    against one `run` process (embedded) or `web` + 2 `worker`s (postgres)."""
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with running_fakes() as fakes:
-        driver = Driver(spec, fakes, workdir, reference)
+        try:
+            deployment = _deployment(engine, fakes, workdir, spec)
+        except Exception as exc:
+            result = RunResult(spec.label, workdir, spec, errors=[f"no deployment: {type(exc).__name__}: {exc}"])
+            result.seconds = time.monotonic() - started
+            return result
+        driver = Driver(spec, fakes, workdir, reference, deployment)
         try:
             driver.play()
         except _Stuck as exc:
@@ -908,15 +1024,45 @@ def run_trip(spec: RunSpec, workdir: Path, reference: Reference | None) -> RunRe
             driver.judge()
         except Exception as exc:
             driver.result.errors.append(f"judging failed: {type(exc).__name__}: {exc}")
+        notes = deployment.notes()
+        driver.result.takeovers = list(notes.get("takeovers", []))
+        driver.result.no_survivor = int(notes.get("no_survivor", 0))
+        with contextlib.suppress(Exception):
+            deployment.close()
     driver.result.seconds = time.monotonic() - started
     return driver.result
+
+
+ENGINES = ("embedded", "postgres")
+
+
+def _deployment(engine: str, fakes: Fakes, workdir: Path, spec: RunSpec) -> Deployment:
+    if engine == "embedded":
+        return EmbeddedBot(fakes, workdir, quiet=spec.quiet)
+    if engine == "postgres":
+        from reliability.postgres_cluster import PostgresCluster
+
+        server_url, schema = _shared_postgres()
+        return PostgresCluster(fakes, workdir, quiet=spec.quiet, server_url=server_url, schema=schema)
+    msg = f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}"
+    raise ValueError(msg)
+
+
+def _shared_postgres() -> tuple[str, bytes]:
+    """The Postgres server runs get their databases on, and the schema (once per process)."""
+    from reliability.postgres_cluster import postgres_server
+
+    with _shared_lock:
+        if "postgres" not in _shared:
+            _shared["postgres"] = postgres_server()
+        return _shared["postgres"]  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------
 # many runs
 
 
-_shared_lock = threading.Lock()
+_shared_lock = threading.RLock()
 _shared: dict[str, Any] = {}
 
 
@@ -933,24 +1079,25 @@ def work_root() -> Path:
 
 def _tidy(root: Path) -> None:
     """At exit: drop the scratch directory unless a failed run's logs are in it."""
-    if not root.exists() or "reference" not in _shared:  # the crash-free run failed: keep it
+    if not root.exists() or not any(k.startswith("reference") for k in _shared):  # the crash-free run failed: keep it
         return
-    kept = [p for p in root.glob("*/*") if p.is_dir() and p.parent.name != "reference"]
+    kept = [p for p in root.glob("*/*") if p.is_dir() and not p.parent.name.startswith("reference")]
     if not kept:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def shared_reference() -> tuple[Reference, RunResult]:
-    """The crash-free run every crashed run is compared with (once per process)."""
+def shared_reference(engine: str = "embedded") -> tuple[Reference, RunResult]:
+    """The crash-free run every crashed run is compared with (once per process and engine)."""
     root = work_root()
+    key = "reference" if engine == "embedded" else f"reference-{engine}"
     with _shared_lock:
-        if "reference" not in _shared:
-            result = run_trip(RunSpec("no crash"), root / "reference", None)
+        if key not in _shared:
+            result = run_trip(RunSpec("no crash"), root / key, None, engine)
             if not result.ok or not result.plan_text:
                 raise RuntimeError(f"the crash-free run failed: {result.describe()}")
             ref = Reference(result.plan_text, result.outcome_plan, result.posts, result.conversation_seconds)
-            _shared["reference"] = (ref, result)
-        return _shared["reference"]  # type: ignore[no-any-return]
+            _shared[key] = (ref, result)
+        return _shared[key]  # type: ignore[no-any-return]
 
 
 def run_many(
@@ -960,6 +1107,7 @@ def run_many(
     jobs: int,
     on_result: Callable[[RunResult], None] | None = None,
     follow_up: Callable[[RunResult], RunSpec | None] | None = None,
+    engine: str = "embedded",
 ) -> list[RunResult]:
     """Run `specs`, up to `jobs` at once; `follow_up` may add a run after each
     result (e.g. the next occurrence of a failpoint). Results in start order."""
@@ -969,7 +1117,7 @@ def run_many(
 
     def one(spec: RunSpec) -> RunResult:
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.label)[:60]
-        return run_trip(spec, root / f"{next(counter):03d}-{slug}", reference)
+        return run_trip(spec, root / f"{next(counter):03d}-{slug}", reference, engine)
 
     results: dict[int, RunResult] = {}
     order = 0

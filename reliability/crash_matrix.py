@@ -18,6 +18,14 @@ n = 1, 2, ... until a run no longer reaches it (that last run is checked as a
 crash-free run), and fails if a point is never reached; `fast` at one chosen
 occurrence per point. `--set points=after:llm_step:4,...` runs just those;
 `--set keep=1` keeps the directories of passing runs too.
+
+`--engine postgres` runs the same trip against `web` + 2 `worker`s on a
+throwaway Postgres database and Redis per run (reliability/postgres_cluster.py):
+the armed point is shared by every process, so whichever reaches it dies; a
+dead worker's trip must move to the other worker (the seconds from the death
+to its next step are the `takeover` columns) before a fresh worker is
+started, and the promises are read from `resonate.promises`. Its fast profile
+is `POSTGRES_FAST_CHAINS`; its full profile is every point, as above.
 """
 
 from __future__ import annotations
@@ -95,7 +103,34 @@ FAST_CHAINS: tuple[tuple[str, ...], ...] = (
 )
 FAST: tuple[str, ...] = tuple(p.rpartition(":")[0] for chain in FAST_CHAINS for p in chain)
 
+#: The Postgres fast profile: the LLM, tool, post and hand-over boundaries,
+#: a post in Slack not yet in the ledger, and `web` between a reply and its
+#: ack, in two chains. Every worker kill costs a lease (3 s) before the other
+#: worker moves, so the chains are short; consecutive worker points are a step
+#: apart at least, so the survivor is still there when a death needs it.
+POSTGRES_FAST_CHAINS: tuple[tuple[str, ...], ...] = (
+    (  # answer 1 at `web`, the hand-over, the successor's first research rounds
+        "before:deliver_reply:1",  # web: answer 1 received, not stored: Slack must retry it
+        "after:deliver_reply:1",  # web: stored, the waiting trip not woken
+        "before:handover:1",  # worker: the successor not created yet
+        "after:llm_step:1",  # worker: the successor's search decided and recorded
+        "after:tool_step:1",  # worker: a search result recorded
+    ),
+    (  # the research posts, then question 2
+        "after:handover:1",  # worker: the successor exists, the first segment not finished
+        "before:tool_step:1",  # worker: the successor's first search about to run
+        "before:llm_step:1",  # worker: the decision after it
+        "after:slack_post:1",  # worker: a post in Slack, the ledger not updated
+        "before:post_step:1",
+        "after:post_step:1",
+    ),
+)
+POSTGRES_FAST: tuple[str, ...] = tuple(p.rpartition(":")[0] for chain in POSTGRES_FAST_CHAINS for p in chain)
+
 COLUMNS = ["kill point", "runs", "kills", "repeats", "reruns", "lost", "twice", "duplicates", "plan_mismatch", "errors"]
+#: Postgres: worker deaths taken over by the other worker, the slowest takeover
+#: (death -> its next step), and deaths with no worker left to take over.
+TAKEOVER_COLUMNS = ["takeovers", "takeover max s", "no survivor"]
 MUST_BE_ZERO = ("repeats", "lost", "twice", "duplicates", "plan_mismatch", "errors")
 
 
@@ -119,10 +154,17 @@ def _kind(failpoint: str) -> str:
     return failpoint.rpartition(":")[0]
 
 
+def fast_chains(engine: str) -> tuple[tuple[str, ...], ...]:
+    return POSTGRES_FAST_CHAINS if engine == "postgres" else FAST_CHAINS
+
+
 def run(profile: Profile) -> Table:
     started = time.monotonic()
-    table = Table(f"crash matrix: SIGKILL at durable boundaries [{profile.name}]", COLUMNS, MUST_BE_ZERO)
-    reference, ref_result = shared_reference()
+    engine = profile.engine
+    postgres = engine == "postgres"
+    title = f"crash matrix: SIGKILL at durable boundaries [{profile.name}{', postgres' if postgres else ''}]"
+    table = Table(title, COLUMNS + (TAKEOVER_COLUMNS if postgres else []), MUST_BE_ZERO)
+    reference, ref_result = shared_reference(engine)
     root = work_root() / "crash_matrix"
     chosen = [p.strip() for p in profile.options.get("points", "").split(",") if p.strip()]
     discover = profile.full and not chosen
@@ -131,8 +173,9 @@ def run(profile: Profile) -> Table:
         specs = [RunSpec(p, failpoints=tuple(p.split(">")), quiet=_quiet(tuple(p.split(">")))) for p in chosen]
         points = list(dict.fromkeys(_kind(f) for spec in specs for f in spec.failpoints))
     elif profile.fast:
-        points = list(FAST)
-        specs = [RunSpec(" > ".join(chain), failpoints=chain, quiet=_quiet(chain)) for chain in FAST_CHAINS]
+        chains = fast_chains(engine)
+        points = list(dict.fromkeys(_kind(f) for chain in chains for f in chain))
+        specs = [RunSpec(" > ".join(chain), failpoints=chain, quiet=_quiet(chain)) for chain in chains]
     else:
         points = all_points()
         specs = [_spec(point, 1, probe=True) for point in points]
@@ -152,13 +195,15 @@ def run(profile: Profile) -> Table:
             return None
         return _spec(point, int(n) + 1, probe=True)
 
-    results = run_many(specs, root, reference, profile.jobs, progress, next_occurrence)
-    tabulate(table, points, ref_result, results, every_point_reached=discover)
+    results = run_many(specs, root, reference, profile.jobs, progress, next_occurrence, engine=engine)
+    tabulate(table, points, ref_result, results, every_point_reached=discover, takeovers=postgres)
     if discover:
         for step, why in OUTSIDE_THE_SCRIPT.items():
             table.notes.append(f"not in the matrix: before/after:{step}, which {why}")
+    what = ("`web` + 2 `worker`s on Postgres (the process that reached the point killed, a dead worker's trip taken "
+            "over by the other, then a fresh worker started)" if postgres else "a real `travel-planner run`")
     table.notes.append(
-        f"{len(results)} runs of a real `travel-planner run`, killed at the failpoint and restarted; "
+        f"{len(results)} runs of {what}, killed at the failpoint and restarted; "
         "reruns = paid calls in flight at a kill that ran again (allowed); "
         f"crash-free reference: {reference.conversation_seconds:.2f} s of conversation, {reference.posts} posts"
     )
@@ -169,7 +214,8 @@ def run(profile: Profile) -> Table:
 
 
 def tabulate(
-    table: Table, points: list[str], ref_result: RunResult, results: list[RunResult], *, every_point_reached: bool
+    table: Table, points: list[str], ref_result: RunResult, results: list[RunResult], *, every_point_reached: bool,
+    takeovers: bool = False,
 ) -> None:
     """One row per kill point, from the runs that armed it.
 
@@ -186,14 +232,29 @@ def tabulate(
         # A chained run counts under each of its points (its cells are shared).
         for failpoint in result.spec.failpoints if result.spec else ():
             by_point.setdefault(_kind(failpoint), []).append(result)
-    table.add(*summary_row("(no crash)", crash_free))
+    def extra(group: list[RunResult], point: str | None = None) -> list[object]:
+        if not takeovers:
+            return []
+        seconds = [s for r in group for s in r.takeovers]
+        return [len(seconds), round(max(seconds), 2) if seconds else "", sum(r.no_survivor for r in group)]
+
+    table.add(*summary_row("(no crash)", crash_free), *extra(crash_free))
     never = []
     for point, group in by_point.items():
         if group:
-            table.add(*_pointsummary_row(point, group))
+            table.add(*_pointsummary_row(point, group), *extra(group))
         else:
             never.append(point)
-    table.footer.append(summary_row("total", [*crash_free, *results_excluding(results, crash_free)]))
+    everything = [*crash_free, *results_excluding(results, crash_free)]
+    table.footer.append([*summary_row("total", everything), *extra(everything)])
+    if takeovers:
+        seconds = sorted(s for r in everything for s in r.takeovers)
+        if seconds:
+            table.notes.append(
+                f"takeover (a worker's death -> the other worker's next step): {len(seconds)} deaths, "
+                f"median {seconds[len(seconds) // 2]:.2f} s, max {seconds[-1]:.2f} s "
+                "(the lease is 3 s; the fresh worker starts only after the takeover; 'no survivor': every worker was dead at once, the chain having killed the one that had just taken over)"
+            )
 
     failing = [r for r in [ref_result, *results] if not r.ok]
     for result in failing:

@@ -848,6 +848,7 @@ def run_canary(rig: Rig, canary: Case, timeout: float) -> list[Row]:
 
 
 def run(profile: Profile) -> Table:
+    profile.embedded_only("hostile_input")
     started = time.monotonic()
     workdir = workdir_for(profile, "hostile_input")
     rows = run_cases(workdir, 30.0 if profile.fast else 60.0)

@@ -222,6 +222,7 @@ def suspended_trips(profile: Profile, table: Table) -> None:
 
 
 def run(profile: Profile) -> Table:
+    profile.embedded_only("load")  # a Postgres mode (web + 2 workers) is not written yet
     table = Table(
         title=f"load [{profile.name}]",
         columns=["case", "trips", "completed", "missing", "ack errors", "acks", "ack p50 ms", "ack p99 ms",

@@ -61,6 +61,7 @@ def _spec(i: int, delays: tuple[float, ...]) -> RunSpec:
 
 
 def run(profile: Profile) -> Table:
+    profile.embedded_only("random_kills")
     started = time.monotonic()
     reference, _ = shared_reference()
     seed = profile.seed if profile.seed is not None else DEFAULT_SEED[profile.name]

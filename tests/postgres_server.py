@@ -116,8 +116,9 @@ def private_postgres() -> Iterator[EmbeddedPostgres]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
-def postgres_server_url() -> Iterator[str]:
+@contextlib.contextmanager
+def running_postgres() -> Iterator[str]:
+    """The URL of a server that answers (see the module docstring for which)."""
     wanted = os.environ.get(ENV_VAR, "").strip()
     if wanted and wanted != "embedded":
         if not answers(wanted):
@@ -134,15 +135,9 @@ def postgres_server_url() -> Iterator[str]:
         server.stop()
 
 
-def _with_database(url: str, database: str) -> str:
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{database}"
-
-
 @contextlib.contextmanager
 def throwaway_database(server_url: str, prefix: str = "tp_test") -> Iterator[str]:
-    """The URL of a database created here and dropped on the way out (for
-    tests, and for benchmarks that run outside pytest)."""
+    """The URL of a database created here, dropped (connections and all) after."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -153,6 +148,17 @@ def throwaway_database(server_url: str, prefix: str = "tp_test") -> Iterator[str
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    with running_postgres() as url:
+        yield url
+
+
+def _with_database(url: str, database: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{database}"
+
+
 @pytest.fixture
 def postgres_db(postgres_server_url: str) -> Iterator[str]:
     with throwaway_database(postgres_server_url) as url:
@@ -160,5 +166,6 @@ def postgres_db(postgres_server_url: str) -> Iterator[str]:
 
 
 __all__ = [
-    "EmbeddedPostgres", "answers", "postgres_db", "postgres_server_url", "private_postgres", "throwaway_database",
+    "EmbeddedPostgres", "answers", "postgres_db", "postgres_server_url", "private_postgres", "running_postgres",
+    "throwaway_database",
 ]

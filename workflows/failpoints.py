@@ -21,11 +21,20 @@ without blocking the event loop; sync ones (`reached`: `after:<step>`,
 One call of a step can carry a name of its own, for a kill aimed at it:
 `ctx.run("post_step", ..., failpoint="reminder_post")` is also
 `before:reminder_post` / `after:reminder_post` (and still `before:post_step`).
+
+Several processes of one deployment (`web` + `worker`s) can share one armed
+point: `TRAVEL_PLANNER_FAILPOINT_FILE=PATH` names a file holding
+`<point>:<n>` (written with `arm_file`). Every process that has the variable
+counts the point's visits together, under a lock on the file, so whichever
+process makes the n-th visit dies there, and the file then says `fired
+<point>:<n> <pid>`: the deployment dies once, and the process that takes the
+work over is disarmed. A harness re-arms the file for the next kill.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import functools
 import inspect
 import os
@@ -34,11 +43,13 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from resonate.context import Context
 
 ENV_VAR = "TRAVEL_PLANNER_FAILPOINT"
+FILE_ENV_VAR = "TRAVEL_PLANNER_FAILPOINT_FILE"
 
 _armed: tuple[str, int] | None = None
 #: Seconds to pause at the armed point; 0 means SIGKILL.
@@ -46,6 +57,8 @@ _pause: float = 0.0
 _counts: Counter[str] = Counter()
 #: Step promise id -> its point names, for the "after" points (process-local).
 _running_steps: dict[str, tuple[str, ...]] = {}
+#: The file a deployment's processes share their armed point through (or None).
+_shared: Path | None = None
 
 
 def arm(spec: str | None) -> None:
@@ -75,12 +88,43 @@ def arm(spec: str | None) -> None:
     _pause = pause
 
 
+def share(path: str | None) -> None:
+    """Count visits through the file at `path` (see `arm_file`); None or "" stops."""
+    global _shared
+    _shared = Path(path) if path else None
+
+
+def arm_file(path: Path, spec: str | None) -> None:
+    """Arm every process sharing `path` with `<point>:<n>` (None: disarm them)."""
+    if spec:
+        point, _, n = spec.rpartition(":")
+        if not point or not n.isdigit() or int(n) < 1:
+            msg = f"a shared failpoint must look like 'after:llm_step:2', got {spec!r}"
+            raise ValueError(msg)
+    with open(path, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        f.truncate()
+        f.write(f"{spec} 0" if spec else "")
+
+
+def read_file(path: Path) -> str:
+    """What the shared file says: `<point>:<n> <visits>`, `fired <point>:<n> <pid>`, or ""."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
 def armed() -> bool:
-    return _armed is not None
+    return _armed is not None or _shared is not None
 
 
 def _hit(point: str) -> float:
     """Count a visit of `point`: SIGKILL, or the seconds to pause (0: go on)."""
+    if _shared is not None:
+        _hit_shared(_shared, point)
+        return 0.0
     if _armed is None or _armed[0] != point:
         return 0.0
     _counts[point] += 1
@@ -93,6 +137,27 @@ def _hit(point: str) -> float:
     sys.stderr.write(f"failpoint {point}:{_armed[1]} reached: pause {_pause:g} s\n")
     sys.stderr.flush()
     return _pause
+
+
+def _hit_shared(path: Path, point: str) -> None:
+    """A visit counted in the shared file; the n-th one SIGKILLs this process."""
+    if read_file(path).split(" ")[0].rpartition(":")[0] != point:
+        return  # the common case, without a lock
+    with open(path, "r+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # released by the kernel when this process dies
+        parts = f.read().split()
+        if len(parts) != 2 or parts[0].rpartition(":")[0] != point:
+            return  # another process fired it, or the harness re-armed it
+        spec, visits = parts[0], int(parts[1]) + 1
+        fire = visits >= int(spec.rpartition(":")[2])
+        f.seek(0)
+        f.truncate()
+        f.write(f"fired {spec} {os.getpid()}" if fire else f"{spec} {visits}")
+        f.flush()
+        if fire:
+            sys.stderr.write(f"failpoint {spec} reached (shared): SIGKILL\n")
+            sys.stderr.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _resumed(point: str) -> None:
@@ -135,7 +200,7 @@ def boundary(name: str) -> Callable[[Callable[..., Awaitable[R]]], Callable[...,
     def wrap(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
         @functools.wraps(fn)
         async def step(ctx: Context, *args: Any, failpoint: str = "", **kwargs: Any) -> R:
-            if _armed is not None:
+            if _armed is not None or _shared is not None:
                 names = (name, failpoint) if failpoint else (name,)
                 _running_steps[ctx.info.id] = names
                 for point in names:
@@ -154,3 +219,4 @@ def boundary(name: str) -> Callable[[Callable[..., Awaitable[R]]], Callable[...,
 
 
 arm(os.environ.get(ENV_VAR))
+share(os.environ.get(FILE_ENV_VAR))

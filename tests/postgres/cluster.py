@@ -27,6 +27,24 @@ from tests.fakes.research import FakeSerper, PageSite
 from tests.fakes.scenario import lisbon_script
 from tests.fakes.slack_api import FakeSlackWebAPI
 from tests.fakes.waiting import poll_until
+from workflows.postgres.schema import SCHEMA_ENV
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED_SCHEMA = ROOT.parent / "shared" / "resonate-pg" / "resonate.sql"
+
+
+def schema_path() -> str:
+    """Where resonate.sql is: TRAVEL_PLANNER_RESONATE_SQL, else beside the checkout."""
+    given = os.environ.get(SCHEMA_ENV, "").strip()
+    if given:
+        return given
+    if SHARED_SCHEMA.exists():
+        return str(SHARED_SCHEMA)
+    raise RuntimeError(
+        f"resonate.sql not found: set {SCHEMA_ENV} to a copy of the pinned file "
+        f"(looked at {SHARED_SCHEMA}); the Postgres tests cannot run without it"
+    )
+
 
 DEADLINE = 60.0
 #: What a command-line run needs besides its own variables.
@@ -181,4 +199,4 @@ def travel_planner(*args: str, env: dict[str, str], tmp_path: Path) -> subproces
     )
 
 
-__all__ = ["Cluster", "WorkerProcess", "running_cluster", "travel_planner"]
+__all__ = ["Cluster", "WorkerProcess", "running_cluster", "schema_path", "travel_planner"]

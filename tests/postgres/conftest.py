@@ -8,28 +8,12 @@ machine with neither fails these tests and says so: nothing is skipped.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from workflows.postgres.schema import SCHEMA_ENV, apply_schema, load_schema
-
-ROOT = Path(__file__).resolve().parents[2]
-SHARED_SCHEMA = ROOT.parent / "shared" / "resonate-pg" / "resonate.sql"
-
-
-def schema_path() -> str:
-    given = os.environ.get(SCHEMA_ENV, "").strip()
-    if given:
-        return given
-    if SHARED_SCHEMA.exists():
-        return str(SHARED_SCHEMA)
-    raise RuntimeError(
-        f"resonate.sql not found: set {SCHEMA_ENV} to a copy of the pinned file "
-        f"(looked at {SHARED_SCHEMA}); the Postgres tests cannot run without it"
-    )
+from tests.postgres.cluster import schema_path
+from workflows.postgres.schema import apply_schema, load_schema
 
 
 @pytest.fixture(scope="session")

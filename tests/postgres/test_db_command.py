@@ -10,7 +10,7 @@ import psycopg
 from tests.e2e.bot_process import SIGNING_SECRET
 from tests.fakes.slack_api import DEFAULT_TOKEN
 from tests.postgres.cluster import travel_planner
-from tests.postgres.conftest import schema_path
+from tests.postgres.cluster import schema_path
 from workflows.postgres.schema import PINNED_SHA256
 
 

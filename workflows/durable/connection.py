@@ -136,7 +136,7 @@ class JournaledConnection:
 
             outgoing = self._record(OP_REQUEST, req.encode(), apply, now=now)
             if self._on_settled is not None:
-                settled = _settled_promise_id(flat)
+                settled = settled_promise_id(flat)
                 if settled:
                     self._on_settled(settled)
         else:
@@ -246,7 +246,7 @@ class JournaledConnection:
         task.add_done_callback(self._dispatch_tasks.discard)
 
 
-def _settled_promise_id(flat: dict[str, Any]) -> str:
+def settled_promise_id(flat: dict[str, Any]) -> str:
     """The promise a (possibly fenced) settle request settles, else ""."""
     if flat.get("kind") == "promise.settle":
         return str(flat.get("id", ""))

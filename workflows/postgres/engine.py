@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
+import msgspec
 import psycopg
+from resonate.connections.local import unwrap_request_envelope
 from resonate.resonate import Resonate
 from resonate_pg import PostgresConnection
 
+from workflows import failpoints
+from workflows.durable.connection import settled_promise_id
 from workflows.errors import ConfigError
 from workflows.postgres.schema import schema_problems
 from workflows.postgres.sessions import CheckedSessions
@@ -73,6 +77,22 @@ async def check_database(conninfo: str) -> None:
         )
 
 
+class SettleReportingConnection(PostgresConnection):
+    """resonate-pg's connection, telling `on_settled` about each promise whose
+    settle Postgres has committed (the crash tests' `after:<step>` points)."""
+
+    def __init__(self, *args: object, on_settled: Callable[[str], None], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._on_settled = on_settled
+
+    async def send(self, req: str, headers: dict[str, str] | None = None) -> str:
+        response = await super().send(req, headers)
+        settled = settled_promise_id(unwrap_request_envelope(msgspec.json.decode(req)))
+        if settled:
+            self._on_settled(settled)
+        return response
+
+
 @dataclass
 class PostgresEngine:
     resonate: Resonate
@@ -86,7 +106,14 @@ def postgres_resonate(
     """The SDK on resonate-pg; a `web` takes no work (`sources=[]`)."""
     # The connector's own timer driver turns itself off after one failure;
     # workers drive timers with `TimerDriver` instead.
-    connection = PostgresConnection(sessions=CheckedSessions(conninfo), pid=pid, group=group, drive_timers=False)
+    sessions = CheckedSessions(conninfo)
+    connection: PostgresConnection
+    if failpoints.armed():  # only a crash test pays for reading each request
+        connection = SettleReportingConnection(
+            sessions=sessions, pid=pid, group=group, drive_timers=False, on_settled=failpoints.on_settle_journaled
+        )
+    else:
+        connection = PostgresConnection(sessions=sessions, pid=pid, group=group, drive_timers=False)
     resonate = Resonate(
         network=connection,
         sources=[] if role == "web" else None,
