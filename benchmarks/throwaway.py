@@ -10,7 +10,6 @@ database is touched, and it is dropped at the end.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,33 +17,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.postgres.cluster import schema_path  # noqa: E402
-from tests.postgres_server import ENV_VAR, MACHINE_POSTGRES, EmbeddedPostgres, answers, throwaway_database  # noqa: E402
+from tests.postgres_server import running_postgres, throwaway_database  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 from workflows.postgres.schema import apply_schema, load_schema  # noqa: E402
-
-
-@contextlib.contextmanager
-def postgres_server() -> Iterator[str]:
-    wanted = os.environ.get(ENV_VAR, "").strip()
-    if wanted and wanted != "embedded":
-        if not answers(wanted):
-            raise SystemExit(f"{ENV_VAR}={wanted!r} does not answer")
-        yield wanted
-    elif wanted != "embedded" and answers(MACHINE_POSTGRES):
-        yield MACHINE_POSTGRES
-    else:
-        server = EmbeddedPostgres().start()
-        try:
-            yield server.url
-        finally:
-            server.stop()
 
 
 @contextlib.contextmanager
 def resonate_database() -> Iterator[str]:
     """The URL of a fresh database holding the Resonate schema."""
     schema = load_schema(schema_path(), download=False)
-    with postgres_server() as server, throwaway_database(server, prefix="tp_bench") as url:
+    with running_postgres() as server, throwaway_database(server, prefix="tp_bench") as url:
         apply_schema(url, schema)
         yield url
 
@@ -67,4 +49,4 @@ def verdict(ok: bool) -> str:
     return "pass" if ok else "FAIL"
 
 
-__all__ = ["database_bytes", "postgres_server", "redis_server", "resonate_database", "verdict"]
+__all__ = ["database_bytes", "redis_server", "resonate_database", "verdict"]

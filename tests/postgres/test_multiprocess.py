@@ -187,3 +187,37 @@ def test_a_quiet_trip_expires_cleanly_at_its_deadline_on_postgres(
     assert len(notices) == 1 and EXPIRED_NOTICE in notices[0], notices
     assert asyncio.run(state()) == "expired"
     assert "ApplicationError" not in output and "Traceback" not in output
+
+
+def test_redis_restarted_mid_trip_every_reply_is_acked_and_the_trip_completes(
+    tmp_path, resonate_db, private_redis_server: RedisServer
+):
+    """A managed Redis restarts (failover, maintenance) under `web` and the
+    workers: the first Slack event after it is acked 200, not 500, because
+    every process's Redis client reconnects and retries."""
+    with running_cluster(tmp_path, resonate_db, private_redis_server.url, workers=2) as c:
+        player = c.player
+        root_ts = player.plan_trip("Lisbon in May, 4 people")["ts"]
+        for n, answer in enumerate(("May 1-4", "2000 EUR", "vegetarian"), start=1):
+            player.wait_questions(root_ts, n, timeout=60)
+            c.slack.wait_for(lambda: _waiting(private_redis_server.url, root_ts), timeout=30)
+            private_redis_server.restart(keep_data=True)  # every pooled connection is closed by the server
+            player.reply(root_ts, answer, "U0ANA")  # asserts a 200 at the first attempt
+        plans = c.slack.wait_for(lambda: _plans(c, root_ts), timeout=60)
+        seen = _answers_seen(c)
+    assert len(plans) == 1
+    assert [sum(a in text for text in seen) for a in ("May 1-4", "2000 EUR", "vegetarian")] == [1, 1, 1]
+    assert duplicate_posts(c.slack) == []
+
+
+def _waiting(redis_url: str, root_ts: str) -> bool:
+    """The trip has published its waiter (it waits for the reply we send next)."""
+    async def check() -> bool:
+        client = open_redis_client(redis_url)
+        try:
+            record = await RedisThreadRegistry(client).get_trip(trip_id_for_thread(TEAM_ID, CHANNEL, root_ts))
+            return record is not None and record.state == "waiting"
+        finally:
+            await client.aclose()
+
+    return asyncio.run(check())
