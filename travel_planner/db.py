@@ -113,12 +113,11 @@ async def _gc(dsn: str, env: Mapping[str, str], horizon: float) -> tuple[int, in
     forgotten = 0
     redis_url = env.get("REDIS_URL", "").strip()
     if redis_url:  # the registry's records of those trips go too
-        import redis.asyncio as aioredis
-
         from workflows.registry import RedisThreadRegistry
+        from workflows.registry.redis_registry import open_redis_client
         from workflows.runtime import forget_finished_trips
 
-        client = aioredis.from_url(redis_url)
+        client = open_redis_client(redis_url)
         try:
             forgotten = await forget_finished_trips(RedisThreadRegistry(client), horizon)
         finally:

@@ -274,17 +274,18 @@ async def open_server_mode(
 ) -> Runtime:
     """`web` or `worker` on Postgres (`DATABASE_URL`) or a Resonate server
     (`RESONATE_URL`), with the registry in Redis (`REDIS_URL`)."""
-    import redis.asyncio as aioredis
-
     from workflows.errors import ConfigError
     from workflows.registry import RedisThreadRegistry
+    from workflows.registry.redis_registry import open_redis_client
 
     engine_kind = server_engine(env)
     redis_url = env.get("REDIS_URL", "").strip()
     if not redis_url:
         raise ConfigError("REDIS_URL", f"`travel-planner {role}` needs Redis for the thread registry")
     settings = TripSettings.from_env(env)
-    client = aioredis.from_url(redis_url)
+    # Reconnecting retries: after a Redis restart the first command on each
+    # pooled connection would fail (a Slack event answered 500).
+    client = open_redis_client(redis_url)
     registry = RedisThreadRegistry(client, clock=clock)
     closers: list[Callable[[], object]] = [client.aclose]
     try:

@@ -200,7 +200,7 @@ def test_redis_restarted_mid_trip_every_reply_is_acked_and_the_trip_completes(
         root_ts = player.plan_trip("Lisbon in May, 4 people")["ts"]
         for n, answer in enumerate(("May 1-4", "2000 EUR", "vegetarian"), start=1):
             player.wait_questions(root_ts, n, timeout=60)
-            c.slack.wait_for(lambda: _waiting(private_redis_server.url, root_ts), timeout=30)
+            c.slack.wait_for(lambda: _waiting(private_redis_server.url, resonate_db, root_ts), timeout=30)
             private_redis_server.restart(keep_data=True)  # every pooled connection is closed by the server
             player.reply(root_ts, answer, "U0ANA")  # asserts a 200 at the first attempt
         plans = c.slack.wait_for(lambda: _plans(c, root_ts), timeout=60)
@@ -210,14 +210,24 @@ def test_redis_restarted_mid_trip_every_reply_is_acked_and_the_trip_completes(
     assert duplicate_posts(c.slack) == []
 
 
-def _waiting(redis_url: str, root_ts: str) -> bool:
-    """The trip has published its waiter (it waits for the reply we send next)."""
-    async def check() -> bool:
+def _waiting(redis_url: str, dsn: str, root_ts: str) -> bool:
+    """The trip is parked on its reply promise: the waiter in Redis names the
+    promise that is pending now (not the one of an earlier turn), so nothing
+    writes to Redis until our next reply and a restart that keeps its data
+    (Redis with persistence) loses none."""
+    trip_id = trip_id_for_thread(TEAM_ID, CHANNEL, root_ts)
+
+    async def waiter() -> str:
         client = open_redis_client(redis_url)
         try:
-            record = await RedisThreadRegistry(client).get_trip(trip_id_for_thread(TEAM_ID, CHANNEL, root_ts))
-            return record is not None and record.state == "waiting"
+            value = await client.get(f"tp:waiter:{trip_id}")
+            return value.decode() if value else ""
         finally:
             await client.aclose()
 
-    return asyncio.run(check())
+    promise = asyncio.run(waiter())
+    if not promise:
+        return False
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT state FROM resonate.promises WHERE id = %s", (promise,)).fetchone()
+    return row is not None and row[0] == "pending"
