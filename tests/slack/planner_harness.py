@@ -107,8 +107,10 @@ def slack_planner(api: FakeSlackWebAPI, env: dict[str, str], *, oauth: bool = Fa
                 workspaces=workspaces,
                 client=make_web_client(None, api.api_url),
                 oauth_settings=settings,
-                registry=runtime.registry,
-                trips=runtime.engine,
+                directory=runtime.registry,
+                inbox=runtime.registry,
+                marks=runtime.registry,
+                engine=runtime.engine,
                 price_per_mtok=runtime.settings.price_per_mtok,
             )
             runner = web.AppRunner(build_web_app(app), access_log=None)

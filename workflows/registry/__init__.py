@@ -18,7 +18,7 @@ leaves open, made the same way in both:
 - An empty claim is remembered too: repeating it returns [] again.
 - `forget_trip(trip_id)` drops ledger keys equal to trip_id or starting with
   trip_id + ":" or trip_id + "/" (LEDGER_SEPARATORS), nothing else.
-- `mark_event(key, ttl)`: ttl rounded up to whole seconds, at least 1; a
+- `first_time(key, ttl)`: ttl rounded up to whole seconds, at least 1; a
   missing/non-positive ttl uses the constructor's event_ttl_seconds (1 day).
 """
 
