@@ -5,7 +5,8 @@ the durable step that posts (stable across replays, starting with the trip
 id). A message may be split into parts; part `i` has the ledger key
 ``f"{key}#{i}"`` in the registry's posting ledger and carries Slack message
 metadata ``{"event_type": "travel_planner_post", "event_payload":
-{"trip_key", "step": key, "part": i, ...}}``. For each part:
+{"trip_key": trip id, "step": key, "part": i, ...}}`` ("trip_key" is the
+wire name of the trip id, kept for the posts already in Slack). For each part:
 
 1. ledger says "done" -> skip;
 2. ledger says "intent" (an earlier process may have posted, then died before
@@ -149,7 +150,7 @@ def _slack_error(exc: SlackApiError) -> str:
     return str(exc.response.get("error") or "unknown_error") if exc.response is not None else "unknown_error"
 
 
-def trip_key_of(step_key: str) -> str:
+def trip_id_of(step_key: str) -> str:
     """The trip id a durable step key starts with (`{trip_id}:{seq}` -> trip_id)."""
     return step_key.split(":", 1)[0].split("/", 1)[0]
 
@@ -379,7 +380,8 @@ class SlackChatPort:
             messages[-1] = SlackMessage(text=last.text, blocks=[*last.blocks, *extra_blocks[: max(room, 0)]])
         refs: list[str] = []
         for part, message in enumerate(messages):
-            payload = {"trip_key": trip_key_of(key), "step": key, "part": part, "parts": len(messages), "kind": kind}
+            # "trip_key": the wire name, kept: posts already in Slack carry it.
+            payload = {"trip_key": trip_id_of(key), "step": key, "part": part, "parts": len(messages), "kind": kind}
             refs.extend(await self._post_part(client, channel, thread_ts, message, key, str(part), payload))
         where = (channel, thread_ts)
         if where in self._status:
@@ -855,5 +857,5 @@ __all__ = [
     "UPDATE_REFUSALS",
     "SlackChatPort",
     "SlackPostError",
-    "trip_key_of",
+    "trip_id_of",
 ]
