@@ -351,9 +351,7 @@ async def cancel_trip(env: Mapping[str, str], trip_id: str, out: TextIO) -> int:
     return await _cancel_embedded(env, record, out)
 
 
-async def _cancel_through_owner(
-    directory: TripDirectory, inbox: Inbox, trip_id: str, owner: str, out: TextIO
-) -> int:
+async def _cancel_through_owner(directory: TripDirectory, inbox: Inbox, trip_id: str, owner: str, out: TextIO) -> int:
     """A `run` process owns the store: write the control into the trip's
     inbox; that process wakes the trip (it looks every couple of seconds)."""
     delivery = await inbox.deliver(trip_id, _cancel_reply())

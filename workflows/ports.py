@@ -257,10 +257,12 @@ class PostLedger(Protocol):
 class ThreadRegistry(TripDirectory, DeliveryMarks, Inbox, PostLedger, Protocol):
     """All four parts on one store, as a runtime opens it (SQLite or Redis).
 
-    Only the runtime and the stores themselves need the whole: the runtime
-    owns the one store and hands each consumer the part it uses (the chat
-    port its `PostLedger`, the engine its `TripDirectory` and `Inbox`, the
-    Slack edge its `DeliveryMarks`). Everything else takes a part.
+    Only what opens the store needs the whole (the runtime, `travel-planner
+    trips`, test rigs): it owns the one store and hands each consumer the
+    parts it uses (a chat port its `PostLedger`; the engine and the trip's
+    steps the `TripDirectory` and `Inbox`; the Slack edge the directory, the
+    `DeliveryMarks` and the inbox to count unread replies). Everything else
+    takes parts.
     """
 
 

@@ -13,7 +13,7 @@ never send it again; unacknowledged, Slack retries it. The work is local
 - never anything posted by an app (`bot_id`) or other subtypes.
 
 Edits and deletions of answers (`message_changed`, `message_deleted`) reach
-the trip's inbox too (`ThreadRegistry.revise` / `withdraw`): an edit of an
+the trip's inbox too (`Inbox.revise` / `withdraw`): an edit of an
 answer the planner has not read yet replaces it; of one it has read, it
 arrives as a correction ("ana edited their answer: ..."). A deleted answer is
 dropped if unread, and a late retry of it stays out. Ignored: edits and
