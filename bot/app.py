@@ -19,7 +19,7 @@ from bot.slack_client import make_web_client
 from bot.validation import validate_payload
 from bot.workspace_gate import admit_served_workspaces
 from bot.workspaces import SingleWorkspace, WorkspaceAuthorize, Workspaces
-from workflows.ports import ThreadRegistry, TripControl
+from workflows.ports import DeliveryMarks, Inbox, TripControl, TripDirectory
 
 log = logging.getLogger("bot")
 
@@ -27,8 +27,10 @@ log = logging.getLogger("bot")
 def create_bolt_app(
     *,
     signing_secret: str | None,
-    registry: ThreadRegistry,
-    trips: TripControl,
+    directory: TripDirectory,
+    inbox: Inbox,
+    marks: DeliveryMarks,
+    engine: TripControl,
     workspaces: Workspaces | None = None,
     bot_token: str | None = None,
     client: AsyncWebClient | None = None,
@@ -94,8 +96,10 @@ def create_bolt_app(
     )
     services = BotServices(
         workspaces=workspaces,
-        registry=registry,
-        trips=trips,
+        directory=directory,
+        inbox=inbox,
+        marks=marks,
+        engine=engine,
         event_ttl_seconds=event_ttl_seconds,
         logger=logger,
         price_per_mtok=price_per_mtok,

@@ -140,7 +140,7 @@ async def request_control(
     `notice_once` (a dedupe mark) keeps the twins of one message from saying
     it twice. The control itself is deduplicated by the trip's inbox (by
     `request.key`), never by a mark set before it is stored."""
-    record = await services.registry.get_trip(request.trip_id)
+    record = await services.directory.get_trip(request.trip_id)
     if record is None:
         return "unknown"
 
@@ -174,10 +174,10 @@ async def request_control(
 async def answer_status(
     services: BotServices, *, team: str, trip_id: str, channel: str, thread_ts: str, user: str
 ) -> None:
-    record = await services.registry.get_trip(trip_id)
+    record = await services.directory.get_trip(trip_id)
     if record is None:
         return
-    waiting = len(await services.registry.unclaimed_replies(trip_id)) if record.state in RUNNING_STATES else 0
+    waiting = len(await services.inbox.unclaimed_replies(trip_id)) if record.state in RUNNING_STATES else 0
     text = status_text(record, waiting_replies=waiting, prices=services.price_per_mtok)
     await services.post_ephemeral(team=team, channel=channel, user=user, text=text, thread_ts=thread_ts)
 

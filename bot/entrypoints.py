@@ -37,7 +37,7 @@ from bot.slack_client import make_web_client
 from bot.trip_starts import resume_interrupted_starts
 from bot.workspaces import SingleWorkspace, Workspaces
 from workflows.errors import ConfigError
-from workflows.ports import ThreadRegistry
+from workflows.ports import PostLedger
 from workflows.runtime import Runtime, open_embedded, open_server_mode, research_collaborators, server_engine
 
 log = logging.getLogger("bot")
@@ -86,8 +86,8 @@ async def _serve(command: str, env: Mapping[str, str], slack: SlackSettings) -> 
     workspaces, installations = await _workspaces(command, env, slack)
     ports: list[SlackChatPort] = []
 
-    def chat(registry: ThreadRegistry) -> SlackChatPort:
-        ports.append(SlackChatPort(workspaces, registry))
+    def chat(ledger: PostLedger) -> SlackChatPort:
+        ports.append(SlackChatPort(workspaces, ledger))
         return ports[-1]
 
     runtime: Runtime
@@ -121,14 +121,20 @@ async def _serve(command: str, env: Mapping[str, str], slack: SlackSettings) -> 
                 oauth_settings=(
                     oauth_settings(slack.oauth, installations, api_url=slack.api_url) if slack.oauth else None
                 ),
-                registry=runtime.registry,
-                trips=runtime.engine,
+                directory=runtime.registry,
+                inbox=runtime.registry,
+                marks=runtime.registry,
+                engine=runtime.engine,
                 socket_mode=slack.socket_mode,
                 price_per_mtok=runtime.settings.price_per_mtok,
             )
             # Starts a dead process left between the root post and the trip.
             await resume_interrupted_starts(
-                BotServices(workspaces=workspaces, registry=runtime.registry, trips=runtime.engine), post_root
+                BotServices(
+                    workspaces=workspaces, directory=runtime.registry, inbox=runtime.registry,
+                    marks=runtime.registry, engine=runtime.engine,
+                ),
+                post_root,
             )
             if slack.socket_mode:
                 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler

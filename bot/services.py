@@ -1,6 +1,7 @@
 """What the listeners share: the workspaces (each with its own client and
-bot), the registry, the trip engine, and small helpers. Every Slack call is
-made with the token of the workspace it is for (`bot.workspaces`)."""
+bot), the parts of the registry they use (trip directory, inbox, delivery
+marks), the trip engine, and small helpers. Every Slack call is made with the
+token of the workspace it is for (`bot.workspaces`)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from bot.names import NameCache
 from bot.threads import slack_thread_ref, thread_key, trip_id_for_thread
 from workflows import failpoints
 from bot.workspaces import Workspace, Workspaces
-from workflows.ports import AmendOutcome, Reply, ThreadRegistry, TripControl, TripRecord
+from workflows.ports import AmendOutcome, DeliveryMarks, Inbox, Reply, TripControl, TripDirectory, TripRecord
 
 log = logging.getLogger("bot")
 
@@ -66,8 +67,11 @@ def _in_team(team: str, slack_id: str) -> str:
 @dataclass
 class BotServices:
     workspaces: Workspaces
-    registry: ThreadRegistry
-    trips: TripControl
+    directory: TripDirectory
+    #: Read only here (`@bot status` counts unread replies); replies go in through `engine`.
+    inbox: Inbox
+    marks: DeliveryMarks
+    engine: TripControl
     event_ttl_seconds: int = DEFAULT_EVENT_TTL_SECONDS
     logger: logging.Logger = log
     #: USD per million (input, output) tokens, for the cost in `@bot status`.
@@ -101,10 +105,10 @@ class BotServices:
     # -- dedupe ------------------------------------------------------------
 
     async def first_time(self, key: str) -> bool:
-        """True the first time `key` is seen (registry dedupe mark)."""
-        return await self.registry.mark_event(key, self.event_ttl_seconds)
+        """True the first time `key` is seen (a registry delivery mark)."""
+        return await self.marks.first_time(key, self.event_ttl_seconds)
 
-    async def first_delivery_of_event(self, body: dict) -> bool:
+    async def first_time_of_event(self, body: dict) -> bool:
         """Dedupe Slack's event deliveries (retries carry the same event_id)."""
         event_id = body.get("event_id")
         if not event_id:
@@ -230,7 +234,7 @@ class BotServices:
             created_at=now,
             updated_at=now,
         )
-        started = await self.trips.start_trip(record)
+        started = await self.engine.start_trip(record)
         self.logger.info("trip %s %s by %s", record.trip_id, "started" if started else "already exists", starter)
         return record
 
@@ -255,7 +259,7 @@ class BotServices:
             author = author if author is not None else await self.author_name(user, team=team)
             reply = Reply(key=f"{channel}:{ts}", author=author, text=text, ts=ts)
             failpoints.reached("before:deliver_reply")  # received, not yet stored
-            accepted = await self.trips.deliver_reply(trip_id, reply)
+            accepted = await self.engine.deliver_reply(trip_id, reply)
         except BaseException:
             self._recent_replies.pop(seen, None)  # let a retry try again
             raise
@@ -282,7 +286,7 @@ class BotServices:
             # A button is acknowledged before this runs; a command message is not.
             wait = NAME_LOOKUP_SECONDS if seen else CONTROL_NAME_LOOKUP_SECONDS
             reply = Reply(key=key, author=await self.author_name(user, wait, team=team), text=kind, ts=ts, kind=kind)
-            accepted = await self.trips.deliver_reply(trip_id, reply)
+            accepted = await self.engine.deliver_reply(trip_id, reply)
         except BaseException:
             if seen:
                 self._recent_replies.pop(seen, None)
@@ -304,14 +308,14 @@ class BotServices:
         correction = Reply(
             key=f"{key}:edited:{edit_ts}", author=author, text=f"{author} edited their answer: {text}", ts=edit_ts
         )
-        outcome = await self.trips.revise_reply(trip_id, revision, correction)
+        outcome = await self.engine.revise_reply(trip_id, revision, correction)
         self.logger.info("edit of %s for %s: %s", key, trip_id, outcome.value)
         return outcome
 
     async def withdraw_reply(self, *, trip_id: str, channel: str, ts: str) -> AmendOutcome:
         """A person deleted their message (`channel`, `ts`) from a trip's thread."""
         key = f"{channel}:{ts}"
-        outcome = await self.trips.withdraw_reply(trip_id, key)
+        outcome = await self.engine.withdraw_reply(trip_id, key)
         if outcome is AmendOutcome.READ:
             self.logger.info("reply %s to %s was deleted after the planner read it; it keeps what it read", key, trip_id)
         else:

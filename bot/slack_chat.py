@@ -5,7 +5,8 @@ the durable step that posts (stable across replays, starting with the trip
 id). A message may be split into parts; part `i` has the ledger key
 ``f"{key}#{i}"`` in the registry's posting ledger and carries Slack message
 metadata ``{"event_type": "travel_planner_post", "event_payload":
-{"trip_key", "step": key, "part": i, ...}}``. For each part:
+{"trip_key": trip id, "step": key, "part": i, ...}}`` ("trip_key" is the
+wire name of the trip id, kept for the posts already in Slack). For each part:
 
 1. ledger says "done" -> skip;
 2. ledger says "intent" (an earlier process may have posted, then died before
@@ -69,7 +70,7 @@ from bot.root_message import choice_buttons, root_message
 from bot.slack_client import LOST_ANSWER_ATTEMPTS, answer_lost
 from bot.workspaces import SingleWorkspace, WorkspaceUnknown, Workspaces
 from workflows import failpoints
-from workflows.ports import PostFailed, ThreadRef, ThreadRegistry, TripRecord
+from workflows.ports import PostFailed, PostLedger, ThreadRef, TripRecord
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ def _slack_error(exc: SlackApiError) -> str:
     return str(exc.response.get("error") or "unknown_error") if exc.response is not None else "unknown_error"
 
 
-def trip_key_of(step_key: str) -> str:
+def trip_id_of(step_key: str) -> str:
     """The trip id a durable step key starts with (`{trip_id}:{seq}` -> trip_id)."""
     return step_key.split(":", 1)[0].split("/", 1)[0]
 
@@ -168,7 +169,7 @@ class SlackChatPort:
     def __init__(
         self,
         workspaces: Workspaces | AsyncWebClient,
-        registry: ThreadRegistry,
+        ledger: PostLedger,
         *,
         style: Style = "markdown",
         part_chars: int = DEFAULT_PART_CHARS,
@@ -182,7 +183,7 @@ class SlackChatPort:
         self._workspaces: Workspaces = (
             SingleWorkspace(workspaces) if isinstance(workspaces, AsyncWebClient) else workspaces
         )
-        self._registry = registry
+        self._ledger = ledger
         self._style: Style = style
         self._part_chars = part_chars
         self._status_refresh = status_refresh_seconds
@@ -203,12 +204,12 @@ class SlackChatPort:
     async def progress(self, thread: ThreadRef, text: str, *, key: str) -> None:
         await self.post(thread, text, key=key, kind="progress")
 
-    async def update_progress(self, thread: ThreadRef, text: str, *, key: str) -> None:
+    async def progress_done(self, thread: ThreadRef, text: str, *, key: str) -> None:
         """Rewrite the round's line in place (chat.update).
 
         If the line never made it, or Slack refuses to edit it (someone deleted
         it), the done line is posted as a fresh message instead, exactly once."""
-        record = await self._registry.post_record(f"{key}#0")
+        record = await self._ledger.post_record(f"{key}#0")
         if record is None or record.state != "done":
             await self.post(thread, text, key=key, kind="progress")  # the line never made it
             return
@@ -250,17 +251,17 @@ class SlackChatPort:
         filename = plan_file_name(title)
         content = plan.strip() + ("\n\n---\n\n_" + footer.strip() + "_\n" if footer.strip() else "\n")
         async with self._lock_for(ledger_key):
-            record = await self._registry.post_record(ledger_key)
+            record = await self._ledger.post_record(ledger_key)
             if record is not None and record.state == "done":
                 return record.ref
             if record is not None and record.state == "intent":
                 found = await self._find_shared_upload(client, channel, thread_ts, ledger_key, filename)
                 if found is not None:
                     self._log.info("plan file %s was already in the thread (%s)", ledger_key, found)
-                    await self._registry.record_post_done(ledger_key, found)
+                    await self._ledger.record_post_done(ledger_key, found)
                     return found
             else:
-                await self._registry.record_post_intent(ledger_key)
+                await self._ledger.record_post_intent(ledger_key)
             for attempt in range(1, LOST_ANSWER_ATTEMPTS + 1):
                 try:
                     file_id = await self._upload(client, channel, thread_ts, ledger_key, content, filename, title)
@@ -269,7 +270,7 @@ class SlackChatPort:
                         self._log.warning(
                             "could not share the plan file in %s/%s: %s", channel, thread_ts, refused.error
                         )
-                        await self._registry.record_post_done(ledger_key, "")
+                        await self._ledger.record_post_done(ledger_key, "")
                         return ""
                     raise SlackPostError(refused.error, channel, False) from refused
                 except Exception as exc:
@@ -288,7 +289,7 @@ class SlackChatPort:
                     else:
                         await asyncio.sleep(self._lost_answer_pause * attempt)
                         continue
-                await self._registry.record_post_done(ledger_key, file_id)
+                await self._ledger.record_post_done(ledger_key, file_id)
                 return file_id
             raise AssertionError("unreachable")
 
@@ -305,7 +306,7 @@ class SlackChatPort:
         channel, root_ts = _thread_parts(thread)
         link = ""
         if plan_key:
-            record = await self._registry.post_record(f"{plan_key}#0")
+            record = await self._ledger.post_record(f"{plan_key}#0")
             if record is not None and record.state == "done":
                 link = await self._permalink(client, channel, record.ref)
         refusal = await self._update(client, channel, root_ts, root_message(trip.starter, trip.request, state, link))
@@ -379,7 +380,8 @@ class SlackChatPort:
             messages[-1] = SlackMessage(text=last.text, blocks=[*last.blocks, *extra_blocks[: max(room, 0)]])
         refs: list[str] = []
         for part, message in enumerate(messages):
-            payload = {"trip_key": trip_key_of(key), "step": key, "part": part, "parts": len(messages), "kind": kind}
+            # "trip_key": the wire name, kept: posts already in Slack carry it.
+            payload = {"trip_key": trip_id_of(key), "step": key, "part": part, "parts": len(messages), "kind": kind}
             refs.extend(await self._post_part(client, channel, thread_ts, message, key, str(part), payload))
         where = (channel, thread_ts)
         if where in self._status:
@@ -456,16 +458,16 @@ class SlackChatPort:
         smaller parts ``{part}.{j}`` (each exactly once in turn)."""
         ledger_key = f"{step}#{part}"
         async with self._lock_for(ledger_key):
-            record = await self._registry.post_record(ledger_key)
+            record = await self._ledger.post_record(ledger_key)
             if record is None:
-                await self._registry.record_post_intent(ledger_key)
+                await self._ledger.record_post_intent(ledger_key)
             elif record.state == "done" and record.ref != _SPLIT:
                 return [record.ref]
             elif record.state == "intent":
                 found = await self._find_post(client, channel, thread_ts, step, part)
                 if found is not None:
                     self._log.info("post %s was already in the thread (ts %s)", ledger_key, found)
-                    await self._registry.record_post_done(ledger_key, found)
+                    await self._ledger.record_post_done(ledger_key, found)
                     return [found]
             if record is None or record.state == "intent":
                 try:
@@ -474,10 +476,10 @@ class SlackChatPort:
                     if refused.error not in _TOO_LONG_ERRORS:
                         raise SlackPostError(refused.error, channel, refused.error in THREAD_GONE_ERRORS) from refused
                     self._log.warning("Slack found post %s too long; posting it in smaller parts", ledger_key)
-                    await self._registry.record_post_done(ledger_key, _SPLIT)
+                    await self._ledger.record_post_done(ledger_key, _SPLIT)
                 else:
                     failpoints.reached("after:slack_post")  # posted, not yet recorded: the hard case
-                    await self._registry.record_post_done(ledger_key, ts)
+                    await self._ledger.record_post_done(ledger_key, ts)
                     return [ts]
         return await self._post_split(client, channel, thread_ts, message, step, part, payload)
 
@@ -622,7 +624,7 @@ class SlackChatPort:
                 raise
             raise _Refused(_slack_error(exc)) from exc
         file_id, upload_url = str(slot["file_id"]), str(slot["upload_url"])
-        await self._registry.record_post_done(f"{ledger_key}/upload", file_id)
+        await self._ledger.record_post_done(f"{ledger_key}/upload", file_id)
         await self._send_bytes(client, upload_url, data)
         try:
             await client.files_completeUploadExternal(
@@ -656,7 +658,7 @@ class SlackChatPort:
         self, client: AsyncWebClient, channel: str, thread_ts: str, ledger_key: str, filename: str
     ) -> str | None:
         """The file id of this upload if it is shared in the thread already."""
-        pending = await self._registry.post_record(f"{ledger_key}/upload")
+        pending = await self._ledger.post_record(f"{ledger_key}/upload")
         if pending is not None and pending.ref:
             return await self._find_file(client, channel, thread_ts, file_id=pending.ref)
         # The intent of an older version, without a file id yet: by name.
@@ -855,5 +857,5 @@ __all__ = [
     "UPDATE_REFUSALS",
     "SlackChatPort",
     "SlackPostError",
-    "trip_key_of",
+    "trip_id_of",
 ]

@@ -65,16 +65,16 @@ async def start_from_command(
     Raises what posting raises (not in channel...); the record is then dropped,
     since nothing was posted that a restart should finish."""
     pending = pending_start(team, channel, starter, request)
-    await services.registry.register_trip(pending)
+    await services.directory.register_trip(pending)
     failpoints.reached("after:start_recorded")  # recorded, nothing posted yet
     try:
         root_ts = await _post_root_once(services, team, channel, starter, request, pending.thread["start"], post_root)
     except Exception:
-        await services.registry.forget_trip(pending.trip_id)
+        await services.directory.forget_trip(pending.trip_id)
         raise
     failpoints.reached("after:root_post")  # posted, the trip not started yet
     await services.start_trip(team=team, channel=channel, root_ts=root_ts, starter=starter, request=request)
-    await services.registry.forget_trip(pending.trip_id)
+    await services.directory.forget_trip(pending.trip_id)
     return root_ts
 
 
@@ -132,7 +132,7 @@ async def _find_or_post_root(services: BotServices, record: TripRecord, post_roo
 async def resume_interrupted_starts(services: BotServices, post_root: PostRoot) -> int:
     """Finish every start a dead process left half done. Returns how many."""
     finished = 0
-    for record in await services.registry.list_trips():
+    for record in await services.directory.list_trips():
         if not is_pending_start(record):
             continue
         team, channel = record.thread.get("team", ""), record.thread.get("channel", "")
@@ -156,9 +156,9 @@ async def resume_interrupted_starts(services: BotServices, post_root: PostRoot) 
             continue
         except WorkspaceGone:
             services.logger.info("dropping an interrupted trip start in %s: the app left workspace %s", channel, team)
-            await services.registry.forget_trip(record.trip_id)
+            await services.directory.forget_trip(record.trip_id)
             continue
-        await services.registry.forget_trip(record.trip_id)
+        await services.directory.forget_trip(record.trip_id)
         services.logger.info("finished an interrupted trip start in %s (root %s)", channel, root_ts)
         finished += 1
     return finished

@@ -1,4 +1,7 @@
-"""Reliability suites: prove DESIGN.md section 6 with numbers.
+"""Reliability suites: prove the product's invariants with numbers (nothing
+paid twice, no reply lost or applied twice, nothing posted twice; section 6
+of the design notes, ../shared/DESIGN.md beside the checkout, not in this
+repository).
 
 `uv run python -m reliability [--profile fast|full] [--only SUITE]` runs the
 suites registered in `reliability/__main__.py` and prints one results table

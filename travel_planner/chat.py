@@ -25,7 +25,7 @@ from dataclasses import replace
 from typing import TextIO
 
 from workflows.engine import TripEngine
-from workflows.ports import Reply, ThreadRegistry, TripRecord
+from workflows.ports import Inbox, PostLedger, Reply, TripDirectory, TripRecord
 from workflows.prompts import usage_footer
 from workflows.runtime import Collaborators, open_embedded
 
@@ -69,15 +69,15 @@ async def _deliver_lines(
         await engine.deliver_reply(trip_id, reply)
 
 
-async def _stuck_without_input(registry: ThreadRegistry, trip_id: str, eof: asyncio.Event) -> None:
+async def _stuck_without_input(directory: TripDirectory, inbox: Inbox, trip_id: str, eof: asyncio.Event) -> None:
     """Return once input has ended and the trip sits waiting for an answer."""
     await eof.wait()
     seen: tuple[str, float] | None = None
     steady = 0
     while steady < _IDLE_CHECKS:
         await asyncio.sleep(_IDLE_INTERVAL)
-        trip = await registry.get_trip(trip_id)
-        stranded = {t for t, _ in await registry.stranded_waiters()}
+        trip = await directory.get_trip(trip_id)
+        stranded = {t for t, _ in await inbox.stranded_waiters()}
         now = (trip.state, trip.updated_at) if trip else ("", 0.0)
         waiting = trip is not None and trip.state in _WAITING and trip_id not in stranded
         steady = steady + 1 if waiting and now == seen else 0
@@ -96,8 +96,8 @@ async def run_chat(
     """Plan (or resume) one trip; `parts.chat` is replaced by a terminal port on `stdout`."""
     ports: list[TerminalChatPort] = []
 
-    def terminal(registry: ThreadRegistry) -> TerminalChatPort:
-        ports.append(TerminalChatPort(registry, stdout, held=True))  # released after our header
+    def terminal(ledger: PostLedger) -> TerminalChatPort:
+        ports.append(TerminalChatPort(ledger, stdout, held=True))  # released after our header
         return ports[-1]
 
     runtime = await open_embedded(env, replace(parts, chat=terminal))
@@ -128,7 +128,7 @@ async def run_chat(
         lines = _start_stdin_reader(stdin, asyncio.get_running_loop())
         feeder = asyncio.create_task(_deliver_lines(engine, trip_id, lines, record.starter or "you", eof))
         finished = asyncio.create_task(engine.outcome(trip_id))
-        stuck = asyncio.create_task(_stuck_without_input(registry, trip_id, eof))
+        stuck = asyncio.create_task(_stuck_without_input(registry, registry, trip_id, eof))
         await asyncio.wait({finished, stuck}, return_when=asyncio.FIRST_COMPLETED)
         feeder.cancel()
         stuck.cancel()

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from workflows.ports import ThreadRef, ThreadRegistry, TripRecord
+from workflows.ports import PostLedger, ThreadRef, TripRecord
 
 PLANNER = "planner>"
 #: The lines that frame a plan (tests and people look for them).
@@ -30,8 +30,8 @@ class TerminalChatPort:
     lines (and its view of the trip record) come before anything a resumed
     trip prints."""
 
-    def __init__(self, registry: ThreadRegistry, out: TextIO = sys.stdout, *, held: bool = False) -> None:
-        self._registry = registry
+    def __init__(self, ledger: PostLedger, out: TextIO = sys.stdout, *, held: bool = False) -> None:
+        self._ledger = ledger
         self._out = out
         self._open = asyncio.Event()
         if not held:
@@ -56,12 +56,12 @@ class TerminalChatPort:
 
     async def _print_once(self, key: str, text: str) -> bool:
         """Print unless the ledger says it was printed; True if printed now."""
-        record = await self._registry.post_record(key)
+        record = await self._ledger.post_record(key)
         if record is not None and record.state == "done":
             return False
-        await self._registry.record_post_intent(key)
+        await self._ledger.record_post_intent(key)
         await self._print(text)
-        await self._registry.record_post_done(key, "")
+        await self._ledger.record_post_done(key, "")
         return True
 
     def show_pending_question(self, question: str) -> None:
@@ -79,21 +79,21 @@ class TerminalChatPort:
         if key in self._asked:
             return
         hint = f" (reply {' or '.join(repr(c) for c in choices)})" if choices else ""
-        record = await self._registry.post_record(key)
+        record = await self._ledger.post_record(key)
         if record is None:
-            await self._registry.record_post_intent(key)
+            await self._ledger.record_post_intent(key)
         # With a record, a killed process printed it and its step finishes only now.
         if record is None or question not in self._questions:
             await self._print(f"{PLANNER} {question}{hint}")
             self._questions.add(question)
         if record is None or record.state != "done":
-            await self._registry.record_post_done(key, "")
+            await self._ledger.record_post_done(key, "")
         self._asked.add(key)
 
     async def progress(self, thread: ThreadRef, text: str, *, key: str) -> None:
         await self._print_once(key, f"  {text}")
 
-    async def update_progress(self, thread: ThreadRef, text: str, *, key: str) -> None:
+    async def progress_done(self, thread: ThreadRef, text: str, *, key: str) -> None:
         await self._print_once(f"{key}#done", f"  {text}")  # a terminal cannot rewrite a line above
 
     async def final_plan(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> None:

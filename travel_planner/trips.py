@@ -65,7 +65,7 @@ from travel_planner.history import (
 from workflows.config import state_dir_from_env
 from workflows.durable.state_dir import DB_NAME, StateDir, StateDirBusy, open_database
 from workflows.errors import ConfigError
-from workflows.ports import Reply, ThreadRef, ThreadRegistry, TripRecord
+from workflows.ports import Inbox, PostLedger, Reply, ThreadRef, ThreadRegistry, TripDirectory, TripRecord
 
 OK = 0
 UNKNOWN_TRIP = 1
@@ -322,12 +322,12 @@ def _cancel_reply() -> Reply:
     return Reply(key=f"cli:cancel:{uuid.uuid4().hex}", author=who, text="cancel", ts=f"{time.time():.6f}", kind="cancel")
 
 
-async def _wait_for_state(registry: ThreadRegistry, trip_id: str, seconds: float) -> TripRecord | None:
+async def _wait_for_state(directory: TripDirectory, trip_id: str, seconds: float) -> TripRecord | None:
     deadline = time.monotonic() + seconds
-    record = await registry.get_trip(trip_id)
+    record = await directory.get_trip(trip_id)
     while record is not None and record.state not in FINAL_STATES and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
-        record = await registry.get_trip(trip_id)
+        record = await directory.get_trip(trip_id)
     return record
 
 
@@ -346,17 +346,17 @@ async def cancel_trip(env: Mapping[str, str], trip_id: str, out: TextIO) -> int:
         try:
             probe = StateDir(state_path)
         except StateDirBusy as busy:
-            return await _cancel_through_owner(store.registry, trip_id, busy.owner, out)
+            return await _cancel_through_owner(store.registry, store.registry, trip_id, busy.owner, out)
         probe.close()
     return await _cancel_embedded(env, record, out)
 
 
-async def _cancel_through_owner(registry: ThreadRegistry, trip_id: str, owner: str, out: TextIO) -> int:
+async def _cancel_through_owner(directory: TripDirectory, inbox: Inbox, trip_id: str, owner: str, out: TextIO) -> int:
     """A `run` process owns the store: write the control into the trip's
     inbox; that process wakes the trip (it looks every couple of seconds)."""
-    delivery = await registry.deliver(trip_id, _cancel_reply())
+    delivery = await inbox.deliver(trip_id, _cancel_reply())
     who = f"pid {owner}" if owner else "another process"
-    record = await _wait_for_state(registry, trip_id, CANCEL_WAIT_SECONDS)
+    record = await _wait_for_state(directory, trip_id, CANCEL_WAIT_SECONDS)
     if record is not None and record.state == "cancelled":
         out.write(f"Cancelled trip {trip_id}: the running travel-planner ({who}) stopped it and told its thread.\n")
     else:
@@ -369,7 +369,7 @@ async def _cancel_through_owner(registry: ThreadRegistry, trip_id: str, owner: s
     return OK
 
 
-async def _cancel_on_server(env: Mapping[str, str], registry: ThreadRegistry, trip_id: str, out: TextIO) -> int:
+async def _cancel_on_server(env: Mapping[str, str], directory: TripDirectory, trip_id: str, out: TextIO) -> int:
     from workflows.runtime import open_server_mode
 
     runtime = await open_server_mode(env, role="web", parts=None)
@@ -377,7 +377,7 @@ async def _cancel_on_server(env: Mapping[str, str], registry: ThreadRegistry, tr
         await runtime.engine.deliver_reply(trip_id, _cancel_reply())
     finally:
         await runtime.close()
-    record = await _wait_for_state(registry, trip_id, CANCEL_WAIT_SECONDS)
+    record = await _wait_for_state(directory, trip_id, CANCEL_WAIT_SECONDS)
     if record is not None and record.state == "cancelled":
         out.write(f"Cancelled trip {trip_id}: a worker stopped it and told its thread.\n")
     else:
@@ -398,8 +398,8 @@ async def _cancel_embedded(env: Mapping[str, str], record: TripRecord, out: Text
             _slack_token(env)
     chats: list[SurfaceChatPort] = []
 
-    def chat(registry: ThreadRegistry) -> SurfaceChatPort:
-        chats.append(SurfaceChatPort(registry, env, out))
+    def chat(ledger: PostLedger) -> SurfaceChatPort:
+        chats.append(SurfaceChatPort(ledger, env, out))
         return chats[-1]
 
     try:
@@ -407,7 +407,7 @@ async def _cancel_embedded(env: Mapping[str, str], record: TripRecord, out: Text
     except StateDirBusy as busy:  # a `run` started meanwhile
         async with open_store(env) as store:
             assert store.registry is not None
-            return await _cancel_through_owner(store.registry, record.trip_id, busy.owner, out)
+            return await _cancel_through_owner(store.registry, store.registry, record.trip_id, busy.owner, out)
     try:
         await runtime.engine.deliver_reply(record.trip_id, _cancel_reply())
         with contextlib.suppress(TimeoutError):
@@ -442,8 +442,8 @@ class SurfaceChatPort:
     """A `ChatPort` that posts where each trip lives: Slack threads through
     `SlackChatPort` (SLACK_BOT_TOKEN, SLACK_API_URL), anything else as text."""
 
-    def __init__(self, registry: ThreadRegistry, env: Mapping[str, str], out: TextIO) -> None:
-        self._registry = registry
+    def __init__(self, ledger: PostLedger, env: Mapping[str, str], out: TextIO) -> None:
+        self._ledger = ledger
         self._env = env
         self._out = out
         self._slack: Any = None
@@ -466,12 +466,12 @@ class SurfaceChatPort:
                         return (await installed_workspaces(self._env, oauth))[0]
 
                     workspaces = DeferredWorkspaces(open_installed)
-                self._slack = SlackChatPort(workspaces, self._registry)
+                self._slack = SlackChatPort(workspaces, self._ledger)
             return self._slack
         if self._text is None:
             from travel_planner.terminal import TerminalChatPort
 
-            self._text = TerminalChatPort(self._registry, self._out)
+            self._text = TerminalChatPort(self._ledger, self._out)
         return self._text
 
     async def ask(self, thread: ThreadRef, question: str, *, key: str, choices: Sequence[str] = ()) -> None:
@@ -480,8 +480,8 @@ class SurfaceChatPort:
     async def progress(self, thread: ThreadRef, text: str, *, key: str) -> None:
         await self._port(thread).progress(thread, text, key=key)
 
-    async def update_progress(self, thread: ThreadRef, text: str, *, key: str) -> None:
-        await self._port(thread).update_progress(thread, text, key=key)
+    async def progress_done(self, thread: ThreadRef, text: str, *, key: str) -> None:
+        await self._port(thread).progress_done(thread, text, key=key)
 
     async def final_plan(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> None:
         await self._port(thread).final_plan(thread, plan, key=key, footer=footer)

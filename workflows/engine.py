@@ -22,7 +22,7 @@ from resonate.types import Value
 
 from workflows import failpoints
 from workflows.config import TripSettings
-from workflows.ports import AmendOutcome, RegistryUnavailable, Reply, ThreadRegistry, TripRecord
+from workflows.ports import AmendOutcome, Inbox, RegistryUnavailable, Reply, TripDirectory, TripRecord
 from workflows.text import scrub, scrub_text
 from workflows.trip import TRIP_VERSIONS, TRIP_WORKFLOW, new_trip_state
 from workflows.versions import TripVersions
@@ -41,25 +41,23 @@ class TripEngine:
     def __init__(
         self,
         resonate: Resonate,
-        registry: ThreadRegistry,
-        settings: TripSettings,
         *,
+        directory: TripDirectory,
+        inbox: Inbox,
+        settings: TripSettings,
         target: str,
         versions: TripVersions = TRIP_VERSIONS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._versions = versions
         self._resonate = resonate
-        self._registry = registry
+        self._directory = directory
+        self._inbox = inbox
         self._settings = settings
         self._target = target
         self._clock = clock
         #: How long a delivery waits out a registry outage before giving up.
         self.registry_patience_seconds = 120.0
-
-    @property
-    def registry(self) -> ThreadRegistry:
-        return self._registry
 
     # -- TripControl -----------------------------------------------------------
 
@@ -70,9 +68,9 @@ class TripEngine:
         now = self._clock()
         record.created_at = record.created_at or now
         record.updated_at = now
-        created = await self._registry.register_trip(record)
+        created = await self._directory.register_trip(record)
         if not created:
-            existing = await self._registry.get_trip(record.trip_id)
+            existing = await self._directory.get_trip(record.trip_id)
             record = existing or record
         today = datetime.fromtimestamp(record.created_at, UTC).strftime("%A %d %B %Y")
         state = new_trip_state(record.trip_id, record.thread, record.starter, record.request, today)
@@ -94,7 +92,7 @@ class TripEngine:
         rather than losing the reply."""
         reply = Reply.from_dict(scrub(reply.to_dict()))  # storable whatever was sent
         delivery = await self._patiently(
-            f"reply {reply.key} for {trip_id}", lambda: self._registry.deliver(trip_id, reply)
+            f"reply {reply.key} for {trip_id}", lambda: self._inbox.deliver(trip_id, reply)
         )
         failpoints.reached("after:deliver_reply")  # stored, the trip not woken yet
         if delivery.waiter is not None:
@@ -111,7 +109,7 @@ class TripEngine:
         revision = Reply.from_dict(scrub(revision.to_dict()))
         correction = Reply.from_dict(scrub(correction.to_dict()))
         amendment = await self._patiently(
-            f"edit {correction.key} for {trip_id}", lambda: self._registry.revise(trip_id, revision, correction)
+            f"edit {correction.key} for {trip_id}", lambda: self._inbox.revise(trip_id, revision, correction)
         )
         if amendment.outcome in (AmendOutcome.CORRECTED, AmendOutcome.STALE) and amendment.waiter is not None:
             # STALE too: the first delivery of this edit may have died before its wake-up.
@@ -121,7 +119,7 @@ class TripEngine:
     async def withdraw_reply(self, trip_id: str, key: str) -> AmendOutcome:
         """A person deleted a message: drop it from the inbox if it is unread."""
         amendment = await self._patiently(
-            f"deletion of {key} for {trip_id}", lambda: self._registry.withdraw(trip_id, key)
+            f"deletion of {key} for {trip_id}", lambda: self._inbox.withdraw(trip_id, key)
         )
         return amendment.outcome
 
@@ -154,7 +152,7 @@ class TripEngine:
 
     async def kick_stranded(self) -> int:
         """Wake trips whose replies arrived but whose wake-up was lost."""
-        stranded = await self._registry.stranded_waiters()
+        stranded = await self._inbox.stranded_waiters()
         for trip_id, promise_id in stranded:
             logger.info("waking trip %s: replies were waiting", trip_id)
             await self.resolve(promise_id)

@@ -87,7 +87,7 @@ class Delivery:
 
 
 class AmendOutcome(StrEnum):
-    """What an edit (`ThreadRegistry.revise`) or a deletion (`withdraw`) of an
+    """What an edit (`Inbox.revise`) or a deletion (`withdraw`) of an
     answer did to the trip's inbox."""
 
     REVISED = "revised"  # unread: the answer now reads the new text, in its place
@@ -119,14 +119,13 @@ class RegistryUnavailable(Exception):
     or restarting). Transient: callers retry with backoff and say so in logs."""
 
 
-class ThreadRegistry(Protocol):
-    """Thread <-> trip map, pending reply promise, durable inbox, dedupe marks.
+class TripDirectory(Protocol):
+    """Which trips exist, what people see of each, and which thread is whose.
 
-    Every operation is atomic. The inbox contract that keeps replies from being
-    lost: `deliver` and `publish_waiter` are serialised, so a reply that lands
-    between "the planner checks its inbox" and "the planner publishes its
-    promise" is either seen by `publish_waiter` (returns True) or sees the
-    waiter (returned in `Delivery.waiter`) and the deliverer resolves it.
+    Every operation is atomic. `register_trip` (re)points the thread mapping
+    at the new trip; `forget_trip` drops everything every part of the
+    registry keeps for the trip (its record, thread mapping, inbox, waiter
+    and posting-ledger keys), so retention pruning is one call.
     """
 
     async def register_trip(self, record: TripRecord) -> bool:
@@ -141,11 +140,33 @@ class ThreadRegistry(Protocol):
         """Set some of state, last_question, usage, thread (updated_at is set)."""
         ...
 
-    async def list_trips(self, starter: str | None = None) -> list[TripRecord]: ...
-
-    async def mark_event(self, key: str, ttl_seconds: int) -> bool:
-        """Remember an event key; True only the first time it is seen."""
+    async def list_trips(self, starter: str | None = None) -> list[TripRecord]:
+        """Newest first (created_at, then trip_id, descending)."""
         ...
+
+    async def forget_trip(self, trip_id: str) -> None:
+        """Drop everything kept for a trip (retention pruning)."""
+        ...
+
+
+class DeliveryMarks(Protocol):
+    """Dedupe for what a surface may hand us twice (Slack retries an event,
+    two listeners see one message): a mark per key, for a while."""
+
+    async def first_time(self, key: str, ttl_seconds: int) -> bool:
+        """Remember `key` for `ttl_seconds`; True only the first time it is seen."""
+        ...
+
+
+class Inbox(Protocol):
+    """Each trip's durable inbox of replies, and the promise it waits on.
+
+    Every operation is atomic. The contract that keeps replies from being
+    lost: `deliver` and `publish_waiter` are serialised, so a reply that lands
+    between "the planner checks its inbox" and "the planner publishes its
+    promise" is either seen by `publish_waiter` (returns True) or sees the
+    waiter (returned in `Delivery.waiter`) and the deliverer resolves it.
+    """
 
     async def deliver(self, trip_id: str, reply: Reply) -> Delivery:
         """Append a reply to the trip's inbox unless its key was seen before."""
@@ -212,15 +233,37 @@ class ThreadRegistry(Protocol):
         """(trip_id, promise_id) pairs whose inbox holds unclaimed replies."""
         ...
 
-    async def post_record(self, key: str) -> PostRecord | None: ...
 
-    async def record_post_intent(self, key: str) -> None: ...
+class PostLedger(Protocol):
+    """What a chat port has posted, so a step that runs again posts nothing twice.
 
-    async def record_post_done(self, key: str, ref: str) -> None: ...
+    A post is recorded as "intent" before it is sent and "done" (with the
+    surface's id for it) after; an intent is never recorded over a "done".
+    """
 
-    async def forget_trip(self, trip_id: str) -> None:
-        """Drop everything kept for a trip (retention pruning)."""
+    async def post_record(self, key: str) -> PostRecord | None:
+        """What is recorded under `key`, if anything."""
         ...
+
+    async def record_post_intent(self, key: str) -> None:
+        """Mark `key` as "intent" unless it is recorded already."""
+        ...
+
+    async def record_post_done(self, key: str, ref: str) -> None:
+        """Mark `key` as posted, as the surface's post `ref`."""
+        ...
+
+
+class ThreadRegistry(TripDirectory, DeliveryMarks, Inbox, PostLedger, Protocol):
+    """All four parts on one store, as a runtime opens it (SQLite or Redis).
+
+    Only what opens the store needs the whole (the runtime, `travel-planner
+    trips`, test rigs): it owns the one store and hands each consumer the
+    parts it uses (a chat port its `PostLedger`; the engine and the trip's
+    steps the `TripDirectory` and `Inbox`; the Slack edge the directory, the
+    `DeliveryMarks` and the inbox to count unread replies). Everything else
+    takes parts.
+    """
 
 
 class PostFailed(Exception):
@@ -247,7 +290,7 @@ class ChatPort(Protocol):
         """Post the line of one research round."""
         ...
 
-    async def update_progress(self, thread: ThreadRef, text: str, *, key: str) -> None:
+    async def progress_done(self, thread: ThreadRef, text: str, *, key: str) -> None:
         """Rewrite, in place, the round line posted under `key`."""
         ...
 
@@ -290,10 +333,10 @@ class TripControl(Protocol):
         ...
 
     async def revise_reply(self, trip_id: str, revision: Reply, correction: Reply) -> AmendOutcome:
-        """Hand a person's edit of an answer to the trip (`ThreadRegistry.revise`);
+        """Hand a person's edit of an answer to the trip (`Inbox.revise`);
         a correction wakes the trip like a reply."""
         ...
 
     async def withdraw_reply(self, trip_id: str, key: str) -> AmendOutcome:
-        """A person deleted the message delivered under `key` (`ThreadRegistry.withdraw`)."""
+        """A person deleted the message delivered under `key` (`Inbox.withdraw`)."""
         ...

@@ -30,7 +30,7 @@ from workflows.durable.journal import DurableJournal, StoreWriteError
 from workflows.durable.state_dir import StateDir
 from workflows.engine import TripEngine
 from workflows.llm import ChatModel, OpenAIChatModel
-from workflows.ports import ChatPort, ThreadRegistry
+from workflows.ports import ChatPort, PostLedger, ThreadRegistry, TripDirectory
 from workflows.services import ResearchTools, TripServices
 from workflows.steps import STEPS
 from workflows.trip import TRIP_VERSIONS, TRIP_WORKFLOW
@@ -69,6 +69,7 @@ def _exit_on_write_error(exc: StoreWriteError) -> None:
 class Runtime:
     resonate: Resonate
     engine: TripEngine
+    #: The whole registry store: the runtime owns it and hands out its parts.
     registry: ThreadRegistry
     settings: TripSettings
     connection: JournaledConnection | None = None
@@ -95,7 +96,7 @@ class Runtime:
 class Collaborators:
     """What the runtime plugs into the trip's steps."""
 
-    chat: Callable[[ThreadRegistry], ChatPort]
+    chat: Callable[[PostLedger], ChatPort]
     tools: ResearchTools
     tool_specs: list[dict]
     untrusted_rule: str
@@ -104,7 +105,7 @@ class Collaborators:
 
 
 def research_collaborators(
-    env: Mapping[str, str], chat: Callable[[ThreadRegistry], ChatPort]
+    env: Mapping[str, str], chat: Callable[[PostLedger], ChatPort]
 ) -> Collaborators:
     """The production tools (web search, page reader) and prompt rule."""
     from workflows.tools import TOOL_SPECS, UNTRUSTED_CONTENT_RULE, WebTools
@@ -132,8 +133,9 @@ def _services(
         tool_specs=parts.tool_specs,
         untrusted_rule=parts.untrusted_rule,
         chat=parts.chat(registry),
-        registry=registry,
-        resolver=engine,
+        directory=registry,
+        inbox=registry,
+        engine=engine,
         settings=settings,
         versions=parts.versions,
         clock=clock,
@@ -193,7 +195,8 @@ async def open_embedded(
             autostart=False,
         )
         engine = TripEngine(
-            resonate, registry, settings, target=EMBEDDED_GROUP, versions=parts.versions, clock=clock
+            resonate, directory=registry, inbox=registry, settings=settings, target=EMBEDDED_GROUP,
+            versions=parts.versions, clock=clock,
         )
         closers: list[Callable[[], object]] = []
         resonate.with_dependency(_services(env, parts, registry, engine, settings, closers, clock))
@@ -243,9 +246,9 @@ async def _maintain(runtime: Runtime, clock: Callable[[], float]) -> None:
     with contextlib.suppress(asyncio.CancelledError):
         while True:
             horizon_ms = int((clock() - retention) * 1000)
-            for origin in runtime.connection.prune_finished(horizon_ms):
-                await runtime.registry.forget_trip(origin)
-                logger.info("pruned finished trip %s", origin)
+            for trip_id in runtime.connection.prune_finished(horizon_ms):
+                await runtime.registry.forget_trip(trip_id)
+                logger.info("pruned finished trip %s", trip_id)
             await asyncio.sleep(MAINTENANCE_INTERVAL_SECONDS)
 
 
@@ -320,7 +323,10 @@ async def open_server_mode(
             autostart=False,
         )
     versions = parts.versions if parts is not None else TRIP_VERSIONS
-    engine = TripEngine(resonate, registry, settings, target=WORKER_GROUP, versions=versions, clock=clock)
+    engine = TripEngine(
+        resonate, directory=registry, inbox=registry, settings=settings, target=WORKER_GROUP, versions=versions,
+        clock=clock,
+    )
     if role == "worker":
         assert parts is not None
         resonate.with_dependency(_services(env, parts, registry, engine, settings, closers))
@@ -359,11 +365,11 @@ async def _collect_garbage(runtime: Runtime, dsn: str, clock: Callable[[], float
 FINISHED_STATES = frozenset({"done", "cancelled", "expired", "failed"})
 
 
-async def forget_finished_trips(registry: ThreadRegistry, finished_before: float) -> int:
+async def forget_finished_trips(directory: TripDirectory, finished_before: float) -> int:
     """Drop the registry records of trips finished before `finished_before` (epoch s)."""
     forgotten = 0
-    for record in await registry.list_trips():
+    for record in await directory.list_trips():
         if record.state in FINISHED_STATES and record.updated_at < finished_before:
-            await registry.forget_trip(record.trip_id)
+            await directory.forget_trip(record.trip_id)
             forgotten += 1
     return forgotten

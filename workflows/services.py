@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from workflows.config import TripSettings
 from workflows.llm import ChatModel
-from workflows.ports import ChatPort, PromiseResolver, ThreadRegistry
+from workflows.ports import ChatPort, Inbox, PromiseResolver, TripDirectory
 from workflows.versions import TripVersions
 
 
@@ -32,8 +32,10 @@ class TripServices:
     tool_specs: list[dict[str, Any]]
     untrusted_rule: str
     chat: ChatPort
-    registry: ThreadRegistry
-    resolver: PromiseResolver
+    directory: TripDirectory
+    inbox: Inbox
+    #: The trip engine, as the steps see it: what wakes a suspended trip.
+    engine: PromiseResolver
     settings: TripSettings
     versions: TripVersions
     #: Wall time (epoch seconds) as the durable store keeps it: the embedded

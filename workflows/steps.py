@@ -17,7 +17,7 @@ from resonate.context import Context
 from workflows import failpoints
 from workflows.failpoints import boundary
 from workflows.llm import LlmOutcome
-from workflows.ports import PostFailed, Reply, ThreadRef, ThreadRegistry
+from workflows.ports import Inbox, PostFailed, Reply, ThreadRef
 from workflows.services import TripServices
 from workflows.tool_calls import ToolCall
 from workflows.text import scrub, scrub_text
@@ -34,7 +34,7 @@ async def llm_step(
 ) -> dict[str, Any]:
     """One LLM call, unless people asked to cancel or finish: then no call at all."""
     svc = ctx.get_dependency(TripServices)
-    waiting = await svc.registry.unclaimed_replies(trip_id)
+    waiting = await svc.inbox.unclaimed_replies(trip_id)
     controls = sorted({r.kind for r in waiting if r.kind in ("cancel", "finish", "stop")})
     if controls:
         return LlmOutcome(failure="control", detail=",".join(controls)).to_dict()
@@ -85,7 +85,7 @@ async def post_step(
         return str(exc)
     await failpoints.reached_async(f"after:chat_{kind}")  # posted; the trip record not updated yet
     if trip is not None:
-        await svc.registry.update_trip(trip[0], **trip[1])
+        await svc.directory.update_trip(trip[0], **trip[1])
     return ""
 
 
@@ -99,7 +99,7 @@ async def _post(
         await chat.set_status(thread, RESEARCH_STATUS)
         await chat.progress(thread, text, key=key)
     elif kind == "progress_done":
-        await chat.update_progress(thread, text, key=key)
+        await chat.progress_done(thread, text, key=key)
     elif kind == "plan":
         plan, _, footer = text.partition(PLAN_FOOTER_SEPARATOR)
         await chat.final_plan(thread, plan, key=key, footer=footer)
@@ -117,8 +117,8 @@ PLAN_FOOTER_SEPARATOR = "\n\u241e\n"
 async def show_state_step(ctx: Context, trip_id: str, thread: ThreadRef, state: str, plan_key: str) -> None:
     """Record the trip's state and show it where people find the trip."""
     svc = ctx.get_dependency(TripServices)
-    await svc.registry.update_trip(trip_id, state=state)
-    trip = await svc.registry.get_trip(trip_id)
+    await svc.directory.update_trip(trip_id, state=state)
+    trip = await svc.directory.get_trip(trip_id)
     if trip is not None:
         try:
             await svc.chat.show_state(thread, state, trip=trip, plan_key=plan_key)
@@ -137,7 +137,7 @@ async def choice_step(ctx: Context, winner: int) -> int:
 async def cancel_timer_step(ctx: Context, timer_id: str) -> None:
     """Settle a timer (or a reply promise) nobody needs any more, so nothing waits on it."""
     svc = ctx.get_dependency(TripServices)
-    await svc.resolver.resolve(timer_id)
+    await svc.engine.resolve(timer_id)
 
 
 @boundary("now_step")
@@ -151,16 +151,16 @@ async def now_step(ctx: Context) -> int:
 @boundary("trip_state_step")
 async def trip_state_step(ctx: Context, trip_id: str, fields: dict[str, Any]) -> None:
     svc = ctx.get_dependency(TripServices)
-    await svc.registry.update_trip(trip_id, **fields)
+    await svc.directory.update_trip(trip_id, **fields)
 
 
 @boundary("publish_waiter_step")
 async def publish_waiter_step(ctx: Context, trip_id: str, promise_id: str) -> bool:
     """Publish the reply promise; resolve it at once if replies already wait."""
     svc = ctx.get_dependency(TripServices)
-    waiting = await svc.registry.publish_waiter(trip_id, promise_id)
+    waiting = await svc.inbox.publish_waiter(trip_id, promise_id)
     if waiting:
-        await svc.resolver.resolve(promise_id)
+        await svc.engine.resolve(promise_id)
     return waiting
 
 
@@ -173,15 +173,15 @@ GATHER_MAX_SECONDS = 1.0
 _GATHER_POLL_SECONDS = 0.02
 
 
-async def _gather_burst(registry: ThreadRegistry, trip_id: str) -> None:
-    count = len(await registry.unclaimed_replies(trip_id))
+async def _gather_burst(inbox: Inbox, trip_id: str) -> None:
+    count = len(await inbox.unclaimed_replies(trip_id))
     if not count:
         return
     loop = asyncio.get_running_loop()
     started = still_since = loop.time()
     while loop.time() - started < GATHER_MAX_SECONDS:
         await asyncio.sleep(_GATHER_POLL_SECONDS)
-        now = len(await registry.unclaimed_replies(trip_id))
+        now = len(await inbox.unclaimed_replies(trip_id))
         if now != count:
             count, still_since = now, loop.time()
         elif loop.time() - still_since >= GATHER_QUIET_SECONDS:
@@ -192,10 +192,10 @@ async def _gather_burst(registry: ThreadRegistry, trip_id: str) -> None:
 async def claim_step(ctx: Context, trip_id: str) -> list[dict[str, str]]:
     """Take the replies that arrived (a burst together); idempotent under this step's own id."""
     svc = ctx.get_dependency(TripServices)
-    await _gather_burst(svc.registry, trip_id)
-    replies = await svc.registry.claim_replies(trip_id, claim_id=ctx.info.id)
+    await _gather_burst(svc.inbox, trip_id)
+    replies = await svc.inbox.claim_replies(trip_id, claim_id=ctx.info.id)
     if replies:
-        await svc.registry.update_trip(trip_id, state="active")
+        await svc.directory.update_trip(trip_id, state="active")
     # Replies handled concurrently can reach the inbox a hair out of order;
     # the surface's own timestamps say who spoke first.
     return [r.to_dict() for r in sorted(replies, key=_spoken_at)]

@@ -13,7 +13,7 @@ never send it again; unacknowledged, Slack retries it. The work is local
 - never anything posted by an app (`bot_id`) or other subtypes.
 
 Edits and deletions of answers (`message_changed`, `message_deleted`) reach
-the trip's inbox too (`ThreadRegistry.revise` / `withdraw`): an edit of an
+the trip's inbox too (`Inbox.revise` / `withdraw`): an edit of an
 answer the planner has not read yet replaces it; of one it has read, it
 arrives as a correction ("ana edited their answer: ..."). A deleted answer is
 dropped if unread, and a late retry of it stays out. Ignored: edits and
@@ -139,7 +139,7 @@ async def handle_app_mention(services: BotServices, body: dict[str, Any], event:
     thread_ts = str(event.get("thread_ts") or "")
     trip_id = None
     if thread_ts and thread_ts != ts:
-        trip_id = await services.registry.trip_for_thread(thread_key(team, channel, thread_ts))
+        trip_id = await services.directory.trip_for_thread(thread_key(team, channel, thread_ts))
     if trip_id is not None:
         # An answer in a trip thread: stored first, the event remembered after.
         markup = await message_markup(services, event, mention=True, team=team)
@@ -152,9 +152,9 @@ async def handle_app_mention(services: BotServices, body: dict[str, Any], event:
             await services.deliver_reply(
                 trip_id=trip_id, team=team, channel=channel, ts=ts, user=user, text=text, author=author
             )
-        await services.first_delivery_of_event(body)
+        await services.first_time_of_event(body)
         return
-    if not await services.first_delivery_of_event(body):
+    if not await services.first_time_of_event(body):
         return
     text = await reply_text(services, event, mention=True, team=team)
 
@@ -191,7 +191,7 @@ async def handle_message(services: BotServices, body: dict[str, Any], event: dic
     if not channel or not ts or not user or not thread_ts or thread_ts == ts:
         return  # top-level messages are not answers (a top-level mention starts a trip via app_mention)
     team = _team(body, event)
-    trip_id = await services.registry.trip_for_thread(thread_key(team, channel, thread_ts))
+    trip_id = await services.directory.trip_for_thread(thread_key(team, channel, thread_ts))
     if trip_id is None:
         return
     if await services.from_an_app(event, team):
@@ -208,7 +208,7 @@ async def handle_message(services: BotServices, body: dict[str, Any], event: dic
         await services.deliver_reply(
             trip_id=trip_id, team=team, channel=channel, ts=ts, user=user, text=text, author=author
         )
-    await services.first_delivery_of_event(body)
+    await services.first_time_of_event(body)
 
 
 async def handle_edit(services: BotServices, body: dict[str, Any], event: dict[str, Any]) -> None:
@@ -235,13 +235,13 @@ async def handle_edit(services: BotServices, body: dict[str, Any], event: dict[s
         return  # not a thread reply
     if isinstance(previous, dict) and previous.get("text") == message.get("text"):
         return  # the text is as it was (an unfurl, a file's preview)
-    trip_id = await services.registry.trip_for_thread(thread_key(team, channel, thread_ts))
+    trip_id = await services.directory.trip_for_thread(thread_key(team, channel, thread_ts))
     if trip_id is None:
         return
     markup = await message_markup(services, message, mention=False, team=team)
     author, text = await _author_and_text(services, message, markup, team=team)
     await services.revise_reply(trip_id=trip_id, channel=channel, ts=ts, edit_ts=edit_ts, author=author, text=text)
-    await services.first_delivery_of_event(body)
+    await services.first_time_of_event(body)
 
 
 async def handle_deletion(services: BotServices, body: dict[str, Any], event: dict[str, Any]) -> None:
@@ -255,11 +255,11 @@ async def handle_deletion(services: BotServices, body: dict[str, Any], event: di
     thread_ts = str(previous.get("thread_ts") or "")
     if not channel or not ts or not thread_ts or thread_ts == ts:
         return  # a top-level message, or a thread's root
-    trip_id = await services.registry.trip_for_thread(thread_key(team, channel, thread_ts))
+    trip_id = await services.directory.trip_for_thread(thread_key(team, channel, thread_ts))
     if trip_id is None:
         return
     await services.withdraw_reply(trip_id=trip_id, channel=channel, ts=ts)
-    await services.first_delivery_of_event(body)
+    await services.first_time_of_event(body)
 
 
 async def _command_to_bot(services: BotServices, event: dict[str, Any], markup: str, team: str) -> str | None:

@@ -58,7 +58,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
             return
         try:
             trips = [
-                t for t in await services.registry.list_trips(starter=user)
+                t for t in await services.directory.list_trips(starter=user)
                 if not is_pending_start(t) and t.thread.get("team", team) == team  # this workspace's trips only
             ]
             view = home_view(trips, await trip_links(services, trips, team))

@@ -39,18 +39,18 @@ async def handle_workspace_gone(services: BotServices, body: dict[str, Any], rea
         return 0
     await services.workspaces.forget(team, enterprise)
     stopped = 0
-    for record in await services.registry.list_trips():
+    for record in await services.directory.list_trips():
         if record.thread.get("team") != team or is_pending_start(record):
             continue
         if record.state not in RUNNING_STATES:
             continue
         stop = Reply(key=f"workspace-gone:{team}", author="Slack", text=reason, kind="stop")
-        if await services.trips.deliver_reply(record.trip_id, stop):
+        if await services.engine.deliver_reply(record.trip_id, stop):
             stopped += 1
     # Starts a crash left half done in that workspace can never finish.
-    for record in await services.registry.list_trips():
+    for record in await services.directory.list_trips():
         if is_pending_start(record) and record.thread.get("team") == team:
-            await services.registry.forget_trip(record.trip_id)
+            await services.directory.forget_trip(record.trip_id)
     services.logger.info("workspace %s is gone (%s): installation deleted, %d trip(s) stopped", team, reason, stopped)
     return stopped
 

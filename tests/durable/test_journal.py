@@ -104,14 +104,14 @@ def test_compaction_keeps_results_and_drops_steps():
 
 def test_pruning_forgets_finished_trips_after_retention():
     state = JournaledServerState()
-    for origin, settled in (("old", True), ("live", False)):
-        state.apply(0, {"kind": "promise.create", "id": origin, "timeoutAt": 10**12, "tags": {}})
-        state.apply(0, {"kind": "promise.create", "id": f"{origin}:1", "timeoutAt": 10**12, "tags": {}})
+    for trip_id, settled in (("old", True), ("live", False)):
+        state.apply(0, {"kind": "promise.create", "id": trip_id, "timeoutAt": 10**12, "tags": {}})
+        state.apply(0, {"kind": "promise.create", "id": f"{trip_id}:1", "timeoutAt": 10**12, "tags": {}})
         if settled:
-            for pid in (origin, f"{origin}:1"):
+            for pid in (trip_id, f"{trip_id}:1"):
                 state.apply(100, {"kind": "promise.settle", "id": pid, "state": "resolved"})
-    assert state.finished_origins(settled_before=50) == []  # not old enough
-    assert state.finished_origins(settled_before=1_000) == ["old"]
+    assert state.finished_trips(settled_before=50) == []  # not old enough
+    assert state.finished_trips(settled_before=1_000) == ["old"]
     assert state.prune(["old"]) == 2
     assert sorted(state.promises) == ["live", "live:1"]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workflows.ports import Reply, ThreadRef, ThreadRegistry, TripRecord
+from workflows.ports import PostLedger, Reply, ThreadRef, ThreadRegistry, TripRecord
 from workflows.runtime import Runtime, open_embedded, research_collaborators
 from workflows.trip import TRIP_VERSIONS
 from workflows.versions import TripVersions
@@ -38,7 +38,7 @@ class Post:
 class RecordingChat:
     """ChatPort that records posts (exactly once per key, like the real ones)."""
 
-    registry: ThreadRegistry
+    ledger: PostLedger
     posts: list[Post] = field(default_factory=list)
     statuses: list[str] = field(default_factory=list)
     choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -47,12 +47,12 @@ class RecordingChat:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def _post(self, kind: str, text: str, key: str) -> None:
-        record = await self.registry.post_record(key)
+        record = await self.ledger.post_record(key)
         if record is not None and record.state == "done":
             return
-        await self.registry.record_post_intent(key)
+        await self.ledger.record_post_intent(key)
         self.posts.append(Post(kind, text, key))
-        await self.registry.record_post_done(key, str(len(self.posts)))
+        await self.ledger.record_post_done(key, str(len(self.posts)))
         self.changed.set()
 
     async def ask(self, thread: ThreadRef, question: str, *, key: str, choices: Sequence[str] = ()) -> None:
@@ -62,7 +62,7 @@ class RecordingChat:
     async def progress(self, thread: ThreadRef, text: str, *, key: str) -> None:
         await self._post("progress", text, key)
 
-    async def update_progress(self, thread: ThreadRef, text: str, *, key: str) -> None:
+    async def progress_done(self, thread: ThreadRef, text: str, *, key: str) -> None:
         for post in self.posts:
             if post.key == key:
                 post.text = text  # in place, like chat.update
@@ -173,8 +173,8 @@ async def planner(
 ) -> AsyncIterator[Planner]:
     chats: list[RecordingChat] = []
 
-    def make_chat(registry: ThreadRegistry) -> RecordingChat:
-        chats.append(chat(registry))
+    def make_chat(ledger: PostLedger) -> RecordingChat:
+        chats.append(chat(ledger))
         return chats[-1]
 
     parts = research_collaborators(env, make_chat)

@@ -7,13 +7,13 @@ from __future__ import annotations
 import asyncio
 import time
 
-from tests.fakes.registry import make_test_registry
+from tests.memory_registry import memory_registry
 from workflows.ports import Reply, TripRecord
 from workflows.steps import GATHER_MAX_SECONDS, GATHER_QUIET_SECONDS, _gather_burst
 
 
 async def _scenario(gaps: list[float]) -> tuple[list[str], float]:
-    registry = make_test_registry()
+    registry = memory_registry()
     await registry.register_trip(TripRecord(trip_id="t", thread_key="k"))
     await registry.deliver("t", Reply(key="c:3", author="Ben", text="second", ts="3"))
     started = time.monotonic()
@@ -42,7 +42,7 @@ def test_a_steady_stream_is_cut_at_the_longest_wait() -> None:
 
 def test_an_empty_inbox_is_claimed_at_once() -> None:
     async def scenario() -> float:
-        registry = make_test_registry()
+        registry = memory_registry()
         await registry.register_trip(TripRecord(trip_id="t", thread_key="k"))
         started = time.monotonic()
         await _gather_burst(registry, "t")

@@ -2,7 +2,6 @@
 
 - `slack_api.FakeSlackWebAPI`: the Slack Web API on 127.0.0.1 (real HTTP).
 - `slack_requests`: Slack-signed requests and payload builders, `send`.
-- `registry.InMemoryThreadRegistry` / `make_test_registry`: a ThreadRegistry.
 - `trips.RecordingTripControl`: a TripControl that records calls.
 - `loop.LoopThread`: an asyncio loop on a thread, for sync tests.
 - `slack_bot.start_slack_bot`: the whole Slack edge (Bolt + aiohttp) on

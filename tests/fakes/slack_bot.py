@@ -27,7 +27,7 @@ from bot.http_server import HEALTH_PATH, SLACK_EVENTS_PATH, build_web_app
 from bot.identity import BotIdentity, fetch_bot_identity
 from bot.slack_client import make_web_client
 from tests.fakes.loop import LoopThread
-from tests.fakes.registry import make_test_registry
+from tests.memory_registry import memory_registry
 from tests.fakes.slack_api import FakeSlackWebAPI
 from tests.fakes.slack_requests import SIGNING_SECRET
 from tests.fakes.trips import RecordingTripControl
@@ -75,7 +75,6 @@ class RunningSlackBot:
 def start_slack_bot(
     api: FakeSlackWebAPI,
     *,
-    registry_kind: str = "auto",
     registry_factory: Callable[[], ThreadRegistry] | None = None,
     trips_delay: float = 0.0,
     identity: BotIdentity | None | str = "fetch",
@@ -95,16 +94,18 @@ def start_slack_bot(
 
         async def setup() -> RunningSlackBot:
             nonlocal runner
-            registry = registry_factory() if registry_factory else make_test_registry(registry_kind)
-            trips = RecordingTripControl(registry, delay=trips_delay)
+            registry = registry_factory() if registry_factory else memory_registry()
+            trips = RecordingTripControl(registry, registry, delay=trips_delay)
             client = make_web_client(api.token, api.api_url)
             bot_identity = await fetch_bot_identity(client) if identity == "fetch" else identity
             app = create_bolt_app(
                 signing_secret=signing_secret,
                 bot_token=api.token,
                 client=client,
-                registry=registry,
-                trips=trips,
+                directory=registry,
+                inbox=registry,
+                marks=registry,
+                engine=trips,
                 bot_identity=bot_identity,  # type: ignore[arg-type]
                 logger=logger,
             )

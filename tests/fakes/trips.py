@@ -1,8 +1,9 @@
 """`RecordingTripControl`: a `TripControl` that records what the edge asked for.
 
-Backed by a `ThreadRegistry` like the real engine: `start_trip` registers the
-trip (so later replies in its thread are recognised) and `deliver_reply`
-appends to the trip's inbox (deduped by the reply key). No workflow runs.
+Backed by the registry's directory and inbox like the real engine:
+`start_trip` registers the trip (so later replies in its thread are
+recognised) and `deliver_reply` appends to the trip's inbox (deduped by the
+reply key). No workflow runs.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import threading
 from dataclasses import dataclass
 
-from workflows.ports import AmendOutcome, Reply, ThreadRegistry, TripRecord
+from workflows.ports import AmendOutcome, Inbox, Reply, TripDirectory, TripRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +34,11 @@ class Amended:
 
 
 class RecordingTripControl:
-    def __init__(self, registry: ThreadRegistry, *, delay: float = 0.0, fail_start: bool = False) -> None:
-        self.registry = registry
+    def __init__(
+        self, directory: TripDirectory, inbox: Inbox, *, delay: float = 0.0, fail_start: bool = False
+    ) -> None:
+        self.directory = directory
+        self.inbox = inbox
         self.delay = delay  # seconds each call takes (a slow engine)
         self.fail_start = fail_start
         self.started: list[TripRecord] = []
@@ -48,7 +52,7 @@ class RecordingTripControl:
             await asyncio.sleep(self.delay)
         if self.fail_start:
             raise RuntimeError("engine unavailable")
-        created = await self.registry.register_trip(record)
+        created = await self.directory.register_trip(record)
         with self._lock:
             self.started.append(record)
             self.start_results.append(created)
@@ -57,19 +61,19 @@ class RecordingTripControl:
     async def deliver_reply(self, trip_id: str, reply: Reply) -> bool:
         if self.delay:
             await asyncio.sleep(self.delay)
-        delivery = await self.registry.deliver(trip_id, reply)
+        delivery = await self.inbox.deliver(trip_id, reply)
         with self._lock:
             self.deliveries.append(Delivered(trip_id, reply, delivery.accepted))
         return delivery.accepted
 
     async def revise_reply(self, trip_id: str, revision: Reply, correction: Reply) -> AmendOutcome:
-        amendment = await self.registry.revise(trip_id, revision, correction)
+        amendment = await self.inbox.revise(trip_id, revision, correction)
         with self._lock:
             self.amendments.append(Amended(trip_id, amendment.outcome, revision, correction, revision.key))
         return amendment.outcome
 
     async def withdraw_reply(self, trip_id: str, key: str) -> AmendOutcome:
-        amendment = await self.registry.withdraw(trip_id, key)
+        amendment = await self.inbox.withdraw(trip_id, key)
         with self._lock:
             self.amendments.append(Amended(trip_id, amendment.outcome, key=key))
         return amendment.outcome

@@ -47,7 +47,7 @@ async def exercise(reg: RedisThreadRegistry) -> None:
     await reg.claim_replies(T2, "c1")
     await reg.revise(T2, Reply("C1:1", "U1", "edited", ts="1"), Reply("C1:1:e5", "U1", "U1 edited", ts="5"))
     await reg.withdraw(T2, "C1:2")
-    await reg.mark_event("Ev1", 60)
+    await reg.first_time("Ev1", 60)
     await reg.record_post_intent(f"{T}:1")
     await reg.record_post_done(f"{T}:2", "ts")
 
@@ -77,7 +77,7 @@ async def test_namespaces_do_not_see_each_other(redis_url: str) -> None:
         assert await b.get_trip(T) is None
         assert await b.list_trips() == []
         assert await b.stranded_waiters() == []
-        assert await b.mark_event("Ev1", 60) is True
+        assert await b.first_time("Ev1", 60) is True
         assert await b.post_record(f"{T}:2") is None
         assert await a.stranded_waiters() == [(T, f"{T}:3")]
     finally:
@@ -89,9 +89,9 @@ async def test_event_marks_carry_a_ttl(redis_url: str) -> None:
     try:
         ns = namespace()
         reg = RedisThreadRegistry(client, namespace=ns, event_ttl_seconds=777)
-        assert await reg.mark_event("Ev1", 300)
+        assert await reg.first_time("Ev1", 300)
         assert 295 <= await client.ttl(f"{ns}:event:Ev1") <= 300
-        assert await reg.mark_event("Ev2", 0)  # no usable TTL given: the default
+        assert await reg.first_time("Ev2", 0)  # no usable TTL given: the default
         assert 770 <= await client.ttl(f"{ns}:event:Ev2") <= 777
     finally:
         await client.aclose()
@@ -127,7 +127,7 @@ async def test_a_restart_with_persistence_keeps_everything(
         assert await reg.deliver(T, reply(2)) == Delivery(False, f"{T}:3")
         assert await reg.deliver(T, reply(4)) == Delivery(True, f"{T}:3")
         assert await reg.claim_replies(T, "c2") == [reply(2), reply(4)]
-        assert await reg.mark_event("Ev1", 60) is False
+        assert await reg.first_time("Ev1", 60) is False
         assert await reg.post_record(f"{T}:2") == PostRecord("done", "ts")
     finally:
         await client.aclose()
@@ -172,3 +172,49 @@ def test_fixture_gives_a_url_to_a_server_of_our_own(
     assert redis_url == f"redis://127.0.0.1:{redis_server.port}/0"
     assert redis_server.running
     assert str(redis_server.dir).startswith("/") and (redis_server.dir / "redis.log").exists()
+
+
+#: One call of every registry operation, with arguments it accepts.
+_EVERY_OPERATION = {
+    "register_trip": lambda reg: reg.register_trip(trip()),
+    "get_trip": lambda reg: reg.get_trip(T),
+    "trip_for_thread": lambda reg: reg.trip_for_thread(f"thread:{T}"),
+    "update_trip": lambda reg: reg.update_trip(T, state="done"),
+    "list_trips": lambda reg: reg.list_trips(),
+    "forget_trip": lambda reg: reg.forget_trip(T),
+    "first_time": lambda reg: reg.first_time("Ev1", 60),
+    "deliver": lambda reg: reg.deliver(T, reply(1)),
+    "revise": lambda reg: reg.revise(T, reply(1), Reply(key="C1:1/edit", author="U1", text="x", ts="2")),
+    "withdraw": lambda reg: reg.withdraw(T, reply(1).key),
+    "publish_waiter": lambda reg: reg.publish_waiter(T, f"{T}:3"),
+    "claim_replies": lambda reg: reg.claim_replies(T, "c1"),
+    "unclaimed_replies": lambda reg: reg.unclaimed_replies(T),
+    "stranded_waiters": lambda reg: reg.stranded_waiters(),
+    "post_record": lambda reg: reg.post_record(f"{T}:1"),
+    "record_post_intent": lambda reg: reg.record_post_intent(f"{T}:1"),
+    "record_post_done": lambda reg: reg.record_post_done(f"{T}:1", "ts"),
+}
+
+
+def test_the_outage_check_covers_every_registry_operation() -> None:
+    import inspect
+
+    from workflows.ports import ThreadRegistry
+
+    operations = {name for name, _ in inspect.getmembers(ThreadRegistry, inspect.isfunction) if not name.startswith("_")}
+    assert set(_EVERY_OPERATION) == operations
+
+
+@pytest.mark.parametrize("operation", sorted(_EVERY_OPERATION))
+async def test_every_operation_turns_an_outage_into_registry_unavailable(operation: str) -> None:
+    """The wrapping is written out in each method: one forgotten would let a
+    raw redis-py error reach callers that retry only RegistryUnavailable."""
+    client = open_redis_client(f"redis://127.0.0.1:{_free_port()}/0", retry=None)
+    try:
+        reg = RedisThreadRegistry(client)
+        with pytest.raises(RegistryUnavailable) as caught:
+            await _EVERY_OPERATION[operation](reg)
+        assert isinstance(caught.value.__cause__, redis.exceptions.ConnectionError)
+        assert f"during {operation}:" in str(caught.value)
+    finally:
+        await client.aclose()

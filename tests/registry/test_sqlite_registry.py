@@ -33,7 +33,7 @@ async def test_everything_survives_closing_and_reopening_the_file(tmp_path: Path
     assert await reg.claim_replies(T, "c1") == [reply(1), reply(2)]
     await reg.deliver(T, reply(3))
     await reg.publish_waiter(T, f"{T}:9")
-    assert await reg.mark_event("Ev1", 60) is True
+    assert await reg.first_time("Ev1", 60) is True
     await reg.record_post_intent(f"{T}:1")
     await reg.record_post_done(f"{T}:2", "ts-2")
     conn.close()
@@ -53,7 +53,7 @@ async def test_everything_survives_closing_and_reopening_the_file(tmp_path: Path
     assert await reg.stranded_waiters() == [(T, f"{T}:9")]
     assert await reg.claim_replies(T, "c1") == [reply(1), reply(2)]  # still idempotent
     assert await reg.deliver(T, reply(1)) == Delivery(accepted=False, waiter=f"{T}:9")
-    assert await reg.mark_event("Ev1", 60) is False
+    assert await reg.first_time("Ev1", 60) is False
     assert await reg.post_record(f"{T}:1") == PostRecord("intent")
     assert await reg.post_record(f"{T}:2") == PostRecord("done", "ts-2")
     assert await reg.claim_replies(T, "c2") == [reply(3)]
@@ -118,15 +118,15 @@ async def test_expired_event_marks_are_purged_and_count_as_absent(tmp_path: Path
     clock = FakeClock(0.0)
     reg = SqliteThreadRegistry(conn, clock=clock)
     for i in range(150):  # more than one purge batch
-        assert await reg.mark_event(f"old-{i}", 10)
-    assert await reg.mark_event("late", 20)
-    assert await reg.mark_event("long", 1000)
+        assert await reg.first_time(f"old-{i}", 10)
+    assert await reg.first_time("late", 20)
+    assert await reg.first_time("long", 1000)
     clock.advance(25)
     # Not yet purged (it expires after 150 others), yet already counts as absent.
-    assert await reg.mark_event("late", 20) is True
-    assert await reg.mark_event("late", 20) is False
+    assert await reg.first_time("late", 20) is True
+    assert await reg.first_time("late", 20) is False
     for _ in range(3):
-        await reg.mark_event("tick", 1000)
+        await reg.first_time("tick", 1000)
     keys = {k for (k,) in conn.execute("SELECT key FROM registry_events")}
     assert keys == {"late", "long", "tick"}
     conn.close()
@@ -161,7 +161,7 @@ async def test_every_statement_it_runs_uses_an_index(tmp_path: Path) -> None:
     await reg.list_trips()
     await reg.list_trips("U-bob")
     await reg.stranded_waiters()
-    await reg.mark_event("Ev1", 60)
+    await reg.first_time("Ev1", 60)
     await reg.forget_trip("A")
     conn.set_trace_callback(None)
 

@@ -1,6 +1,7 @@
 """The crash harness's own judgement: it must recognise every paid result the
 store holds (else a real repeat would pass as an allowed in-flight rerun) and
-count repeats the way DESIGN.md section 6 says."""
+count repeats the way the design notes' invariant 1 says (section 6 of
+../shared/DESIGN.md, beside the checkout, not in this repository)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from bot.slack_chat import SlackChatPort
 from bot.slack_client import make_web_client
 from bot.threads import slack_thread_ref, trip_id_for_thread
 from tests.fakes.loop import LoopThread
-from tests.fakes.registry import make_test_registry
+from tests.memory_registry import memory_registry
 from tests.fakes.slack_api import TEAM_ID, FakeSlackWebAPI
 from workflows.ports import ThreadRegistry
 
@@ -40,7 +40,7 @@ class Chat:
 
 
 def make_chat(api: FakeSlackWebAPI, loop: LoopThread, **port_kwargs: Any) -> Chat:
-    registry = loop.call(make_test_registry)
+    registry = loop.call(memory_registry)
     client = make_web_client(api.token, api.api_url)
     port_kwargs.setdefault("status_refresh_seconds", 0.05)
     port_kwargs.setdefault("lost_answer_pause_seconds", 0.01)

@@ -30,7 +30,7 @@ from tests.e2e.bot_process import CHANNEL, SIGNING_SECRET
 from tests.fakes.loop import LoopThread
 from tests.fakes.slack_api import TEAM_ID, FakeSlackWebAPI
 from tests.fakes.slack_requests import block_actions, send_signed
-from workflows.ports import ThreadRegistry
+from workflows.ports import PostLedger
 from workflows.runtime import Runtime, open_embedded, research_collaborators
 from tests.fakes.waiting import poll_until
 
@@ -96,8 +96,8 @@ def slack_planner(api: FakeSlackWebAPI, env: dict[str, str], *, oauth: bool = Fa
                 workspaces = SingleWorkspace(client, await fetch_bot_identity(client))
             state["workspaces"] = workspaces
 
-            def chat(registry: ThreadRegistry) -> SlackChatPort:
-                ports.append(SlackChatPort(workspaces, registry, status_refresh_seconds=0))
+            def chat(ledger: PostLedger) -> SlackChatPort:
+                ports.append(SlackChatPort(workspaces, ledger, status_refresh_seconds=0))
                 return ports[-1]
 
             runtime = await open_embedded(env, research_collaborators(env, chat))
@@ -107,8 +107,10 @@ def slack_planner(api: FakeSlackWebAPI, env: dict[str, str], *, oauth: bool = Fa
                 workspaces=workspaces,
                 client=make_web_client(None, api.api_url),
                 oauth_settings=settings,
-                registry=runtime.registry,
-                trips=runtime.engine,
+                directory=runtime.registry,
+                inbox=runtime.registry,
+                marks=runtime.registry,
+                engine=runtime.engine,
                 price_per_mtok=runtime.settings.price_per_mtok,
             )
             runner = web.AppRunner(build_web_app(app), access_log=None)

@@ -10,7 +10,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from bot.app import create_bolt_app
 from bot.slack_client import make_web_client
 from tests.fakes.loop import LoopThread
-from tests.fakes.registry import make_test_registry
+from tests.memory_registry import memory_registry
 from tests.fakes.slack_api import FakeSlackWebAPI
 from tests.fakes.slack_bot import start_slack_bot
 from tests.fakes.slack_requests import bot_message, event_envelope, json_body, send_signed, slash_command, thread_reply
@@ -18,28 +18,32 @@ from tests.fakes.trips import RecordingTripControl
 
 
 def test_http_mode_requires_a_signing_secret(api: FakeSlackWebAPI, loop: LoopThread) -> None:
-    registry = loop.call(make_test_registry)
+    registry = loop.call(memory_registry)
     with pytest.raises(ValueError, match="signing_secret"):
         create_bolt_app(
             signing_secret=None,
             bot_token=api.token,
             client=make_web_client(api.token, api.api_url),
-            registry=registry,
-            trips=RecordingTripControl(registry),
+            directory=registry,
+            inbox=registry,
+            marks=registry,
+            engine=RecordingTripControl(registry, registry),
         )
 
 
 def test_socket_mode_dispatch_needs_no_signature(api: FakeSlackWebAPI, loop: LoopThread) -> None:
-    registry = loop.call(make_test_registry)
-    trips = RecordingTripControl(registry)
+    registry = loop.call(memory_registry)
+    trips = RecordingTripControl(registry, registry)
 
     async def scenario() -> int:
         app = create_bolt_app(
             signing_secret=None,
             bot_token=api.token,
             client=make_web_client(api.token, api.api_url),
-            registry=registry,
-            trips=trips,
+            directory=registry,
+            inbox=registry,
+            marks=registry,
+            engine=trips,
             socket_mode=True,
         )
         body = dict(parse_qsl(slash_command("Kyoto"), keep_blank_values=True))

@@ -141,7 +141,7 @@ def test_slack_retries_of_one_event_deliver_once(bot) -> None:
     bot.settle()
     assert len(bot.trips.deliveries) == 1
     # the event id itself was remembered (not only the message)
-    assert bot.run(bot.registry.mark_event("event:Ev0RETRY", 60)) is False
+    assert bot.run(bot.registry.first_time("event:Ev0RETRY", 60)) is False
 
 
 def test_mention_in_a_trip_thread_is_one_answer_with_the_mention_stripped(bot) -> None:
@@ -257,7 +257,7 @@ def test_an_edit_of_a_read_answer_is_one_correction_whatever_slack_repeats(bot) 
             ts=edit["event_ts"],
         )
     ]
-    assert bot.run(bot.registry.mark_event("event:Ev0EDIT", 60)) is False  # remembered once stored
+    assert bot.run(bot.registry.first_time("event:Ev0EDIT", 60)) is False  # remembered once stored
 
 
 def test_two_edits_within_one_second_both_count(bot) -> None:

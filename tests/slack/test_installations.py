@@ -22,7 +22,7 @@ from bot.installations import (
 from bot.settings import SlackSettings
 from bot.slack_chat import SlackChatPort
 from tests.fakes.loop import LoopThread
-from tests.fakes.registry import make_test_registry
+from tests.memory_registry import memory_registry
 from tests.fakes.slack_api import FakeSlackWebAPI
 from workflows.errors import ConfigError
 
@@ -96,7 +96,7 @@ def test_a_cached_token_slack_refuses_is_looked_up_again(tmp_path: Path, loop: L
             api.uninstall("T0002")
             new = api.add_workspace("T0002")  # reinstalled
             await store.async_save(_installation("T0002", new.token, new.bot_user_id, new.bot_id))
-            port = SlackChatPort(workspaces, make_test_registry(), status_refresh_seconds=0)
+            port = SlackChatPort(workspaces, memory_registry(), status_refresh_seconds=0)
             thread = {"surface": "slack", "team": "T0002", "channel": "C0TWO", "thread_ts": root}
             await port.ask(thread, "Which dates?", key="slack-T0002-C0TWO-1:1/ask1")
             await port.aclose()

@@ -14,7 +14,7 @@ def test_own_posts_uploads_and_edits_are_acked_and_ignored(bot: RunningSlackBot)
     key = f"{trip.trip_id}:1"
     bot.run(port.ask(trip.thread, "Which dates work for everyone?", key=f"{key}/ask1"))
     bot.run(port.progress(trip.thread, "🔎 Searched: hotels", key=f"{key}/progress1"))
-    bot.run(port.update_progress(trip.thread, "✅ Searched: hotels", key=f"{key}/progress1"))
+    bot.run(port.progress_done(trip.thread, "✅ Searched: hotels", key=f"{key}/progress1"))
     bot.run(port.final_plan(trip.thread, "# Rome\n\n## Day 1\nForum.", key=f"{key}/plan1"))
     bot.run(port.aclose())
 

@@ -35,8 +35,8 @@ def test_a_research_line_that_cannot_be_edited_is_posted_afresh_once(
     else:
         chat.api.error("chat.update", refusal, times=None)
     with caplog.at_level(logging.WARNING):
-        chat.run(chat.port.update_progress(chat.thread, "✅ Searched: hotels", key=chat.key(1)))
-        chat.run(chat.port.update_progress(chat.thread, "✅ Searched: hotels", key=chat.key(1)))  # a replay
+        chat.run(chat.port.progress_done(chat.thread, "✅ Searched: hotels", key=chat.key(1)))
+        chat.run(chat.port.progress_done(chat.thread, "✅ Searched: hotels", key=chat.key(1)))  # a replay
     fresh = [p for p in chat.posts() if p["text"] == "✅ Searched: hotels"]
     assert len(fresh) == 1 and fresh[0]["ts"] != ts
     assert refusal in caplog.text and "posting it afresh" in caplog.text
@@ -55,7 +55,7 @@ def test_a_deleted_root_message_is_left_as_it_is(chat: Chat, caplog: pytest.LogC
 def test_refused_blocks_in_an_update_fall_back_to_mrkdwn(chat: Chat) -> None:
     ts = _line(chat, 2)
     chat.api.reject_markdown_blocks = True
-    chat.run(chat.port.update_progress(chat.thread, "✅ **Read:** the _guide_", key=chat.key(2)))
+    chat.run(chat.port.progress_done(chat.thread, "✅ **Read:** the _guide_", key=chat.key(2)))
     message = chat.api.message(CHANNEL, ts)
     assert message["blocks"][0]["type"] == "section"
     assert message["blocks"][0]["text"]["text"] == "✅ *Read:* the _guide_"
@@ -65,7 +65,7 @@ def test_refused_blocks_in_an_update_fall_back_to_mrkdwn(chat: Chat) -> None:
 def test_an_update_refused_as_too_long_is_shortened(chat: Chat) -> None:
     ts = _line(chat, 3)
     chat.api.error("chat.update", "msg_too_long", times=1)
-    chat.run(chat.port.update_progress(chat.thread, "✅ Read: " + "a page " * 100, key=chat.key(3)))
+    chat.run(chat.port.progress_done(chat.thread, "✅ Read: " + "a page " * 100, key=chat.key(3)))
     message = chat.api.message(CHANNEL, ts)
     assert message["text"].startswith("✅ Read: a page") and message["blocks"] == []
 
@@ -73,7 +73,7 @@ def test_an_update_refused_as_too_long_is_shortened(chat: Chat) -> None:
 def test_an_update_refused_in_every_form_is_posted_afresh(chat: Chat) -> None:
     _line(chat, 4)
     chat.api.error("chat.update", "invalid_blocks", times=None)
-    chat.run(chat.port.update_progress(chat.thread, "✅ done", key=chat.key(4)))
+    chat.run(chat.port.progress_done(chat.thread, "✅ done", key=chat.key(4)))
     assert [p["text"] for p in chat.posts()][-1] == "✅ done"
 
 

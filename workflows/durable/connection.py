@@ -150,12 +150,12 @@ class JournaledConnection:
 
     def prune_finished(self, settled_before_ms: int) -> list[str]:
         """Forget trips that finished before the retention horizon."""
-        origins = self.state.finished_origins(settled_before_ms)
-        if origins:
-            body = msgspec.json.encode(origins)
-            self._record(OP_PRUNE, body, lambda _now: self.state.prune(origins))
+        trip_ids = self.state.finished_trips(settled_before_ms)
+        if trip_ids:
+            body = msgspec.json.encode(trip_ids)
+            self._record(OP_PRUNE, body, lambda _now: self.state.prune(trip_ids))
             self._maybe_snapshot(force=True)
-        return origins
+        return trip_ids
 
     def checkpoint(self) -> None:
         """Compact finished workflows and write a snapshot now."""

@@ -12,7 +12,8 @@ crash-proof, long-lived store needs:
 - a snapshot codec.
 
 These lean on SDK internals; `resonate-sdk` is pinned exactly, and
-tests/durable/test_sdk_conformance.py and tests/durable/test_replay_timers.py
+tests/durable/test_sdk_conformance.py, tests/durable/test_sdk_patches.py (the
+branch index and the fence answer, below) and tests/durable/test_replay_timers.py
 fail loudly if an upgrade changes them.
 """
 
@@ -203,9 +204,10 @@ class JournaledServerState(ServerState):
                 if addr is not None:
                     self.send_execute_message(addr, task.id, task.version)
 
-    def prune(self, origins: list[str]) -> int:
-        """Forget every promise and task of the given lineage origins."""
-        wanted = set(origins)
+    def prune(self, trip_ids: list[str]) -> int:
+        """Forget every promise and task of the given trips (a trip id is the
+        lineage origin of its promises: every id starts with it)."""
+        wanted = set(trip_ids)
         doomed = [pid for pid in self.promises if pid.split(":", 1)[0] in wanted]
         for pid in doomed:
             del self.promises[pid]
@@ -269,18 +271,18 @@ class JournaledServerState(ServerState):
                 history[parent].add(p.id)
         return history
 
-    def finished_origins(self, settled_before: int) -> list[str]:
-        """Origins with no pending promise whose last settle is old enough."""
+    def finished_trips(self, settled_before: int) -> list[str]:
+        """Trips with no pending promise whose last settle is old enough."""
         newest: dict[str, int] = {}
         busy: set[str] = set()
         for p in self.promises.values():
-            origin = p.id.split(":", 1)[0]
+            trip_id = p.id.split(":", 1)[0]
             if p.state == "pending":
-                busy.add(origin)
+                busy.add(trip_id)
             else:
-                newest[origin] = max(newest.get(origin, 0), p.settled_at or 0)
+                newest[trip_id] = max(newest.get(trip_id, 0), p.settled_at or 0)
         return sorted(
-            o for o, at in newest.items() if o not in busy and at < settled_before
+            t for t, at in newest.items() if t not in busy and at < settled_before
         )
 
     # -- snapshots ---------------------------------------------------------------

@@ -1,10 +1,16 @@
-"""The thread registry (`workflows.ports.ThreadRegistry`), twice.
+"""The thread registry (`workflows.ports.ThreadRegistry`: its four parts
+`TripDirectory`, `DeliveryMarks`, `Inbox`, `PostLedger`), twice.
 
-- `SqliteThreadRegistry`: one process; lives in the durable store's SQLite file.
-- `RedisThreadRegistry`: several processes; lives in Redis (Lua scripts for atomicity).
+- `SqliteThreadRegistry` (`sqlite_registry/`): one process; lives in the
+  durable store's SQLite file.
+- `RedisThreadRegistry` (`redis_registry/`): several processes; lives in
+  Redis (Lua scripts for atomicity).
 
-Both pass the same contract suite (tests/registry/). Choices the Protocol
-leaves open, made the same way in both:
+Each backend is a package with one module per part (`directory`, `marks`,
+`inbox`, `ledger`) on a shared `store` (the connection or client); its store
+class is the four together. Both pass the same contracts, one per part
+(tests/registry/test_*_contract.py). Choices the Protocols leave open, made
+the same way in both:
 
 - `register_trip` fills created_at (and updated_at) from the clock when 0;
   it (re)points the thread mapping at the new trip.
@@ -18,7 +24,7 @@ leaves open, made the same way in both:
 - An empty claim is remembered too: repeating it returns [] again.
 - `forget_trip(trip_id)` drops ledger keys equal to trip_id or starting with
   trip_id + ":" or trip_id + "/" (LEDGER_SEPARATORS), nothing else.
-- `mark_event(key, ttl)`: ttl rounded up to whole seconds, at least 1; a
+- `first_time(key, ttl)`: ttl rounded up to whole seconds, at least 1; a
   missing/non-positive ttl uses the constructor's event_ttl_seconds (1 day).
 """
 

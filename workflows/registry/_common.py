@@ -15,7 +15,7 @@ from workflows.ports import TRIP_STATES, Reply, TripRecord
 #: deletes exactly those keys (so forgetting "T1" never touches "T10:...").
 LEDGER_SEPARATORS = (":", "/")
 
-#: Used by `mark_event` when it is called without a positive TTL.
+#: Used by `first_time` when it is called without a positive TTL.
 DEFAULT_EVENT_TTL_SECONDS = 24 * 60 * 60
 
 RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclass_fields(TripRecord))
