@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,61 +11,42 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.identity import BotIdentity
 from bot.listeners import register_listeners
-from bot.services import DEFAULT_EVENT_TTL_SECONDS, BotServices
+from bot.services import BotServices
 from bot.slack_client import make_web_client
 from bot.validation import validate_payload
 from bot.workspace_gate import admit_served_workspaces
-from bot.workspaces import SingleWorkspace, WorkspaceAuthorize, Workspaces
-from workflows.ports import DeliveryMarks, Inbox, TripControl, TripDirectory
-
-log = logging.getLogger("bot")
+from bot.workspaces import WorkspaceAuthorize
 
 
 def create_bolt_app(
+    services: BotServices,
     *,
     signing_secret: str | None,
-    directory: TripDirectory,
-    inbox: Inbox,
-    marks: DeliveryMarks,
-    engine: TripControl,
-    workspaces: Workspaces | None = None,
-    bot_token: str | None = None,
     client: AsyncWebClient | None = None,
     oauth_settings: AsyncOAuthSettings | None = None,
     socket_mode: bool = False,
-    bot_identity: BotIdentity | None = None,
     command: str = "/plan-trip",
-    event_ttl_seconds: int = DEFAULT_EVENT_TTL_SECONDS,
-    logger: logging.Logger | None = None,
-    price_per_mtok: tuple[float, float] = (0.0, 0.0),
 ) -> AsyncApp:
     """The Slack edge as a Bolt `AsyncApp` (run it on the engine's event loop).
 
-    - `workspaces`: which token serves which team (`bot.workspaces`). Without
-      it, one workspace: `client` (built with `bot.slack_client.
-      make_web_client`, or from `bot_token`) and `bot_identity`, the bot's ids
-      from `auth.test` (fetched in the background when not given).
+    - `services`: what the listeners share, the process's one `BotServices`
+      (its workspaces say which token serves which team, `bot.workspaces`).
+    - `client`: a template for Bolt's per-request clients (base URL, retry
+      handlers; `bot.slack_client.make_web_client`); by default the single
+      workspace's client.
     - `oauth_settings`: installs through Bolt's OAuth flow
-      (`bot.installations.oauth_settings`); `workspaces` then reads the same
+      (`bot.installations.oauth_settings`); the workspaces then read the same
       installation store.
     - `socket_mode`: requests arrive over Socket Mode (no signature to check;
       `signing_secret` may be None). In HTTP mode `signing_secret` is required.
-    - `price_per_mtok`: USD per million (input, output) tokens, for the cost
-      estimate `@bot status` shows (TripSettings.price_per_mtok).
 
     Requests from a workspace the app does not serve are acknowledged, logged
     and ignored (`bot.workspace_gate`). Listeners ack first and do slow work
     after (`process_before_response` is False: Bolt answers Slack as soon as
     `ack()` is called and keeps running the listener on the loop).
     """
-    logger = logger or log
-    if workspaces is None:
-        token = bot_token or (client.token if client is not None else None)
-        if not token:
-            raise ValueError("a bot token is required (bot_token, a client with a token, or workspaces)")
-        workspaces = SingleWorkspace(client or make_web_client(token), bot_identity)
+    workspaces, logger = services.workspaces, services.logger
     if not socket_mode and not signing_secret:
         raise ValueError("signing_secret is required unless socket_mode=True")
     template = client or getattr(workspaces, "client", None) or make_web_client(None)
@@ -93,16 +73,6 @@ def create_bolt_app(
         raise_error_for_unhandled_request=True,
         logger=logger,
         name="travel-planner",
-    )
-    services = BotServices(
-        workspaces=workspaces,
-        directory=directory,
-        inbox=inbox,
-        marks=marks,
-        engine=engine,
-        event_ttl_seconds=event_ttl_seconds,
-        logger=logger,
-        price_per_mtok=price_per_mtok,
     )
     register_listeners(app, services, command=command)
     return app

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.formatting import escape_mrkdwn, neutralise_mentions, truncate
-from bot.services import CONTROL_NAME_LOOKUP_SECONDS, NAME_LOOKUP_SECONDS, BotServices
+from bot.people import CONTROL_NAME_LOOKUP_SECONDS, NAME_LOOKUP_SECONDS, People
+from bot.services import BotServices
 from workflows.ports import TripRecord
 
 #: Words that, sent to the bot alone in a trip thread, are commands.
@@ -123,10 +124,10 @@ class ControlRequest:
     seen: str = ""  # in-process marker of the Slack message it came from
 
 
-async def may_cancel(services: BotServices, user: str, record: TripRecord, wait: float = NAME_LOOKUP_SECONDS) -> bool:
+async def may_cancel(people: People, user: str, record: TripRecord, wait: float = NAME_LOOKUP_SECONDS) -> bool:
     if user and user == record.starter:
         return True
-    return await services.is_workspace_admin(user, team=str(record.thread.get("team") or ""), wait=wait)
+    return await people.is_workspace_admin(user, team=str(record.thread.get("team") or ""), wait=wait)
 
 
 async def request_control(
@@ -159,11 +160,11 @@ async def request_control(
         return "not_running"
     # A button is acknowledged before this runs, so Slack may take longer to say who clicked.
     wait = NAME_LOOKUP_SECONDS if request.seen else CONTROL_NAME_LOOKUP_SECONDS
-    if request.kind == "cancel" and not await may_cancel(services, request.user, record, wait):
+    if request.kind == "cancel" and not await may_cancel(services.people, request.user, record, wait):
         services.logger.info("cancel of %s by %s refused (starter %s)", request.trip_id, request.user, record.starter)
         await say(refusal_text(record))
         return "refused"
-    accepted = await services.deliver_control(
+    accepted = await services.deliveries.deliver_control(
         team=request.team, trip_id=request.trip_id, key=request.key, user=request.user, kind=request.kind, ts=request.ts, seen=request.seen
     )
     if accepted and tell and request.kind in CONFIRMATIONS:

@@ -7,6 +7,8 @@ root message carries the same start id in its metadata. If the process dies
 between the root post and the trip start, start-up finds the provisional
 record, looks the root up in the channel by its metadata (or posts it, if the
 crash came before the post), starts the trip, and drops the record.
+
+The root is posted here (`post_root`), by `/plan-trip` and by start-up alike.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.services import BotServices, WorkspaceGone
+from bot.root_message import root_message
+from bot.services import BotServices
 from bot.slack_client import LOST_ANSWER_ATTEMPTS, answer_lost
+from bot.workspaces import WorkspaceGone
 from workflows import failpoints
 from workflows.ports import TripRecord
 
@@ -28,9 +31,6 @@ PENDING_PREFIX = "starting-"
 ROOT_METADATA_EVENT_TYPE = "travel_planner_trip"
 #: How far back (messages) start-up looks for a root that was posted.
 _HISTORY_PAGES, _HISTORY_PAGE = 5, 200
-
-#: (services, team, channel, starter, request, start id) -> the root's ts
-type PostRoot = Callable[[BotServices, str, str, str, str, str], Awaitable[str]]
 
 
 def is_pending_start(record: TripRecord) -> bool:
@@ -57,9 +57,21 @@ def root_metadata(starter: str, start_id: str) -> dict[str, Any]:
     return {"event_type": ROOT_METADATA_EVENT_TYPE, "event_payload": {"starter": starter, "start": start_id}}
 
 
-async def start_from_command(
-    services: BotServices, *, team: str, channel: str, starter: str, request: str, post_root: PostRoot
-) -> str:
+async def post_root(services: BotServices, team: str, channel: str, user: str, request: str, start_id: str) -> str:
+    """Post the channel message the trip's thread hangs off; returns its ts."""
+    message = root_message(user, request)
+    response = await (await services.client(team)).chat_postMessage(
+        channel=channel,
+        text=message.text,
+        blocks=message.blocks,
+        unfurl_links=False,
+        unfurl_media=False,
+        metadata=root_metadata(user, start_id),
+    )
+    return str(response["ts"])
+
+
+async def start_from_command(services: BotServices, *, team: str, channel: str, starter: str, request: str) -> str:
     """Record the start, post the root, start the trip; returns the root ts.
 
     Raises what posting raises (not in channel...); the record is then dropped,
@@ -68,7 +80,7 @@ async def start_from_command(
     await services.directory.register_trip(pending)
     failpoints.reached("after:start_recorded")  # recorded, nothing posted yet
     try:
-        root_ts = await _post_root_once(services, team, channel, starter, request, pending.thread["start"], post_root)
+        root_ts = await _post_root_once(services, team, channel, starter, request, pending.thread["start"])
     except Exception:
         await services.directory.forget_trip(pending.trip_id)
         raise
@@ -79,7 +91,7 @@ async def start_from_command(
 
 
 async def _post_root_once(
-    services: BotServices, team: str, channel: str, starter: str, request: str, start_id: str, post_root: PostRoot
+    services: BotServices, team: str, channel: str, starter: str, request: str, start_id: str
 ) -> str:
     """Post the root; when Slack's answer is lost (it may have posted), look
     the root up by its start id before posting again."""
@@ -121,15 +133,15 @@ async def _find_root(services: BotServices, team: str, channel: str, start_id: s
     return None
 
 
-async def _find_or_post_root(services: BotServices, record: TripRecord, post_root: PostRoot) -> str:
+async def _find_or_post_root(services: BotServices, record: TripRecord) -> str:
     team, channel, start_id = (record.thread.get(k, "") for k in ("team", "channel", "start"))
     root_ts = await _find_root(services, team, channel, start_id)
     if root_ts is None:  # the crash came before the root was posted
-        root_ts = await _post_root_once(services, team, channel, record.starter, record.request, start_id, post_root)
+        root_ts = await _post_root_once(services, team, channel, record.starter, record.request, start_id)
     return root_ts
 
 
-async def resume_interrupted_starts(services: BotServices, post_root: PostRoot) -> int:
+async def resume_interrupted_starts(services: BotServices) -> int:
     """Finish every start a dead process left half done. Returns how many."""
     finished = 0
     for record in await services.directory.list_trips():
@@ -138,14 +150,14 @@ async def resume_interrupted_starts(services: BotServices, post_root: PostRoot) 
         team, channel = record.thread.get("team", ""), record.thread.get("channel", "")
         try:
             try:
-                root_ts = await _find_or_post_root(services, record, post_root)
+                root_ts = await _find_or_post_root(services, record)
             except SlackApiError as exc:
                 # The crash may have come before the bot joined the channel.
                 if exc.response.get("error") != "not_in_channel" or not await services.join_if_public(
                     channel, team=team
                 ):
                     raise
-                root_ts = await _find_or_post_root(services, record, post_root)
+                root_ts = await _find_or_post_root(services, record)
             await services.start_trip(
                 team=team, channel=channel, root_ts=root_ts, starter=record.starter, request=record.request
             )

@@ -73,6 +73,25 @@ class Workspaces(Protocol):
     def invalidate(self, team_id: str) -> None: ...
 
 
+class WorkspaceGone(LookupError):
+    """The app does not serve this workspace (any more): no token to use."""
+
+    def __init__(self, team: str) -> None:
+        super().__init__(team)
+        self.team = team
+
+    def __str__(self) -> str:
+        return f"the app is not installed in workspace {self.team!r}"
+
+
+async def served_workspace(workspaces: Workspaces, team: str) -> Workspace:
+    """The workspace `team`, with its own client; `WorkspaceGone` if not served."""
+    found = await workspaces.find(team)
+    if found is None:
+        raise WorkspaceGone(team)
+    return found
+
+
 class SingleWorkspace:
     """`Workspaces` for one bot token: it serves the team `auth.test` names."""
 
@@ -227,6 +246,8 @@ __all__ = [
     "SingleWorkspace",
     "Workspace",
     "WorkspaceAuthorize",
+    "WorkspaceGone",
     "WorkspaceUnknown",
     "Workspaces",
+    "served_workspace",
 ]

@@ -1,4 +1,5 @@
-"""`travel-planner chat`: one trip in the terminal, on the embedded store.
+"""The terminal conversation of `travel-planner chat` (the process,
+`processes/chat.py`, opens the embedded store and the terminal port).
 
 Questions go to stdout; each line of stdin is one answer. Kill it at any point
 (SIGKILL included) and run it again with the same `--trip`: it resumes, shows
@@ -20,14 +21,12 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Mapping
-from dataclasses import replace
 from typing import TextIO
 
 from workflows.engine import TripEngine
-from workflows.ports import Inbox, PostLedger, Reply, TripDirectory, TripRecord
+from workflows.ports import Inbox, Reply, TripDirectory, TripRecord
 from workflows.prompts import usage_footer
-from workflows.runtime import Collaborators, open_embedded
+from workflows.runtime import Runtime
 
 from travel_planner.terminal import TerminalChatPort
 
@@ -84,24 +83,16 @@ async def _stuck_without_input(directory: TripDirectory, inbox: Inbox, trip_id: 
         seen = now
 
 
-async def run_chat(
-    env: Mapping[str, str],
-    parts: Collaborators,
+async def converse(
+    runtime: Runtime,
+    port: TerminalChatPort,
     *,
     trip_id: str | None,
     request: str,
     stdin: TextIO = sys.stdin,
     stdout: TextIO = sys.stdout,
 ) -> int:
-    """Plan (or resume) one trip; `parts.chat` is replaced by a terminal port on `stdout`."""
-    ports: list[TerminalChatPort] = []
-
-    def terminal(ledger: PostLedger) -> TerminalChatPort:
-        ports.append(TerminalChatPort(ledger, stdout, held=True))  # released after our header
-        return ports[-1]
-
-    runtime = await open_embedded(env, replace(parts, chat=terminal))
-    [port] = ports
+    """Plan (or resume) one trip; `port`, held until the header is written, prints on `stdout`."""
     engine, registry = runtime.engine, runtime.registry
     try:
         trip_id = trip_id or f"chat-{uuid.uuid4().hex[:12]}"
@@ -147,4 +138,3 @@ async def run_chat(
         return INPUT_ENDED
     finally:
         stdout.flush()
-        await runtime.close()

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from workflows.config import LlmSettings
 from workflows.durable.state_dir import StateDirBusy, StateDirUnusable
 from workflows.errors import ConfigError
 
@@ -60,17 +58,6 @@ def _configure_logging(env: Mapping[str, str], command: str) -> None:
             logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
-def _chat(env: Mapping[str, str], args: argparse.Namespace) -> int:
-    from travel_planner.chat import run_chat
-    from travel_planner.terminal import TerminalChatPort
-
-    from workflows.runtime import research_collaborators
-
-    LlmSettings.from_env(env)  # fail before touching any state
-    parts = research_collaborators(env, TerminalChatPort)  # run_chat puts in its own port, on its stdout
-    return asyncio.run(run_chat(env, parts, trip_id=args.trip, request=" ".join(args.request)))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     from dotenv import load_dotenv
 
@@ -79,8 +66,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging(env, args.command)
     try:
+        # The processes (`processes/`), imported only when started.
         if args.command == "chat":
-            return _chat(env, args)
+            from processes import chat
+
+            return chat.main(env, trip_id=args.trip, request=" ".join(args.request))
+        if args.command == "run":
+            from processes import run
+
+            return run.main(env)
+        if args.command == "web":
+            from processes import web
+
+            return web.main(env)
+        if args.command == "worker":
+            from processes import worker
+
+            return worker.main(env)
         if args.command == "trips":
             from travel_planner.trips import trips_command
 
@@ -93,10 +95,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             from workflows.tools.cli import tool_command
 
             return tool_command(list(args.args), env)
-        if args.command in ("run", "web", "worker"):
-            from bot.entrypoints import serve
-
-            return serve(args.command, env)
     except ConfigError as exc:
         print(f"travel-planner: configuration error: {exc}", file=sys.stderr)
         return CONFIG_ERROR

@@ -28,7 +28,7 @@ def register_listeners(app: AsyncApp, services: BotServices, *, command: str = "
     actions.register(app, services)
     home.register(app, services)
     uninstall.register(app, services)
-    fallback.register(app, services)
+    fallback.register(app, services.logger)
 
 
 __all__ = ["register_listeners"]

@@ -2,7 +2,8 @@
 
 Ack at once (empty body: nothing shown), then, off the ack path:
 
-1. post the root message in the channel ("Trip planning started by @ana: ...");
+1. post the root message in the channel ("Trip planning started by @ana: ...";
+   `bot.trip_starts` posts it, so that a crash in between cannot lose the start);
 2. when the bot is not in the channel, join it if it is public and post
    again, or tell the user (ephemeral, via the response_url) how to invite it
    to a private one;
@@ -20,7 +21,7 @@ from slack_sdk.errors import SlackApiError
 from bot.root_message import root_message
 from bot.services import BotServices
 from bot.slack_client import answer_lost
-from bot.trip_starts import ROOT_METADATA_EVENT_TYPE, root_metadata, start_from_command
+from bot.trip_starts import start_from_command
 
 _NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found"})
 
@@ -50,7 +51,7 @@ async def handle_plan_trip(services: BotServices, command: dict[str, Any], respo
     team = str(command.get("team_id") or "")
     channel = str(command.get("channel_id") or "")
     user = str(command.get("user_id") or "")
-    request = (await services.readable(str(command.get("text") or ""), team=team)).strip()
+    request = (await services.people.readable(str(command.get("text") or ""), team=team)).strip()
     log = services.logger
 
     try:
@@ -94,23 +95,7 @@ async def _start_joining(
 
 
 async def _start(services: BotServices, team: str, channel: str, user: str, request: str) -> str:
-    return await start_from_command(
-        services, team=team, channel=channel, starter=user, request=request, post_root=post_root
-    )
-
-
-async def post_root(services: BotServices, team: str, channel: str, user: str, request: str, start_id: str) -> str:
-    """Post the channel message the trip's thread hangs off; returns its ts."""
-    message = root_message(user, request)
-    response = await (await services.client(team)).chat_postMessage(
-        channel=channel,
-        text=message.text,
-        blocks=message.blocks,
-        unfurl_links=False,
-        unfurl_media=False,
-        metadata=root_metadata(user, start_id),
-    )
-    return str(response["ts"])
+    return await start_from_command(services, team=team, channel=channel, starter=user, request=request)
 
 
 async def _ephemeral(respond: AsyncRespond, text: str, log: Any) -> None:
@@ -120,4 +105,4 @@ async def _ephemeral(respond: AsyncRespond, text: str, log: Any) -> None:
         log.warning("could not answer through the response_url: %r", exc)
 
 
-__all__ = ["ROOT_METADATA_EVENT_TYPE", "handle_plan_trip", "invite_instructions", "post_root", "register", "root_message_text"]
+__all__ = ["handle_plan_trip", "invite_instructions", "register", "root_message_text"]

@@ -5,7 +5,7 @@ trip's durable inbox (and a mention's trip started) before Slack hears 200.
 Acked first, a reply could be lost to a crash in between, and Slack would
 never send it again; unacknowledged, Slack retries it. The work is local
 (SQLite or Redis) plus, once per author, users.info (bounded, see
-`BotServices.author_name`). What counts as an answer from a person:
+`People.author_name`). What counts as an answer from a person:
 
 - message events with no subtype, `thread_broadcast` or `file_share`, inside
   a thread (thread_ts present and not the message's own ts) that belongs to a
@@ -36,7 +36,7 @@ stripped from the text.
 
 Dedupe: a reply's key `"{channel}:{ts}"` is deduped durably by the trip's
 inbox, and without a second lookup within the process
-(`BotServices.deliver_reply`): Slack's retries (same `event_id`) and the
+(`Deliveries.deliver_reply`): Slack's retries (same `event_id`) and the
 `app_mention` + `message` pair of one message deliver once. Nothing is marked
 before the reply is stored (a mark without the reply would drop the retry);
 the event id is remembered after. Trip starts dedupe on `event_id` and the
@@ -53,6 +53,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.controls import ControlRequest, answer_status, command_word, request_control
 from bot.mentions import plain_text
+from bot.people import People
 from bot.services import BotServices
 from bot.threads import thread_key
 
@@ -101,9 +102,9 @@ def _command_in(markup: str) -> str | None:
     return command_word(plain_text(markup))
 
 
-async def readable_text(services: BotServices, event: dict[str, Any], markup: str, *, team: str) -> str:
+async def readable_text(people: People, event: dict[str, Any], markup: str, *, team: str) -> str:
     """`markup` as the planner should read it, with the files the message shares."""
-    text = (await services.readable(markup, team=team)).strip()
+    text = (await people.readable(markup, team=team)).strip()
     files = [str(f.get("name") or f.get("title") or "file") for f in event.get("files") or [] if isinstance(f, dict)]
     if files:
         text = (text + "\n" if text else "") + "[shared files: " + ", ".join(files) + "]"
@@ -113,16 +114,14 @@ async def readable_text(services: BotServices, event: dict[str, Any], markup: st
 async def reply_text(services: BotServices, event: dict[str, Any], *, mention: bool, team: str) -> str:
     """The text of a person's message as the planner should read it."""
     markup = await message_markup(services, event, mention=mention, team=team)
-    return await readable_text(services, event, markup, team=team)
+    return await readable_text(services.people, event, markup, team=team)
 
 
-async def _author_and_text(
-    services: BotServices, event: dict[str, Any], markup: str, *, team: str
-) -> tuple[str, str]:
+async def _author_and_text(people: People, event: dict[str, Any], markup: str, *, team: str) -> tuple[str, str]:
     """Both looked up at once, so the names share one bounded wait."""
     author, text = await asyncio.gather(
-        services.author_name(str(event.get("user") or ""), team=team),
-        readable_text(services, event, markup, team=team),
+        people.author_name(str(event.get("user") or ""), team=team),
+        readable_text(people, event, markup, team=team),
     )
     return author, text
 
@@ -148,8 +147,8 @@ async def handle_app_mention(services: BotServices, body: dict[str, Any], event:
             await handle_command(services, command, team=team, channel=channel, thread_ts=thread_ts, ts=ts, user=user,
                                  trip_id=trip_id)
         else:
-            author, text = await _author_and_text(services, event, markup, team=team)
-            await services.deliver_reply(
+            author, text = await _author_and_text(services.people, event, markup, team=team)
+            await services.deliveries.deliver_reply(
                 trip_id=trip_id, team=team, channel=channel, ts=ts, user=user, text=text, author=author
             )
         await services.first_time_of_event(body)
@@ -204,8 +203,8 @@ async def handle_message(services: BotServices, body: dict[str, Any], event: dic
                              trip_id=trip_id)
     else:
         # Stored first (deduped by the inbox), the event remembered after.
-        author, text = await _author_and_text(services, event, markup, team=team)
-        await services.deliver_reply(
+        author, text = await _author_and_text(services.people, event, markup, team=team)
+        await services.deliveries.deliver_reply(
             trip_id=trip_id, team=team, channel=channel, ts=ts, user=user, text=text, author=author
         )
     await services.first_time_of_event(body)
@@ -239,8 +238,8 @@ async def handle_edit(services: BotServices, body: dict[str, Any], event: dict[s
     if trip_id is None:
         return
     markup = await message_markup(services, message, mention=False, team=team)
-    author, text = await _author_and_text(services, message, markup, team=team)
-    await services.revise_reply(trip_id=trip_id, channel=channel, ts=ts, edit_ts=edit_ts, author=author, text=text)
+    author, text = await _author_and_text(services.people, message, markup, team=team)
+    await services.deliveries.revise_reply(trip_id=trip_id, channel=channel, ts=ts, edit_ts=edit_ts, author=author, text=text)
     await services.first_time_of_event(body)
 
 
@@ -258,7 +257,7 @@ async def handle_deletion(services: BotServices, body: dict[str, Any], event: di
     trip_id = await services.directory.trip_for_thread(thread_key(team, channel, thread_ts))
     if trip_id is None:
         return
-    await services.withdraw_reply(trip_id=trip_id, channel=channel, ts=ts)
+    await services.deliveries.withdraw_reply(trip_id=trip_id, channel=channel, ts=ts)
     await services.first_time_of_event(body)
 
 

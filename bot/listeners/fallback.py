@@ -18,8 +18,6 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.error import BoltUnhandledRequestError
 from slack_bolt.response import BoltResponse
 
-from bot.services import BotServices
-
 
 def describe(body: Any) -> str:
     if not isinstance(body, dict):
@@ -35,9 +33,7 @@ def describe(body: Any) -> str:
     return "/".join(parts)
 
 
-def register(app: AsyncApp, services: BotServices) -> None:
-    logger: logging.Logger = services.logger
-
+def register(app: AsyncApp, logger: logging.Logger) -> None:
     async def on_error(error: Exception, body: Any, response: BoltResponse | None) -> BoltResponse | None:
         if isinstance(error, BoltUnhandledRequestError):
             logger.debug("acknowledging an unhandled Slack request (%s)", describe(body))

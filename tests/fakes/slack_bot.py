@@ -25,7 +25,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.app import create_bolt_app
 from bot.http_server import HEALTH_PATH, SLACK_EVENTS_PATH, build_web_app
 from bot.identity import BotIdentity, fetch_bot_identity
+from bot.services import BotServices
 from bot.slack_client import make_web_client
+from bot.workspaces import SingleWorkspace
 from tests.fakes.loop import LoopThread
 from tests.memory_registry import memory_registry
 from tests.fakes.slack_api import FakeSlackWebAPI
@@ -98,17 +100,15 @@ def start_slack_bot(
             trips = RecordingTripControl(registry, registry, delay=trips_delay)
             client = make_web_client(api.token, api.api_url)
             bot_identity = await fetch_bot_identity(client) if identity == "fetch" else identity
-            app = create_bolt_app(
-                signing_secret=signing_secret,
-                bot_token=api.token,
-                client=client,
+            services = BotServices(
+                workspaces=SingleWorkspace(client, bot_identity),  # type: ignore[arg-type]
                 directory=registry,
                 inbox=registry,
                 marks=registry,
                 engine=trips,
-                bot_identity=bot_identity,  # type: ignore[arg-type]
-                logger=logger,
+                logger=logger or logging.getLogger("bot"),
             )
+            app = create_bolt_app(services, signing_secret=signing_secret)
             runner = web.AppRunner(build_web_app(app), access_log=None)
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -22,6 +22,7 @@ from bot.app import create_bolt_app
 from bot.http_server import SLACK_EVENTS_PATH, build_web_app
 from bot.identity import fetch_bot_identity
 from bot.installations import OAuthCredentials, close_installation_store, installed_workspaces, oauth_settings
+from bot.services import BotServices
 from bot.slack_chat import SlackChatPort
 from bot.slack_client import make_web_client
 from bot.threads import trip_id_for_thread
@@ -102,16 +103,19 @@ def slack_planner(api: FakeSlackWebAPI, env: dict[str, str], *, oauth: bool = Fa
 
             runtime = await open_embedded(env, research_collaborators(env, chat))
             state.update(runtime=runtime, ports=ports)
-            app = create_bolt_app(
-                signing_secret=SIGNING_SECRET,
+            services = BotServices(
                 workspaces=workspaces,
-                client=make_web_client(None, api.api_url),
-                oauth_settings=settings,
                 directory=runtime.registry,
                 inbox=runtime.registry,
                 marks=runtime.registry,
                 engine=runtime.engine,
                 price_per_mtok=runtime.settings.price_per_mtok,
+            )
+            app = create_bolt_app(
+                services,
+                signing_secret=SIGNING_SECRET,
+                client=make_web_client(None, api.api_url),
+                oauth_settings=settings,
             )
             runner = web.AppRunner(build_web_app(app), access_log=None)
             await runner.setup()

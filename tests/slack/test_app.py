@@ -8,7 +8,9 @@ import pytest
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.app import create_bolt_app
+from bot.services import BotServices
 from bot.slack_client import make_web_client
+from bot.workspaces import SingleWorkspace
 from tests.fakes.loop import LoopThread
 from tests.memory_registry import memory_registry
 from tests.fakes.slack_api import FakeSlackWebAPI
@@ -21,13 +23,14 @@ def test_http_mode_requires_a_signing_secret(api: FakeSlackWebAPI, loop: LoopThr
     registry = loop.call(memory_registry)
     with pytest.raises(ValueError, match="signing_secret"):
         create_bolt_app(
+            BotServices(
+                workspaces=SingleWorkspace(make_web_client(api.token, api.api_url)),
+                directory=registry,
+                inbox=registry,
+                marks=registry,
+                engine=RecordingTripControl(registry, registry),
+            ),
             signing_secret=None,
-            bot_token=api.token,
-            client=make_web_client(api.token, api.api_url),
-            directory=registry,
-            inbox=registry,
-            marks=registry,
-            engine=RecordingTripControl(registry, registry),
         )
 
 
@@ -37,13 +40,14 @@ def test_socket_mode_dispatch_needs_no_signature(api: FakeSlackWebAPI, loop: Loo
 
     async def scenario() -> int:
         app = create_bolt_app(
+            BotServices(
+                workspaces=SingleWorkspace(make_web_client(api.token, api.api_url)),
+                directory=registry,
+                inbox=registry,
+                marks=registry,
+                engine=trips,
+            ),
             signing_secret=None,
-            bot_token=api.token,
-            client=make_web_client(api.token, api.api_url),
-            directory=registry,
-            inbox=registry,
-            marks=registry,
-            engine=trips,
             socket_mode=True,
         )
         body = dict(parse_qsl(slash_command("Kyoto"), keep_blank_values=True))

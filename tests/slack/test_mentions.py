@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.mentions import plain_text, references
-from bot.services import MENTION_LOOKUPS_PER_MESSAGE
+from bot.people import MENTION_LOOKUPS_PER_MESSAGE
 from tests.fakes.slack_api import BOT_USER_ID
 from tests.fakes.slack_requests import (
     app_mention,
