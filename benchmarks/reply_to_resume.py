@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.slack_bench import percentiles, print_table, running_planner  # noqa: E402
 from benchmarks.throwaway import redis_server, resonate_database  # noqa: E402
-from tests.e2e.bot_process import SlackPlayer  # noqa: E402
-from tests.fakes.llm_server import ScriptedLLM, say  # noqa: E402
-from tests.postgres.cluster import running_cluster  # noqa: E402
+from testing.bot_process import SlackPlayer  # noqa: E402
+from testing.fakes.llm_server import ScriptedLLM, say  # noqa: E402
+from testing.cluster import running_cluster  # noqa: E402
 
 TURNS = 40
 

@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psycopg  # noqa: E402
 
 from benchmarks.throwaway import redis_server, resonate_database, verdict  # noqa: E402
-from tests.e2e.bot_process import CHANNEL  # noqa: E402
-from tests.fakes.waiting import poll_until  # noqa: E402
-from tests.postgres.cluster import Cluster, running_cluster, travel_planner  # noqa: E402
+from testing.bot_process import CHANNEL  # noqa: E402
+from testing.waiting import poll_until  # noqa: E402
+from testing.cluster import Cluster, running_cluster, travel_planner  # noqa: E402
 
 TRIPS = 20
 GOAL = 0.10

@@ -26,9 +26,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.throwaway import redis_server, resonate_database, verdict  # noqa: E402
-from tests.fakes.llm_server import say  # noqa: E402
-from tests.fakes.waiting import poll_until  # noqa: E402
-from tests.postgres.cluster import running_cluster  # noqa: E402
+from testing.fakes.llm_server import say  # noqa: E402
+from testing.waiting import poll_until  # noqa: E402
+from testing.cluster import running_cluster  # noqa: E402
 from workflows.postgres.engine import DEFAULT_LEASE_SECONDS  # noqa: E402
 
 TRIALS = 5

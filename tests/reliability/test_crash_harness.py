@@ -9,7 +9,7 @@ import asyncio
 from pathlib import Path
 
 from reliability.crash_harness import Driver, RunSpec, count_repeats, llm_signature, recorded_identities, running_fakes
-from tests.engine.harness import research_env
+from testing.research_fakes import research_env
 from workflows.tools import WebTools
 
 

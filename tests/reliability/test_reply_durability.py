@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from bot.threads import slack_thread_ref, thread_key, trip_id_for_thread
-from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID, FakeSlackWebAPI
-from tests.fakes.slack_bot import RunningSlackBot, start_slack_bot
-from tests.fakes.slack_requests import app_mention, as_message_event, event_envelope, json_body, send_signed, thread_reply
+from testing.fakes.slack_api import BOT_USER_ID, TEAM_ID, FakeSlackWebAPI
+from testing.fakes.slack_bot import RunningSlackBot, start_slack_bot
+from testing.fakes.slack_requests import app_mention, as_message_event, event_envelope, json_body, send_signed, thread_reply
 from workflows.ports import TripRecord
 
 CHANNEL = "C0TRIP"

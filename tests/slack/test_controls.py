@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 
 from bot.threads import slack_thread_ref, thread_key, trip_id_for_thread
-from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID
-from tests.fakes.slack_bot import RunningSlackBot
-from tests.fakes.slack_requests import (
+from testing.fakes.slack_api import BOT_USER_ID, TEAM_ID
+from testing.fakes.slack_bot import RunningSlackBot
+from testing.fakes.slack_requests import (
     app_mention,
     as_message_event,
     block_actions,

@@ -6,9 +6,9 @@ import time
 import uuid
 
 from bot.threads import slack_thread_ref, thread_key, trip_id_for_thread
-from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID
-from tests.fakes.slack_bot import RunningSlackBot, start_slack_bot
-from tests.fakes.slack_requests import (
+from testing.fakes.slack_api import BOT_USER_ID, TEAM_ID
+from testing.fakes.slack_bot import RunningSlackBot, start_slack_bot
+from testing.fakes.slack_requests import (
     app_home_opened,
     app_mention,
     as_message_event,

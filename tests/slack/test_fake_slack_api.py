@@ -10,8 +10,8 @@ import pytest
 from slack_sdk.errors import SlackApiError
 
 from bot.slack_client import make_web_client
-from tests.fakes.loop import LoopThread
-from tests.fakes.slack_api import DROPPED, MAX_TEXT_CHARS, FakeSlackWebAPI
+from testing.loop import LoopThread
+from testing.fakes.slack_api import DROPPED, MAX_TEXT_CHARS, FakeSlackWebAPI
 
 META = {"event_type": "x", "event_payload": {}}
 

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.fakes.slack_requests import (
+from testing.fakes.slack_requests import (
     FORM,
     JSON,
     block_actions,

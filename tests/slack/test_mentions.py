@@ -7,8 +7,8 @@ import pytest
 
 from bot.mentions import plain_text, references
 from bot.people import MENTION_LOOKUPS_PER_MESSAGE
-from tests.fakes.slack_api import BOT_USER_ID
-from tests.fakes.slack_requests import (
+from testing.fakes.slack_api import BOT_USER_ID
+from testing.fakes.slack_requests import (
     app_mention,
     event_envelope,
     json_body,

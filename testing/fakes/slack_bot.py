@@ -28,13 +28,13 @@ from bot.identity import BotIdentity, fetch_bot_identity
 from bot.services import BotServices
 from bot.slack_client import make_web_client
 from bot.workspaces import SingleWorkspace
-from tests.fakes.loop import LoopThread
-from tests.memory_registry import memory_registry
-from tests.fakes.slack_api import FakeSlackWebAPI
-from tests.fakes.slack_requests import SIGNING_SECRET
-from tests.fakes.trips import RecordingTripControl
+from testing.loop import LoopThread
+from testing.memory_registry import memory_registry
+from testing.fakes.slack_api import FakeSlackWebAPI
+from testing.fakes.slack_requests import SIGNING_SECRET
+from testing.fakes.trips import RecordingTripControl
 from workflows.ports import ThreadRegistry
-from tests.fakes.waiting import poll_until
+from testing.waiting import poll_until
 
 T = TypeVar("T")
 
