@@ -144,7 +144,7 @@ def test_a_timestamp_that_is_not_an_integer_is_401_not_500(bot: RunningSlackBot,
     }
     status, text, _ = send(bot.events_url, body, headers)
     assert status == 401, text
-    bot.settle()
+    bot.wait_idle()  # whatever the request set off has finished
     assert bot.trips.started == []
 
 

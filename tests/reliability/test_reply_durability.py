@@ -99,5 +99,5 @@ def test_twins_and_retries_still_deliver_once(api) -> None:
         for retry in (None, 1):
             assert send_signed(bot.events_url, body, retry_num=retry)[0] == 200
         assert send_signed(bot.events_url, json_body(event_envelope(as_message_event(mention))))[0] == 200
-        bot.settle()
+        bot.wait_idle()  # the retry and the twin handled
         assert [d.reply.text for d in bot.trips.deliveries] == ["3 nights"]

@@ -81,5 +81,5 @@ def test_an_unknown_identity_is_fetched_once_and_the_ack_stays_inside_slacks_dea
         send_signed(bot.events_url, json_body(event_envelope(own)))
         send_signed(bot.events_url, json_body(event_envelope(thread_reply(record.thread["channel"], root, "answer"))))
         bot.wait_for(lambda: bot.trips.deliveries)
-        bot.settle()
+        bot.wait_idle()  # our own message handled too
         assert [d.reply.text for d in bot.trips.deliveries] == ["answer"]
