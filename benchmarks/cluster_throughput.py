@@ -3,7 +3,7 @@ busy trips spread over 2 workers, and LLM steps per second with 1 against 2
 workers at 500 trips and a 0.2 s fake LLM, side by side in one run.
 
 Every process is a real `python -m travel_planner.cli web|worker`
-(tests/postgres/cluster.py) on a throwaway database and a Redis server of the
+(testing/cluster.py) on a throwaway database and a Redis server of the
 run's own; Slack, the LLM, search and pages are the loopback fakes. The fake
 Slack's per-channel post limit is lifted (all trips share one channel here;
 real workspaces spread them).

@@ -4,7 +4,7 @@ next LLM request leaving it, side by side in one run:
 - embedded: one `travel-planner run` process takes the reply and calls the LLM;
 - postgres: `web` takes the reply (inbox in Redis, promise resolved in
   Postgres) and one of 2 `worker`s resumes the trip and calls the LLM: across
-  processes (tests/postgres/cluster.py, throwaway database and Redis).
+  processes (testing/cluster.py, throwaway database and Redis).
 
 One trip at a time answers `--turns` (40) questions in a row (so every sample
 crosses a resume, and some cross a segment hand-over). Both clocks are this

@@ -1,6 +1,6 @@
 """Database bytes per finished trip on Postgres, before and after `travel-planner db gc`.
 
-A real `web` + 2 `worker`s (tests/postgres/cluster.py, throwaway database and
+A real `web` + 2 `worker`s (testing/cluster.py, throwaway database and
 Redis) run `--trips` (20) whole scripted trips at once (3 questions, 2
 searches, 2 page reads, the plan and its file). Once every segment has
 settled, the Resonate tables are measured, `travel-planner db gc

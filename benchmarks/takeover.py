@@ -1,6 +1,6 @@
 """Seconds from a worker's SIGKILL to its trip's next step on another worker.
 
-A real `web` + 2 `worker`s on Postgres (tests/postgres/cluster.py, throwaway
+A real `web` + 2 `worker`s on Postgres (testing/cluster.py, throwaway
 database and Redis), at the product's default task lease (5 s). Each trial:
 a reply makes the trip call the fake LLM, which holds that call; the worker
 holding it is SIGKILLed; the clock stops when the LLM request of the same

@@ -1,5 +1,5 @@
 """The fake Slack Web API behaves like Slack where our code depends on it,
-and refuses what Slack refuses (../shared/DESIGN.md section 8)."""
+and refuses what Slack refuses."""
 
 from __future__ import annotations
 
