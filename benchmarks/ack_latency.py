@@ -20,9 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.slack_bench import percentiles, print_table, running_planner, unrelated_message  # noqa: E402
-from tests.e2e.bot_process import CHANNEL, SIGNING_SECRET  # noqa: E402
-from tests.fakes.llm_server import say  # noqa: E402
-from tests.fakes.slack_requests import event_envelope, send_signed, thread_reply  # noqa: E402
+from testing.bot_process import CHANNEL, SIGNING_SECRET  # noqa: E402
+from testing.fakes.llm_server import say  # noqa: E402
+from testing.fakes.slack_requests import event_envelope, send_signed, thread_reply  # noqa: E402
 
 TRIPS = 20
 REQUESTS = 1_000

@@ -3,7 +3,7 @@ busy trips spread over 2 workers, and LLM steps per second with 1 against 2
 workers at 500 trips and a 0.2 s fake LLM, side by side in one run.
 
 Every process is a real `python -m travel_planner.cli web|worker`
-(tests/postgres/cluster.py) on a throwaway database and a Redis server of the
+(testing/cluster.py) on a throwaway database and a Redis server of the
 run's own; Slack, the LLM, search and pages are the loopback fakes. The fake
 Slack's per-channel post limit is lifted (all trips share one channel here;
 real workspaces spread them).
@@ -51,11 +51,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.cpu_share import CpuShares  # noqa: E402
 from benchmarks.slack_bench import percentiles, print_table, unrelated_message  # noqa: E402
 from benchmarks.throwaway import redis_server, resonate_database, verdict  # noqa: E402
-from tests.e2e.bot_process import CHANNEL, SIGNING_SECRET  # noqa: E402
-from tests.fakes.llm_server import call_tools, say  # noqa: E402
-from tests.fakes.slack_requests import event_envelope, send_signed, slash_command, thread_reply  # noqa: E402
-from tests.fakes.waiting import poll_until  # noqa: E402
-from tests.postgres.cluster import Cluster, running_cluster  # noqa: E402
+from testing.bot_process import CHANNEL, SIGNING_SECRET  # noqa: E402
+from testing.fakes.llm_server import call_tools, say  # noqa: E402
+from testing.fakes.slack_requests import event_envelope, send_signed, slash_command, thread_reply  # noqa: E402
+from testing.waiting import poll_until  # noqa: E402
+from testing.cluster import Cluster, running_cluster  # noqa: E402
 
 ACK_TRIPS = 200
 REQUESTS = 1_000

@@ -4,7 +4,7 @@ next LLM request leaving it, side by side in one run:
 - embedded: one `travel-planner run` process takes the reply and calls the LLM;
 - postgres: `web` takes the reply (inbox in Redis, promise resolved in
   Postgres) and one of 2 `worker`s resumes the trip and calls the LLM: across
-  processes (tests/postgres/cluster.py, throwaway database and Redis).
+  processes (testing/cluster.py, throwaway database and Redis).
 
 One trip at a time answers `--turns` (40) questions in a row (so every sample
 crosses a resume, and some cross a segment hand-over). Both clocks are this
@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.slack_bench import percentiles, print_table, running_planner  # noqa: E402
 from benchmarks.throwaway import redis_server, resonate_database  # noqa: E402
-from tests.e2e.bot_process import SlackPlayer  # noqa: E402
-from tests.fakes.llm_server import ScriptedLLM, say  # noqa: E402
-from tests.postgres.cluster import running_cluster  # noqa: E402
+from testing.bot_process import SlackPlayer  # noqa: E402
+from testing.fakes.llm_server import ScriptedLLM, say  # noqa: E402
+from testing.cluster import running_cluster  # noqa: E402
 
 TURNS = 40
 

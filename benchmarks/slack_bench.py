@@ -13,11 +13,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.e2e.bot_process import CHANNEL, SlackPlayer, bot_env, free_port, running_bot  # noqa: E402
-from tests.engine.harness import research_fakes  # noqa: E402
-from tests.fakes.llm_server import ScriptedLLM  # noqa: E402
-from tests.fakes.slack_api import FakeSlackWebAPI  # noqa: E402
-from tests.fakes.slack_requests import channel_message, event_envelope  # noqa: E402
+from testing.bot_process import CHANNEL, SlackPlayer, bot_env, running_bot  # noqa: E402
+from testing.loopback import free_port  # noqa: E402
+from testing.research_fakes import research_fakes  # noqa: E402
+from testing.fakes.llm_server import ScriptedLLM  # noqa: E402
+from testing.fakes.slack_api import FakeSlackWebAPI  # noqa: E402
+from testing.fakes.slack_requests import channel_message, event_envelope  # noqa: E402
 
 
 @contextlib.contextmanager

@@ -1,6 +1,6 @@
 """Database bytes per finished trip on Postgres, before and after `travel-planner db gc`.
 
-A real `web` + 2 `worker`s (tests/postgres/cluster.py, throwaway database and
+A real `web` + 2 `worker`s (testing/cluster.py, throwaway database and
 Redis) run `--trips` (20) whole scripted trips at once (3 questions, 2
 searches, 2 page reads, the plan and its file). Once every segment has
 settled, the Resonate tables are measured, `travel-planner db gc
@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psycopg  # noqa: E402
 
 from benchmarks.throwaway import redis_server, resonate_database, verdict  # noqa: E402
-from tests.e2e.bot_process import CHANNEL  # noqa: E402
-from tests.fakes.waiting import poll_until  # noqa: E402
-from tests.postgres.cluster import Cluster, running_cluster, travel_planner  # noqa: E402
+from testing.bot_process import CHANNEL  # noqa: E402
+from testing.waiting import poll_until  # noqa: E402
+from testing.cluster import Cluster, running_cluster, travel_planner  # noqa: E402
 
 TRIPS = 20
 GOAL = 0.10

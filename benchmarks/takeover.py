@@ -1,6 +1,6 @@
 """Seconds from a worker's SIGKILL to its trip's next step on another worker.
 
-A real `web` + 2 `worker`s on Postgres (tests/postgres/cluster.py, throwaway
+A real `web` + 2 `worker`s on Postgres (testing/cluster.py, throwaway
 database and Redis), at the product's default task lease (5 s). Each trial:
 a reply makes the trip call the fake LLM, which holds that call; the worker
 holding it is SIGKILLed; the clock stops when the LLM request of the same
@@ -26,9 +26,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.throwaway import redis_server, resonate_database, verdict  # noqa: E402
-from tests.fakes.llm_server import say  # noqa: E402
-from tests.fakes.waiting import poll_until  # noqa: E402
-from tests.postgres.cluster import running_cluster  # noqa: E402
+from testing.fakes.llm_server import say  # noqa: E402
+from testing.waiting import poll_until  # noqa: E402
+from testing.cluster import running_cluster  # noqa: E402
 from workflows.postgres.engine import DEFAULT_LEASE_SECONDS  # noqa: E402
 
 TRIALS = 5

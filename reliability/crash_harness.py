@@ -47,8 +47,6 @@ import select
 import shutil
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import traceback
@@ -59,13 +57,13 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from tests.e2e.bot_process import CHANNEL, SIGNING_SECRET, bot_env, free_port
-from tests.postgres.cluster import WORKER_READY
-from tests.fakes.llm_server import ScriptedLLM
-from tests.fakes.research import FakeSerper, PageSite
-from tests.fakes.scenario import PAGES, QUESTIONS, lisbon_script
-from tests.fakes.slack_api import BOT_USER_ID, FakeSlackWebAPI
-from tests.fakes.slack_requests import (
+from testing.bot_process import CHANNEL, SIGNING_SECRET, BotProcess, bot_env
+from testing.loopback import free_port
+from testing.fakes.llm_server import ScriptedLLM
+from testing.fakes.research import FakeSerper, PageSite
+from testing.fakes.scenario import PAGES, QUESTIONS, lisbon_script
+from testing.fakes.slack_api import BOT_USER_ID, FakeSlackWebAPI
+from testing.fakes.slack_requests import (
     app_mention,
     as_message_event,
     event_envelope,
@@ -92,9 +90,9 @@ STALL_SECONDS = 20.0
 #: A backstop against a run that keeps moving without ever finishing; the
 #: verdict on a slow run comes from the stall condition, not from this.
 RUN_DEADLINE_SECONDS = 240.0
-#: Backstops for waits on a process: healthy after a start, gone after SIGTERM.
+#: Backstop for a process to become healthy after a start (for its end after
+#: SIGTERM: `testing.bot_process.DEADLINE`).
 HEALTHY_WITHIN_SECONDS = 60.0
-STOP_WITHIN_SECONDS = 60.0
 #: After a death, until the fakes have handled every request the dead process sent.
 IDLE_WITHIN_SECONDS = 30.0
 POLL_SECONDS = 0.01
@@ -308,9 +306,9 @@ def running_fakes() -> Iterator[Fakes]:
     with slack, PageSite(PAGES) as site, FakeSerper() as serper:
         with ScriptedLLM(lisbon_script(site.url)) as llm:
             # A killed bot drops its connections mid-request: expected here, not news.
-            for server in (slack._server, site._server, serper._server, llm._server):
-                server.handle_error = _quiet  # type: ignore[union-attr, method-assign]
-            paid = [_Connections(fake._server) for fake in (llm, serper, site)]
+            for server in (slack.http.server, site.http.server, serper.http.server, llm.http.server):  # type: ignore[union-attr]
+                server.handle_error = _quiet  # type: ignore[method-assign]
+            paid = [_Connections(fake.http.server) for fake in (llm, serper, site)]
             yield Fakes(slack, llm, serper, site, paid)
 
 
@@ -319,66 +317,7 @@ def _quiet(request: object, client_address: object) -> None:
 
 
 # --------------------------------------------------------------------------
-# the process
-
-
-class BotLife:
-    """One life of `python -m travel_planner.cli run` (or `web`, or `worker`)."""
-
-    def __init__(self, env: dict[str, str], log_path: Path, command: str = "run") -> None:
-        self.port = int(env["PORT"])
-        self.command = command
-        self.log_path = log_path
-        self._log = open(log_path, "ab")  # noqa: SIM115
-        self._offset = log_path.stat().st_size
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "travel_planner.cli", command],
-            env=env, stdout=self._log, stderr=subprocess.STDOUT,
-        )
-        self.started = time.monotonic()
-
-    @property
-    def events_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/slack/events"
-
-    def healthy(self) -> bool:
-        """Serving: `/healthz` answers (a `worker`, which serves no HTTP: its ready line is logged)."""
-        import urllib.request
-
-        if self.command == "worker":
-            return WORKER_READY in self.log_path.read_bytes()[self._offset:]
-
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as r:
-                return r.status == 200
-        return False
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(STOP_WITHIN_SECONDS)
-        self._log.close()
-
-    def reap(self) -> int:
-        code = self.proc.wait(STOP_WITHIN_SECONDS)
-        self._log.close()
-        return code
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                code = self.proc.wait(STOP_WITHIN_SECONDS)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                code = self.proc.wait(STOP_WITHIN_SECONDS)
-        else:
-            code = self.proc.returncode
-        self._log.close()
-        return code
+# the process (`testing.bot_process.BotProcess`, one life each)
 
 
 def process_env(base: dict[str, str], failpoint: str | None, *, quiet: bool = False) -> dict[str, str]:
@@ -403,7 +342,7 @@ class Deployment(Protocol):
 
     def start(self, failpoint: str | None) -> str: ...
     @property
-    def front(self) -> BotLife: ...
+    def front(self) -> BotProcess: ...
     def healthy(self) -> bool: ...
     def deaths(self) -> list[tuple[str, int]]: ...
     def replace(self, role: str, failpoint: str | None, log: Callable[[str], None]) -> str: ...
@@ -428,16 +367,17 @@ class EmbeddedBot:
         self.state_dir = workdir / "state"
         self.log_path = workdir / "bot.log"
         self.quiet = quiet
-        self.life: BotLife | None = None
+        self.life: BotProcess | None = None
 
     def start(self, failpoint: str | None) -> str:
         port = free_port()
         base = bot_env(self.f.slack, self.f.llm, self.f.serper, self.state_dir, port)
-        self.life = BotLife(process_env(base, failpoint, quiet=self.quiet), self.log_path)
+        env = process_env(base, failpoint, quiet=self.quiet)
+        self.life = BotProcess(env, self.log_path, inherit_environ=False, ready_within=None)
         return f"on port {port}"
 
     @property
-    def front(self) -> BotLife:
+    def front(self) -> BotProcess:
         """The process Slack sends to."""
         assert self.life is not None
         return self.life

@@ -47,10 +47,10 @@ from urllib.parse import urlencode
 from reliability.chaos_delivery import Case, HookedSerper, Rig, user_answers, workdir_for
 from reliability.profile import Profile
 from reliability.table import Table
-from tests.e2e.bot_process import CHANNEL, SIGNING_SECRET
-from tests.fakes.llm_server import call_tools, say
-from tests.fakes.slack_api import BOT_USER_ID
-from tests.fakes.slack_requests import (
+from testing.bot_process import CHANNEL, SIGNING_SECRET
+from testing.fakes.llm_server import call_tools, say
+from testing.fakes.slack_api import BOT_USER_ID
+from testing.fakes.slack_requests import (
     FORM,
     JSON,
     app_mention,

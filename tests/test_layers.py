@@ -33,6 +33,10 @@ def modules(package: str) -> list[Path]:
     [
         ("workflows", {"bot", "travel_planner", "processes", "slack_sdk", "slack_bolt"}),
         ("bot", {"travel_planner", "processes"}),
+        # Test support (testing/) is shared, owned by none of its users.
+        ("testing", {"tests", "reliability", "benchmarks"}),
+        ("reliability", {"tests"}),
+        ("benchmarks", {"tests"}),
     ],
 )
 def test_a_layer_imports_nothing_above_it(package: str, forbidden: set[str]) -> None:

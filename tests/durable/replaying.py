@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from tests.fakes.waiting import until as wait_on_loop
+from testing.waiting import until as wait_on_loop
 from workflows.durable.journal import DurableJournal, LoadedState
 from workflows.durable.server_state import JournaledServerState
 from workflows.durable.state_dir import StateDir

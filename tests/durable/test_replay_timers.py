@@ -25,8 +25,10 @@ from workflows.durable.journal import DurableJournal
 from workflows.durable.state_dir import StateDir
 
 from tests.durable.replaying import assert_same_state, comparable, replay, until
-from tests.engine.harness import ManualClock, planner, research_env, research_fakes
-from tests.fakes.scenario import QUESTIONS, lisbon_script
+from testing.clock import ManualClock
+from tests.engine.harness import planner
+from testing.research_fakes import research_env, research_fakes
+from testing.fakes.scenario import QUESTIONS, lisbon_script
 
 HOUR = timedelta(hours=1)
 #: The timer loop's period when a test wants it to run only once, at start-up:

@@ -11,10 +11,11 @@ import sys
 
 import pytest
 
-from tests.e2e.bot_process import SIGNING_SECRET, SlackPlayer, bot_env, free_port, running_bot
-from tests.engine.harness import research_fakes
-from tests.fakes.scenario import lisbon_script
-from tests.fakes.slack_api import DEFAULT_TOKEN, FakeSlackWebAPI
+from testing.bot_process import SIGNING_SECRET, SlackPlayer, bot_env, running_bot
+from testing.loopback import free_port
+from testing.research_fakes import research_fakes
+from testing.fakes.scenario import lisbon_script
+from testing.fakes.slack_api import DEFAULT_TOKEN, FakeSlackWebAPI
 
 BASE = {"PATH": "/usr/bin:/bin", "OPENAI_API_KEY": "sk-x", "SERPER_API_KEY": "k"}
 OAUTH = {"SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_CLIENT_ID": "1.2",

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.bot_process import CHANNEL, DEADLINE, SIGNING_SECRET, BotProcess, SlackPlayer, bot_env, free_port, running_bot
-from tests.engine.harness import research_fakes
-from tests.fakes.scenario import QUESTIONS, lisbon_script
-from tests.fakes.slack_api import FakeSlackWebAPI
-from tests.fakes.slack_requests import send_signed, slash_command
+from testing.bot_process import CHANNEL, DEADLINE, SIGNING_SECRET, BotProcess, SlackPlayer, bot_env, running_bot
+from testing.loopback import free_port
+from testing.research_fakes import research_fakes
+from testing.fakes.scenario import QUESTIONS, lisbon_script
+from testing.fakes.slack_api import FakeSlackWebAPI
+from testing.fakes.slack_requests import send_signed, slash_command
 
 
 @pytest.mark.parametrize("point", ["after:start_recorded:1", "after:root_post:1"])

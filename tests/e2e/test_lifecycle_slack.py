@@ -10,21 +10,21 @@ import json
 
 
 from bot.threads import trip_id_for_thread
-from tests.e2e.bot_process import (
+from testing.bot_process import (
     CHANNEL,
     DEADLINE,
     SIGNING_SECRET,
     SlackPlayer,
     bot_env,
     duplicate_posts,
-    free_port,
     running_bot,
 )
-from tests.engine.harness import research_env, research_fakes
-from tests.fakes.llm_server import Fault
-from tests.fakes.scenario import QUESTIONS, lisbon_script
-from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID, FakeSlackWebAPI
-from tests.fakes.slack_requests import app_mention, as_message_event, block_actions, event_envelope, send_signed
+from testing.loopback import free_port
+from testing.research_fakes import research_env, research_fakes
+from testing.fakes.llm_server import Fault
+from testing.fakes.scenario import QUESTIONS, lisbon_script
+from testing.fakes.slack_api import BOT_USER_ID, TEAM_ID, FakeSlackWebAPI
+from testing.fakes.slack_requests import app_mention, as_message_event, block_actions, event_envelope, send_signed
 from tests.slack.planner_harness import slack_planner
 from travel_planner.cli import main
 from travel_planner.trips import open_store

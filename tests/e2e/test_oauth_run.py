@@ -5,13 +5,14 @@ state)."""
 
 from __future__ import annotations
 
-from tests.e2e.bot_process import SIGNING_SECRET, BotProcess, bot_env, free_port, thread_questions
-from tests.engine.harness import research_fakes
-from tests.fakes.scenario import QUESTIONS, lisbon_script
-from tests.fakes.slack_api import FakeSlackWebAPI
-from tests.fakes.slack_requests import send_signed, slash_command
-from tests.fakes.waiting import poll_until
-from tests.fakes.slack_install import install_app
+from testing.bot_process import SIGNING_SECRET, BotProcess, bot_env, thread_questions
+from testing.loopback import free_port
+from testing.research_fakes import research_fakes
+from testing.fakes.scenario import QUESTIONS, lisbon_script
+from testing.fakes.slack_api import FakeSlackWebAPI
+from testing.fakes.slack_requests import send_signed, slash_command
+from testing.waiting import poll_until
+from testing.fakes.slack_install import install_app
 
 
 def test_run_installs_through_oauth_and_keeps_the_installation_across_a_restart(tmp_path) -> None:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 
-from tests.e2e.bot_process import (
+from testing.bot_process import (
     CHANNEL,
     DEADLINE,
     SIGNING_SECRET,
@@ -21,12 +21,12 @@ from tests.e2e.bot_process import (
     SlackPlayer,
     bot_env,
     duplicate_posts,
-    free_port,
     running_bot,
 )
-from tests.engine.harness import research_fakes
-from tests.fakes.scenario import QUESTIONS, lisbon_script
-from tests.fakes.slack_requests import event_envelope, send_signed, thread_reply
+from testing.loopback import free_port
+from testing.research_fakes import research_fakes
+from testing.fakes.scenario import QUESTIONS, lisbon_script
+from testing.fakes.slack_requests import event_envelope, send_signed, thread_reply
 
 EXPECTED = "[Ana] May 1-4 | [Ana] 2000 EUR | [Ana] vegetarian"
 

@@ -4,10 +4,11 @@ requests in, a fake Slack Web API out, a scripted LLM, and SIGKILLs."""
 from __future__ import annotations
 
 
-from tests.e2e.bot_process import DEADLINE, SlackPlayer, bot_env, duplicate_posts, free_port, running_bot
-from tests.engine.harness import research_fakes
-from tests.fakes.llm_server import Fault
-from tests.fakes.scenario import QUESTIONS, lisbon_script
+from testing.bot_process import DEADLINE, SlackPlayer, bot_env, duplicate_posts, running_bot
+from testing.loopback import free_port
+from testing.research_fakes import research_fakes
+from testing.fakes.llm_server import Fault
+from testing.fakes.scenario import QUESTIONS, lisbon_script
 
 EXPECTED = "[Ana] May 1-4 | [Ben] 2000 EUR | [Ana] vegetarian"
 

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from tests.fakes.waiting import poll_until
+from testing.waiting import poll_until
 
 PROMPT = "planner> "
 #: Deadline for anything the chat does on its own (print, finish, exit).

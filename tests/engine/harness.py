@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from workflows.ports import PostLedger, Reply, ThreadRef, ThreadRegistry, TripRecord
@@ -19,9 +17,8 @@ from workflows.runtime import Runtime, open_embedded, research_collaborators
 from workflows.trip import TRIP_VERSIONS
 from workflows.versions import TripVersions
 
-from tests.fakes.llm_server import ScriptedLLM
-from tests.fakes.waiting import until as wait_on_loop
-from tests.fakes.research import FakeSerper, PageSite
+from testing.clock import ManualClock
+from testing.waiting import until as wait_on_loop
 
 #: Deadline for anything the planner does on its own.
 DEADLINE = 60.0
@@ -86,20 +83,6 @@ class RecordingChat:
         return [p.text for p in self.posts if p.kind == kind]
 
 
-def research_env(llm: ScriptedLLM, serper: FakeSerper, state_dir: Path, **extra: str) -> dict[str, str]:
-    return {
-        "OPENAI_BASE_URL": llm.base_url,
-        "OPENAI_API_KEY": llm.api_key,
-        "TRAVEL_PLANNER_MODEL": llm.model,
-        "TRAVEL_PLANNER_LLM_MAX_RETRIES": "2",
-        "SERPER_URL": serper.url,
-        "SERPER_API_KEY": "serper-test-key",
-        "SCRAPE_ALLOW_HOSTS": "127.0.0.1",
-        "TRAVEL_PLANNER_STATE_DIR": str(state_dir),
-        **extra,
-    }
-
-
 @dataclass
 class Planner:
     runtime: Runtime
@@ -150,19 +133,6 @@ async def until(predicate: Callable[[], Any], timeout: float = DEADLINE) -> None
     await wait_on_loop(predicate, timeout)
 
 
-class ManualClock:
-    """Wall time that moves only when a test says so (seconds)."""
-
-    def __init__(self, start: float | None = None) -> None:
-        self.now = time.time() if start is None else start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, hours: float = 0.0, seconds: float = 0.0) -> None:
-        self.now += hours * 3600 + seconds
-
-
 @contextlib.asynccontextmanager
 async def planner(
     env: dict[str, str],
@@ -187,21 +157,3 @@ async def planner(
         yield Planner(runtime, chats[0])
     finally:
         await runtime.close()
-
-
-@contextlib.contextmanager
-def research_fakes(script_factory, *, allow_refusals: bool = False, **llm_kwargs):  # type: ignore[no-untyped-def]
-    """The fake LLM, search API and pages. A request the fake LLM refused as
-    OpenAI would (a broken tool sequence, a wrong key) fails the test, unless
-    it is what the test is about (`allow_refusals`)."""
-    from tests.fakes.scenario import PAGES
-
-    with PageSite(PAGES) as site, FakeSerper() as serper:
-        with ScriptedLLM(script_factory(site.url), **llm_kwargs) as llm:
-            try:
-                yield llm, serper, site
-            except Exception as exc:  # a refused request usually shows up as a stalled trip: say why
-                if llm.refusals() and not allow_refusals:
-                    raise AssertionError(f"OpenAI would have refused: {llm.refusals()}") from exc
-                raise
-            assert allow_refusals or not llm.refusals(), f"OpenAI would have refused: {llm.refusals()}"

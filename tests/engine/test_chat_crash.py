@@ -17,10 +17,10 @@ from travel_planner.chat import INPUT_ENDED
 from travel_planner.terminal import PLAN_START
 
 from tests.engine.chat_process import PROMPT, ChatProcess, answer_questions
-from tests.engine.harness import research_env, research_fakes
-from tests.fakes.llm_server import Fault
-from tests.fakes.waiting import poll_until
-from tests.fakes.scenario import QUESTIONS, lisbon_script
+from testing.research_fakes import research_env, research_fakes
+from testing.fakes.llm_server import Fault
+from testing.waiting import poll_until
+from testing.fakes.scenario import QUESTIONS, lisbon_script
 
 ANSWERS = dict(zip(QUESTIONS, ("May 1-4", "2000 EUR", "vegetarian"), strict=True))
 FIRST_ONLY = {QUESTIONS[0]: ANSWERS[QUESTIONS[0]]}
@@ -217,7 +217,7 @@ def test_sigkill_right_after_a_tool_step(tmp_path, reference_plan):
 def _cut_first_answer(site_url: str):  # type: ignore[no-untyped-def]
     """The Lisbon trip, whose very first answer is cut off at the output limit;
     asked again (the nudge), it answers what it would have."""
-    from tests.fakes.llm_server import cut
+    from testing.fakes.llm_server import cut
     from workflows.prompts import NUDGE_CUT
 
     base = lisbon_script(site_url)

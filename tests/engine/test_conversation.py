@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 
-from tests.engine.harness import planner, research_env, research_fakes, until
-from tests.fakes.llm_server import Fault, call_tools, say
-from tests.fakes.scenario import QUESTIONS, lisbon_script
+from tests.engine.harness import planner, until
+from testing.research_fakes import research_env, research_fakes
+from testing.fakes.llm_server import Fault, call_tools, say
+from testing.fakes.scenario import QUESTIONS, lisbon_script
 
 ANSWERS = ("May 1-4", "2000 EUR", "vegetarian")
 

@@ -13,8 +13,9 @@ from typing import Any
 
 from workflows.prompts import NUDGE_CUT
 
-from tests.engine.harness import planner, research_env, research_fakes
-from tests.fakes.llm_server import call_tools, cut, say
+from tests.engine.harness import planner
+from testing.research_fakes import research_env, research_fakes
+from testing.fakes.llm_server import call_tools, cut, say
 
 LONG_QUESTION = "Before I plan anything, tell me about every person going, " + "their wishes " * 40 + "?"
 SHORT_QUESTION = "Which dates?"

@@ -19,9 +19,11 @@ from workflows.ports import PostFailed
 from workflows.prompts import EXPIRED_NOTICE
 from workflows.trip import expiry_moment
 
-from tests.engine.harness import ManualClock, RecordingChat, planner, research_env, research_fakes, until
-from tests.fakes.llm_server import Fault
-from tests.fakes.scenario import QUESTIONS, lisbon_script
+from testing.clock import ManualClock
+from tests.engine.harness import RecordingChat, planner, until
+from testing.research_fakes import research_env, research_fakes
+from testing.fakes.llm_server import Fault
+from testing.fakes.scenario import QUESTIONS, lisbon_script
 
 HOUR_MS = 3_600_000
 #: A one-day lifetime: the trip ends an hour (min(1 h, 5 % of a day)) before it.

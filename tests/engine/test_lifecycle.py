@@ -10,9 +10,11 @@ import asyncio
 
 from workflows.ports import Reply
 
-from tests.engine.harness import ManualClock, planner, research_env, research_fakes, until
-from tests.fakes.llm_server import call_tools, say
-from tests.fakes.scenario import QUESTIONS, lisbon_script
+from testing.clock import ManualClock
+from tests.engine.harness import planner, until
+from testing.research_fakes import research_env, research_fakes
+from testing.fakes.llm_server import call_tools, say
+from testing.fakes.scenario import QUESTIONS, lisbon_script
 
 
 def test_a_quiet_trip_is_reminded_then_parked_and_a_late_reply_wakes_it(tmp_path):

@@ -13,7 +13,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.fakes.llm_server import ScriptedLLM, call_tools, cut, say
+from testing.fakes.llm_server import ScriptedLLM, call_tools, cut, say
 from workflows.config import LlmSettings
 from workflows.llm import LlmOutcome, OpenAIChatModel
 

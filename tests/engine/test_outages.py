@@ -8,9 +8,11 @@ import time
 
 from workflows.registry import RedisThreadRegistry, open_redis_client
 
-from tests.engine.harness import DEADLINE, ManualClock, planner, research_env, research_fakes, until
-from tests.fakes.llm_server import Fault
-from tests.fakes.scenario import QUESTIONS, lisbon_script
+from tests.engine.harness import DEADLINE, planner, until
+from testing.clock import ManualClock
+from testing.research_fakes import research_env, research_fakes
+from testing.fakes.llm_server import Fault
+from testing.fakes.scenario import QUESTIONS, lisbon_script
 
 EXPECTED = "[ana] May 1-4 | [ana] 2000 EUR | [ana] vegetarian"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from tests.memory_registry import memory_registry
+from testing.memory_registry import memory_registry
 from workflows.ports import Reply, TripRecord
 from workflows.steps import GATHER_MAX_SECONDS, GATHER_QUIET_SECONDS, _gather_burst
 

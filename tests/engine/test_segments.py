@@ -7,8 +7,10 @@ import subprocess
 import sys
 import time
 
-from tests.engine.harness import ManualClock, planner, research_env, research_fakes, until
-from tests.fakes.scenario import QUESTIONS, lisbon_script
+from testing.clock import ManualClock
+from tests.engine.harness import planner, until
+from testing.research_fakes import research_env, research_fakes
+from testing.fakes.scenario import QUESTIONS, lisbon_script
 
 DAY_MS = 86_400_000
 

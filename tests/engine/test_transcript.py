@@ -10,8 +10,9 @@ from typing import Any
 
 from workflows.transcript import OMITTED_NOTE, compact_history, fit_to_budget, total_chars
 
-from tests.engine.harness import planner, research_env, research_fakes
-from tests.fakes.llm_server import call_tools, say, tool_sequence_error
+from tests.engine.harness import planner
+from testing.research_fakes import research_env, research_fakes
+from testing.fakes.llm_server import call_tools, say, tool_sequence_error
 
 
 def _random_transcript(rng: random.Random, turns: int) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.postgres.cluster import schema_path
+from testing.postgres_server import schema_path
 from workflows.postgres.schema import apply_schema, load_schema
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import psycopg
 
-from tests.e2e.bot_process import SIGNING_SECRET
-from tests.fakes.slack_api import DEFAULT_TOKEN
-from tests.postgres.cluster import travel_planner
-from tests.postgres.cluster import schema_path
+from testing.bot_process import SIGNING_SECRET
+from testing.fakes.slack_api import DEFAULT_TOKEN
+from testing.cluster import travel_planner
+from testing.postgres_server import schema_path
 from workflows.postgres.schema import PINNED_SHA256
 
 

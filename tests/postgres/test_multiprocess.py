@@ -10,12 +10,12 @@ import psycopg
 import pytest
 
 from bot.threads import trip_id_for_thread
-from tests.e2e.bot_process import CHANNEL, SIGNING_SECRET, duplicate_posts
-from tests.fakes.scenario import QUESTIONS
-from tests.fakes.slack_api import TEAM_ID
-from tests.fakes.slack_requests import event_envelope, send_signed, thread_reply
-from tests.postgres.cluster import running_cluster, travel_planner
-from tests.redis_server import RedisServer
+from testing.bot_process import CHANNEL, SIGNING_SECRET, duplicate_posts
+from testing.fakes.scenario import QUESTIONS
+from testing.fakes.slack_api import TEAM_ID
+from testing.fakes.slack_requests import event_envelope, send_signed, thread_reply
+from testing.cluster import running_cluster, travel_planner
+from testing.redis_server import RedisServer
 from workflows.postgres.schema import apply_schema
 from workflows.prompts import EXPIRED_NOTICE
 from workflows.registry import RedisThreadRegistry

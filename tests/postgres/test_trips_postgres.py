@@ -10,12 +10,12 @@ import asyncio
 import psycopg
 
 from bot.threads import trip_id_for_thread
-from tests.e2e.bot_process import CHANNEL, SIGNING_SECRET
-from tests.fakes.scenario import QUESTIONS
-from tests.fakes.slack_api import TEAM_ID
-from tests.fakes.slack_requests import block_actions, send_signed
-from tests.postgres.cluster import running_cluster
-from tests.redis_server import RedisServer
+from testing.bot_process import CHANNEL, SIGNING_SECRET
+from testing.fakes.scenario import QUESTIONS
+from testing.fakes.slack_api import TEAM_ID
+from testing.fakes.slack_requests import block_actions, send_signed
+from testing.cluster import running_cluster
+from testing.redis_server import RedisServer
 from travel_planner.cli import main
 from workflows.ports import TripRecord
 from workflows.postgres.schema import apply_schema

@@ -1,7 +1,7 @@
 """Fixtures for the registry contract suite.
 
 `backend` runs each contract test twice: on SQLite (a temp file) and on a
-real redis-server (tests/redis_server.py), each test in its own namespace.
+real redis-server (testing/redis_server.py), each test in its own namespace.
 Tests here may be `async def`: the hook below runs them with asyncio.run
 (only for tests in this directory; no pytest-asyncio needed).
 """
@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from testing.clock import ManualClock
 from workflows.registry import (
     RedisThreadRegistry,
     SqliteThreadRegistry,
@@ -36,17 +37,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     return True
 
 
-class FakeClock:
-    """An injectable clock: starts at a fixed time, moves only when told."""
-
-    def __init__(self, now: float = 1_700_000_000.25) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+#: Where a registry's clock starts unless a test gives it one of its own.
+START = 1_700_000_000.25
 
 
 def open_sqlite(path: Path, **kwargs: Any) -> sqlite3.Connection:
@@ -73,7 +65,7 @@ class Backend:
         self, clock: Callable[[], float] | None = None, **redis_kwargs: Any
     ) -> AsyncIterator[Any]:
         """A registry on this backend; several open at once share the same data."""
-        clock = clock or FakeClock()
+        clock = clock or ManualClock(START)
         if self.kind == "sqlite":
             conn = open_sqlite(self.db_path)
             try:

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from tests.registry.conftest import Backend, FakeClock
+from testing.clock import ManualClock
+from tests.registry.conftest import Backend, START
 from tests.registry.records import assert_implements
 from workflows.ports import DeliveryMarks
 from workflows.registry import RedisThreadRegistry, SqliteThreadRegistry
@@ -26,13 +27,13 @@ async def test_first_time_is_true_only_the_first_time(backend: Backend) -> None:
 
 
 async def test_first_time_forgets_after_its_ttl(backend: Backend) -> None:
-    clock = FakeClock()
+    clock = ManualClock(START)
     async with backend.registry(clock) as reg:
         if backend.kind == "sqlite":
             assert await reg.first_time("Ev1", 60) is True
-            clock.advance(59.5)
+            clock.advance(seconds=59.5)
             assert await reg.first_time("Ev1", 60) is False
-            clock.advance(1.0)
+            clock.advance(seconds=1.0)
             assert await reg.first_time("Ev1", 60) is True
             assert await reg.first_time("Ev1", 60) is False
         else:  # TTLs run on the Redis server's own clock

@@ -1,7 +1,6 @@
 """The `Inbox` contract, run against both stores (SQLite, Redis).
 
-The invariants: nothing lost, nothing applied twice (design notes, section
-6, in ../shared/DESIGN.md beside the checkout: outside this repository).
+The invariants: nothing lost, nothing applied twice.
 """
 
 from __future__ import annotations

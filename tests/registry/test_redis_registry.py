@@ -11,7 +11,8 @@ from workflows.ports import RegistryUnavailable
 import redis.asyncio as aioredis
 import redis.exceptions
 
-from tests.redis_server import RedisServer, _free_port
+from testing.loopback import free_port
+from testing.redis_server import RedisServer
 from workflows.ports import Delivery, PostRecord, Reply, TripRecord
 from workflows.registry import RedisThreadRegistry, UnknownTripError, open_redis_client
 
@@ -150,7 +151,7 @@ async def test_a_restart_without_persistence_is_loud_not_silent(
 
 
 async def test_unreachable_redis_raises_registry_unavailable_with_the_cause() -> None:
-    port = _free_port()  # nothing listens here
+    port = free_port()  # nothing listens here
     client = open_redis_client(f"redis://127.0.0.1:{port}/0")
     try:
         reg = RedisThreadRegistry(client)
@@ -209,7 +210,7 @@ def test_the_outage_check_covers_every_registry_operation() -> None:
 async def test_every_operation_turns_an_outage_into_registry_unavailable(operation: str) -> None:
     """The wrapping is written out in each method: one forgotten would let a
     raw redis-py error reach callers that retry only RegistryUnavailable."""
-    client = open_redis_client(f"redis://127.0.0.1:{_free_port()}/0", retry=None)
+    client = open_redis_client(f"redis://127.0.0.1:{free_port()}/0", retry=None)
     try:
         reg = RedisThreadRegistry(client)
         with pytest.raises(RegistryUnavailable) as caught:

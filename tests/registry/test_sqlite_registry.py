@@ -6,7 +6,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from tests.registry.conftest import FakeClock, open_sqlite
+from testing.clock import ManualClock
+from tests.registry.conftest import open_sqlite
 from workflows.ports import Delivery, PostRecord, Reply, TripRecord
 from workflows.registry import SqliteThreadRegistry
 
@@ -23,7 +24,7 @@ def reply(n: int) -> Reply:
 
 async def test_everything_survives_closing_and_reopening_the_file(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
-    clock = FakeClock(1000.0)
+    clock = ManualClock(1000.0)
     conn = open_sqlite(path)
     reg = SqliteThreadRegistry(conn, clock=clock)
     await reg.register_trip(trip(usage={"tokens": 5}))
@@ -115,13 +116,13 @@ async def test_a_failed_operation_leaves_no_partial_write(tmp_path: Path) -> Non
 
 async def test_expired_event_marks_are_purged_and_count_as_absent(tmp_path: Path) -> None:
     conn = open_sqlite(tmp_path / "store.db")
-    clock = FakeClock(0.0)
+    clock = ManualClock(0.0)
     reg = SqliteThreadRegistry(conn, clock=clock)
     for i in range(150):  # more than one purge batch
         assert await reg.first_time(f"old-{i}", 10)
     assert await reg.first_time("late", 20)
     assert await reg.first_time("long", 1000)
-    clock.advance(25)
+    clock.advance(seconds=25)
     # Not yet purged (it expires after 150 others), yet already counts as absent.
     assert await reg.first_time("late", 20) is True
     assert await reg.first_time("late", 20) is False

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.registry.conftest import Backend, FakeClock
+from testing.clock import ManualClock
+from tests.registry.conftest import Backend, START
 from tests.registry.records import T, assert_implements, edit, reply, trip
 from workflows.ports import AmendOutcome, Delivery, PostRecord, TripDirectory, TripRecord
 from workflows.registry import RedisThreadRegistry, SqliteThreadRegistry, UnknownTripError
@@ -49,7 +50,7 @@ async def test_register_existing_trip_returns_false_and_changes_nothing(backend:
 
 
 async def test_register_stamps_missing_timestamps_from_the_clock(backend: Backend) -> None:
-    clock = FakeClock(1_800_000_000.5)
+    clock = ManualClock(1_800_000_000.5)
     async with backend.registry(clock) as reg:
         await reg.register_trip(trip())
         got = await reg.get_trip(T)
@@ -67,10 +68,10 @@ async def test_trip_for_thread_maps_each_thread_to_its_trip(backend: Backend) ->
 
 
 async def test_update_trip_sets_given_fields_and_updated_at(backend: Backend) -> None:
-    clock = FakeClock(100.0)
+    clock = ManualClock(100.0)
     async with backend.registry(clock) as reg:
         await reg.register_trip(trip())
-        clock.advance(42.5)
+        clock.advance(seconds=42.5)
         await reg.update_trip(T, state="waiting", last_question="Budget?", usage={"tokens": 7})
         got = await reg.get_trip(T)
         assert got == trip(
@@ -80,7 +81,7 @@ async def test_update_trip_sets_given_fields_and_updated_at(backend: Backend) ->
             created_at=100.0,
             updated_at=142.5,
         )
-        clock.advance(1.0)
+        clock.advance(seconds=1.0)
         await reg.update_trip(T, thread={"team": "T9", "channel": "C9", "thread_ts": "1.2"})
         got = await reg.get_trip(T)
         assert got is not None
@@ -111,7 +112,7 @@ async def test_update_trip_rejects_unknown_fields_bad_values_and_unknown_trips(
             await reg.update_trip(T, usage={"bad": object()})
         with pytest.raises(UnknownTripError):
             await reg.update_trip("nope", state="done")
-        assert await reg.get_trip(T) == trip(created_at=FakeClock().now, updated_at=FakeClock().now)
+        assert await reg.get_trip(T) == trip(created_at=START, updated_at=START)
         assert await reg.get_trip("nope") is None
 
 
@@ -139,7 +140,6 @@ async def test_list_trips_follows_updates_to_starter_and_created_at(backend: Bac
         await reg.update_trip("b", starter="U-bob")
         assert [r.trip_id for r in await reg.list_trips("U-ana")] == ["a"]
         assert [r.trip_id for r in await reg.list_trips("U-bob")] == ["b"]
-
 
 
 async def test_forget_trip_drops_everything_kept_for_it_and_nothing_else(

@@ -1,7 +1,7 @@
 """The crash harness's own judgement: it must recognise every paid result the
 store holds (else a real repeat would pass as an allowed in-flight rerun) and
-count repeats the way the design notes' invariant 1 says (section 6 of
-../shared/DESIGN.md, beside the checkout, not in this repository)."""
+count repeats as the invariant "nothing paid twice" means them: a completed
+paid call executed again is a repeat; one in flight at a kill may run once more."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import asyncio
 from pathlib import Path
 
 from reliability.crash_harness import Driver, RunSpec, count_repeats, llm_signature, recorded_identities, running_fakes
-from tests.engine.harness import research_env
+from testing.research_fakes import research_env
 from workflows.tools import WebTools
 
 

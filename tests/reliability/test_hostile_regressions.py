@@ -22,11 +22,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.engine.harness import planner, research_env, research_fakes
-from tests.fakes.llm_server import Fault, ScriptedLLM, call_tools, say
-from tests.fakes.slack_api import FakeSlackWebAPI
-from tests.fakes.slack_bot import RunningSlackBot, start_slack_bot
-from tests.fakes.slack_requests import JSON, SIGNING_SECRET, compute_signature, send, signed_headers, slash_command
+from tests.engine.harness import planner
+from testing.research_fakes import research_env, research_fakes
+from testing.fakes.llm_server import Fault, ScriptedLLM, call_tools, say
+from testing.fakes.slack_api import FakeSlackWebAPI
+from testing.fakes.slack_bot import RunningSlackBot, start_slack_bot
+from testing.fakes.slack_requests import JSON, SIGNING_SECRET, compute_signature, send, signed_headers, slash_command
 from workflows.config import LlmSettings
 from workflows.llm import OpenAIChatModel
 from workflows.text import REPLACEMENT, scrub, scrub_text
@@ -143,7 +144,7 @@ def test_a_timestamp_that_is_not_an_integer_is_401_not_500(bot: RunningSlackBot,
     }
     status, text, _ = send(bot.events_url, body, headers)
     assert status == 401, text
-    bot.settle()
+    bot.wait_idle()  # whatever the request set off has finished
     assert bot.trips.started == []
 
 

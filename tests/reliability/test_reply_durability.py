@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from bot.threads import slack_thread_ref, thread_key, trip_id_for_thread
-from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID, FakeSlackWebAPI
-from tests.fakes.slack_bot import RunningSlackBot, start_slack_bot
-from tests.fakes.slack_requests import app_mention, as_message_event, event_envelope, json_body, send_signed, thread_reply
+from testing.fakes.slack_api import BOT_USER_ID, TEAM_ID, FakeSlackWebAPI
+from testing.fakes.slack_bot import RunningSlackBot, start_slack_bot
+from testing.fakes.slack_requests import app_mention, as_message_event, event_envelope, json_body, send_signed, thread_reply
 from workflows.ports import TripRecord
 
 CHANNEL = "C0TRIP"
@@ -99,5 +99,5 @@ def test_twins_and_retries_still_deliver_once(api) -> None:
         for retry in (None, 1):
             assert send_signed(bot.events_url, body, retry_num=retry)[0] == 200
         assert send_signed(bot.events_url, json_body(event_envelope(as_message_event(mention))))[0] == 200
-        bot.settle()
+        bot.wait_idle()  # the retry and the twin handled
         assert [d.reply.text for d in bot.trips.deliveries] == ["3 nights"]

@@ -11,9 +11,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.slack_chat import SlackChatPort
 from bot.slack_client import make_web_client
 from bot.threads import slack_thread_ref, trip_id_for_thread
-from tests.fakes.loop import LoopThread
-from tests.memory_registry import memory_registry
-from tests.fakes.slack_api import TEAM_ID, FakeSlackWebAPI
+from testing.loop import LoopThread
+from testing.memory_registry import memory_registry
+from testing.fakes.slack_api import TEAM_ID, FakeSlackWebAPI
 from workflows.ports import ThreadRegistry
 
 CHANNEL = "C0CHAT"

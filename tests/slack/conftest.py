@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fakes.loop import LoopThread
+from testing.loop import LoopThread
 from tests.slack.chat_rig import Chat, make_chat
-from tests.fakes.slack_api import FakeSlackWebAPI
-from tests.fakes.slack_bot import RunningSlackBot, start_slack_bot
+from testing.fakes.slack_api import FakeSlackWebAPI
+from testing.fakes.slack_bot import RunningSlackBot, start_slack_bot
 
 
 @pytest.fixture

@@ -27,13 +27,13 @@ from bot.slack_chat import SlackChatPort
 from bot.slack_client import make_web_client
 from bot.threads import trip_id_for_thread
 from bot.workspaces import SingleWorkspace, Workspaces
-from tests.e2e.bot_process import CHANNEL, SIGNING_SECRET
-from tests.fakes.loop import LoopThread
-from tests.fakes.slack_api import TEAM_ID, FakeSlackWebAPI
-from tests.fakes.slack_requests import block_actions, send_signed
+from testing.bot_process import CHANNEL, SIGNING_SECRET
+from testing.loop import LoopThread
+from testing.fakes.slack_api import TEAM_ID, FakeSlackWebAPI
+from testing.fakes.slack_requests import block_actions, send_signed
 from workflows.ports import PostLedger
 from workflows.runtime import Runtime, open_embedded, research_collaborators
-from tests.fakes.waiting import poll_until
+from testing.waiting import poll_until
 
 T = TypeVar("T")
 

@@ -11,12 +11,12 @@ from bot.app import create_bolt_app
 from bot.services import BotServices
 from bot.slack_client import make_web_client
 from bot.workspaces import SingleWorkspace
-from tests.fakes.loop import LoopThread
-from tests.memory_registry import memory_registry
-from tests.fakes.slack_api import FakeSlackWebAPI
-from tests.fakes.slack_bot import start_slack_bot
-from tests.fakes.slack_requests import bot_message, event_envelope, json_body, send_signed, slash_command, thread_reply
-from tests.fakes.trips import RecordingTripControl
+from testing.loop import LoopThread
+from testing.memory_registry import memory_registry
+from testing.fakes.slack_api import FakeSlackWebAPI
+from testing.fakes.slack_bot import start_slack_bot
+from testing.fakes.slack_requests import bot_message, event_envelope, json_body, send_signed, slash_command, thread_reply
+from testing.fakes.trips import RecordingTripControl
 
 
 def test_http_mode_requires_a_signing_secret(api: FakeSlackWebAPI, loop: LoopThread) -> None:
@@ -81,5 +81,5 @@ def test_an_unknown_identity_is_fetched_once_and_the_ack_stays_inside_slacks_dea
         send_signed(bot.events_url, json_body(event_envelope(own)))
         send_signed(bot.events_url, json_body(event_envelope(thread_reply(record.thread["channel"], root, "answer"))))
         bot.wait_for(lambda: bot.trips.deliveries)
-        bot.settle()
+        bot.wait_idle()  # our own message handled too
         assert [d.reply.text for d in bot.trips.deliveries] == ["answer"]

@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 
 from bot.threads import slack_thread_ref, thread_key, trip_id_for_thread
-from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID
-from tests.fakes.slack_bot import RunningSlackBot
-from tests.fakes.slack_requests import (
+from testing.fakes.slack_api import BOT_USER_ID, TEAM_ID
+from testing.fakes.slack_bot import RunningSlackBot
+from testing.fakes.slack_requests import (
     app_mention,
     as_message_event,
     block_actions,
@@ -101,7 +101,7 @@ def test_only_the_starter_or_an_admin_can_cancel(bot) -> None:
 
     click(bot, "trip_cancel", trip, user="U0BEN")
     [refusal] = bot.wait_for(lambda: bot.api.ephemerals)
-    bot.settle()
+    bot.wait_idle()  # the click's listener has finished
     assert bot.trips.deliveries == []
     assert refusal["user"] == "U0BEN" and refusal["channel"] == CHANNEL
     assert refusal["thread_ts"] == trip.thread["thread_ts"]
@@ -144,7 +144,9 @@ def test_buttons_of_a_finished_trip_or_of_no_trip_deliver_nothing(bot) -> None:
     body = block_actions(action_id="trip_cancel", user_id="U0ANA", channel_id=CHANNEL, message_ts=stranger)
     status, _, _ = send_signed(bot.events_url, body)
     assert status == 200
-    bot.settle()
+    _, unknown = bot.wait_for(lambda: bot.api.ephemerals[1:] and bot.api.ephemerals)  # the click was handled
+    assert "don't know this trip" in unknown["text"]
+    bot.wait_idle()
     assert bot.trips.deliveries == []
 
 
@@ -157,7 +159,7 @@ def test_at_bot_cancel_by_the_starter_is_a_control_once_and_never_an_answer(bot)
     for message_first in (False, True):  # app_mention + its message twin, in either order
         ts = mention(bot, trip, "Cancel", user="U0ANA", message_first=message_first)
         bot.wait_for(lambda: bot.trips.deliveries)
-        bot.settle()
+        bot.wait_idle()  # both twins handled
         assert [(k, a) for k, a, accepted in kinds(bot, trip) if accepted] == [("cancel", "Ana")]
         [reply] = bot.run(bot.registry.unclaimed_replies(trip.trip_id))
         assert reply.key == f"{CHANNEL}:{ts}" and reply.kind == "cancel"
@@ -170,7 +172,7 @@ def test_at_bot_cancel_by_someone_else_is_refused_once(bot) -> None:
     trip = start_trip(bot)
     mention(bot, trip, "cancel", user="U0BEN")
     bot.wait_for(lambda: bot.api.ephemerals)
-    bot.settle(0.3)
+    bot.wait_idle()  # both twins handled, every refusal they sent is posted
     assert bot.trips.deliveries == []
     assert len(bot.api.ephemerals) == 1 and bot.api.ephemerals[0]["user"] == "U0BEN"
 
@@ -180,7 +182,7 @@ def test_at_bot_finish_and_longer_texts(bot) -> None:
     mention(bot, trip, "finish!", user="U0BEN")
     mention(bot, trip, "cancel the museum day please", user="U0BEN")  # an answer, not a command
     bot.wait_for(lambda: len(bot.trips.deliveries) >= 2)
-    bot.settle()
+    bot.wait_idle()  # all four events handled
     assert [(k, a) for k, _, a in kinds(bot, trip) if a] == [("finish", True), ("message", True)]
     answer = [d.reply for d in bot.trips.deliveries if d.reply.kind == "message"][0]
     assert answer.text == "cancel the museum day please"
@@ -190,7 +192,7 @@ def test_at_bot_status_answers_ephemerally_from_the_registry(bot) -> None:
     trip = start_trip(bot)
     mention(bot, trip, "status", user="U0BEN")
     [status] = bot.wait_for(lambda: bot.api.ephemerals)
-    bot.settle(0.3)
+    bot.wait_idle()  # both twins handled, every answer they sent is posted
     assert len(bot.api.ephemerals) == 1  # once for the app_mention / message twins
     assert bot.trips.deliveries == []  # not an answer
     assert status["user"] == "U0BEN" and status["thread_ts"] == trip.thread["thread_ts"]

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.bot_process import CHANNEL, SlackPlayer
-from tests.engine.harness import research_env, research_fakes
-from tests.fakes.llm_server import Script, say
-from tests.fakes.slack_requests import event_envelope, message_changed, message_deleted
+from testing.bot_process import CHANNEL, SlackPlayer
+from testing.research_fakes import research_env, research_fakes
+from testing.fakes.llm_server import Script, say
+from testing.fakes.slack_requests import event_envelope, message_changed, message_deleted
 from tests.slack.planner_harness import slack_planner
 
 WHO = "Who is coming?"

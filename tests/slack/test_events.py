@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 from bot.threads import slack_thread_ref, thread_key, trip_id_for_thread
-from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID
-from tests.fakes.slack_bot import RunningSlackBot, start_slack_bot
-from tests.fakes.slack_requests import (
+from testing.fakes.slack_api import BOT_USER_ID, TEAM_ID
+from testing.fakes.slack_bot import RunningSlackBot, start_slack_bot
+from testing.fakes.slack_requests import (
     app_home_opened,
     app_mention,
     as_message_event,
@@ -78,7 +77,7 @@ def test_a_slow_name_lookup_never_holds_up_the_ack(bot) -> None:
     [first] = bot.wait_for(lambda: bot.trips.deliveries)
     assert first.reply.author == "<@U0SLOW>"
     bot.wait_for(lambda: any(c.method == "users.info" and c.status == 200 for c in bot.api.calls), timeout=5)
-    time.sleep(0.2)  # the answer reaches the bot a moment after the fake records it
+    bot.wait_idle()  # the answer reaches the bot a moment after the fake records it: its lookup has ended
     post_event(bot, thread_reply(CHANNEL, root, "second", user="U0SLOW"))
     bot.wait_for(lambda: len(bot.trips.deliveries) == 2)
     assert bot.trips.deliveries[1].reply.author == "Sam"  # the finished lookup named the next reply
@@ -126,7 +125,7 @@ def test_bot_messages_edits_deletions_and_other_threads_are_ignored(bot) -> None
     post_event(bot, sentinel)
 
     bot.wait_for(lambda: bot.trips.deliveries)
-    bot.settle()
+    bot.wait_idle()  # every event handled: none of the others will arrive later
     assert [d.reply.text for d in bot.trips.deliveries] == ["the one real answer"]
 
 
@@ -138,7 +137,7 @@ def test_slack_retries_of_one_event_deliver_once(bot) -> None:
         status, _, _ = send_signed(bot.events_url, body, retry_num=retry_num)
         assert status == 200
     bot.wait_for(lambda: bot.trips.deliveries)
-    bot.settle()
+    bot.wait_idle()  # the retries handled too
     assert len(bot.trips.deliveries) == 1
     # the event id itself was remembered (not only the message)
     assert bot.run(bot.registry.first_time("event:Ev0RETRY", 60)) is False
@@ -153,7 +152,7 @@ def test_mention_in_a_trip_thread_is_one_answer_with_the_mention_stripped(bot) -
     post_event(bot, as_message_event(mention))
 
     bot.wait_for(lambda: bot.trips.deliveries)
-    bot.settle()
+    bot.wait_idle()  # the twin handled too
     [delivered] = bot.trips.deliveries
     assert delivered.reply.key == f"{CHANNEL}:{mention['ts']}"
     assert delivered.reply.text == "we prefer trains"
@@ -165,7 +164,7 @@ def test_message_then_mention_order_also_delivers_once(bot) -> None:
     post_event(bot, as_message_event(mention))
     post_event(bot, mention)
     bot.wait_for(lambda: bot.trips.deliveries)
-    bot.settle()
+    bot.wait_idle()  # the twin handled too
     assert [d.reply.text for d in bot.trips.deliveries] == ["2 adults"]
 
 
@@ -179,7 +178,7 @@ def test_top_level_mention_starts_a_trip_in_its_own_thread(bot) -> None:
     assert record.thread == slack_thread_ref(TEAM_ID, CHANNEL, mention["ts"])
     assert record.request == "Rome in June, 2 people"
     assert record.starter == "U0ANA"
-    bot.settle()
+    bot.wait_idle()  # the message twin handled too
     assert len(bot.trips.started) == 1
     assert bot.trips.deliveries == []  # the request is the trip's, not an answer
 
@@ -308,7 +307,7 @@ def test_changes_that_are_not_a_persons_edit_of_an_answer_are_ignored(bot) -> No
     post_event(bot, sentinel)
 
     bot.wait_for(lambda: any(a.outcome is AmendOutcome.REVISED for a in bot.trips.amendments))
-    bot.settle()
+    bot.wait_idle()  # every change handled: none of the others will arrive later
     assert [(a.key, a.outcome) for a in bot.trips.amendments] == [
         (f"{CHANNEL}:{status['ts']}", AmendOutcome.IGNORED),  # reached the inbox, which never held it
         (f"{CHANNEL}:{answer['ts']}", AmendOutcome.REVISED),
@@ -328,7 +327,7 @@ def test_a_deleted_unread_answer_is_dropped_and_a_read_one_stays(bot) -> None:
     post_event(bot, message_deleted(CHANNEL, unique_ts(), thread_ts=root, bot=True))  # an app's deletion
 
     bot.wait_for(lambda: len(bot.trips.amendments) == 2)
-    bot.settle()
+    bot.wait_idle()  # the app's deletion handled too
     assert [a.outcome for a in bot.trips.amendments] == [AmendOutcome.WITHDRAWN, AmendOutcome.READ]
     assert [r.text for r in _inbox(bot, trip)] == ["budget 2000 EUR"]
     assert bot.run(bot.registry.claim_replies(trip.trip_id, "turn-1"))[0].text == "2 adults"

@@ -1,5 +1,5 @@
 """The fake Slack Web API behaves like Slack where our code depends on it,
-and refuses what Slack refuses (../shared/DESIGN.md section 8)."""
+and refuses what Slack refuses."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from slack_sdk.errors import SlackApiError
 
 from bot.slack_client import make_web_client
-from tests.fakes.loop import LoopThread
-from tests.fakes.slack_api import DROPPED, MAX_TEXT_CHARS, FakeSlackWebAPI
+from testing.loop import LoopThread
+from testing.fakes.slack_api import DROPPED, MAX_TEXT_CHARS, FakeSlackWebAPI
 
 META = {"event_type": "x", "event_payload": {}}
 

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.fakes.slack_requests import (
+from testing.fakes.slack_requests import (
     FORM,
     JSON,
     block_actions,
@@ -92,7 +92,7 @@ def test_malformed_and_unsigned_is_401_not_400(bot) -> None:
 def test_bad_signature_is_401_and_nothing_runs(bot) -> None:
     status, _, _ = send_signed(bot.events_url, slash_command("Oslo"), signing_secret="not-the-secret")
     assert status == 401
-    time.sleep(0.1)
+    bot.wait_idle()  # whatever the request set off has finished
     assert bot.trips.started == [] and bot.api.posts() == []
 
 

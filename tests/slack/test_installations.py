@@ -21,9 +21,9 @@ from bot.installations import (
 )
 from bot.settings import SlackSettings
 from bot.slack_chat import SlackChatPort
-from tests.fakes.loop import LoopThread
-from tests.memory_registry import memory_registry
-from tests.fakes.slack_api import FakeSlackWebAPI
+from testing.loop import LoopThread
+from testing.memory_registry import memory_registry
+from testing.fakes.slack_api import FakeSlackWebAPI
 from workflows.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]

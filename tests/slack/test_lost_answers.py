@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from bot.slack_client import make_web_client
-from tests.fakes.slack_api import DROPPED
+from testing.fakes.slack_api import DROPPED
 from tests.slack.chat_rig import Chat
 from workflows.ports import PostRecord
 

@@ -7,8 +7,8 @@ import pytest
 
 from bot.mentions import plain_text, references
 from bot.people import MENTION_LOOKUPS_PER_MESSAGE
-from tests.fakes.slack_api import BOT_USER_ID
-from tests.fakes.slack_requests import (
+from testing.fakes.slack_api import BOT_USER_ID
+from testing.fakes.slack_requests import (
     app_mention,
     event_envelope,
     json_body,
@@ -136,5 +136,5 @@ def test_a_message_mentioning_crowds_looks_up_a_bounded_number_of_names(bot) -> 
 
     budget = MENTION_LOOKUPS_PER_MESSAGE + 1  # and the author's own name
     bot.wait_for(lambda: lookups() >= budget)
-    bot.settle(0.5)  # lookups that outlive the ack go on in the background
+    bot.wait_idle()  # lookups that outlive the ack go on in the background: all done now
     assert lookups() == budget

@@ -4,7 +4,7 @@ events, as Slack sends them: each is acknowledged and none reaches a trip."""
 from __future__ import annotations
 
 from bot.slack_chat import SlackChatPort
-from tests.fakes.slack_bot import RunningSlackBot
+from testing.fakes.slack_bot import RunningSlackBot
 from tests.slack.test_events import start_trip
 
 

@@ -4,10 +4,10 @@ nothing twice: 429s are retried after `Retry-After`, never looked up."""
 
 from __future__ import annotations
 
-from tests.e2e.bot_process import CHANNEL, SlackPlayer, duplicate_posts
-from tests.engine.harness import research_env, research_fakes
-from tests.fakes.scenario import lisbon_script
-from tests.fakes.slack_api import FakeSlackWebAPI
+from testing.bot_process import CHANNEL, SlackPlayer, duplicate_posts
+from testing.research_fakes import research_env, research_fakes
+from testing.fakes.scenario import lisbon_script
+from testing.fakes.slack_api import FakeSlackWebAPI
 from tests.slack.planner_harness import slack_planner
 
 

@@ -11,7 +11,7 @@ import logging
 import pytest
 
 from bot.slack_chat import SlackPostError
-from tests.fakes.slack_api import MAX_TEXT_CHARS
+from testing.fakes.slack_api import MAX_TEXT_CHARS
 from tests.slack.chat_rig import CHANNEL, Chat
 from workflows.ports import PostRecord, TripRecord
 

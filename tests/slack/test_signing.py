@@ -6,7 +6,7 @@ import time
 
 from slack_sdk.signature import SignatureVerifier
 
-from tests.fakes.slack_requests import compute_signature, signed_headers, slash_command
+from testing.fakes.slack_requests import compute_signature, signed_headers, slash_command
 
 # The published test vector (Slack's docs; python-slack-sdk
 # tests/slack_sdk/signature/test_signature_verifier.py).

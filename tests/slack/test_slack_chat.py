@@ -11,8 +11,8 @@ import pytest
 from bot.formatting import MARKDOWN_BLOCK_LIMIT, MAX_BLOCKS, SECTION_TEXT_LIMIT
 from bot.slack_chat import METADATA_EVENT_TYPE, SlackChatPort, SlackPostError
 from bot.slack_client import has_retry_handlers, make_web_client, slack_api_url
-from tests.fakes.loop import LoopThread
-from tests.fakes.slack_api import FakeSlackWebAPI
+from testing.loop import LoopThread
+from testing.fakes.slack_api import FakeSlackWebAPI
 from tests.slack.chat_rig import CHANNEL, Chat, make_chat
 from workflows.ports import PostRecord
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from bot.threads import slack_thread_ref, thread_key, trip_id_for_thread
-from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID, FakeSlackWebAPI
-from tests.fakes.slack_bot import start_slack_bot
-from tests.fakes.slack_requests import send_signed, slash_command
+from testing.fakes.slack_api import BOT_USER_ID, TEAM_ID, FakeSlackWebAPI
+from testing.fakes.slack_bot import start_slack_bot
+from testing.fakes.slack_requests import send_signed, slash_command
 
 
 def test_ack_is_fast_while_slack_and_the_engine_are_slow(api: FakeSlackWebAPI) -> None:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.bot_process import CHANNEL, SlackPlayer, duplicate_posts
-from tests.engine.harness import research_env, research_fakes
-from tests.fakes.llm_server import call_tools, say
-from tests.fakes.scenario import QUESTIONS, lisbon_script
-from tests.fakes.slack_api import FakeSlackWebAPI
+from testing.bot_process import CHANNEL, SlackPlayer, duplicate_posts
+from testing.research_fakes import research_env, research_fakes
+from testing.fakes.llm_server import call_tools, say
+from testing.fakes.scenario import QUESTIONS, lisbon_script
+from testing.fakes.slack_api import FakeSlackWebAPI
 from tests.slack.planner_harness import SlackPlanner, slack_planner
 
 

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from tests.engine.harness import planner, research_env, research_fakes
-from tests.fakes.scenario import QUESTIONS, lisbon_script
+from tests.engine.harness import planner
+from testing.research_fakes import research_env, research_fakes
+from testing.fakes.scenario import QUESTIONS, lisbon_script
 from travel_planner.cli import main
 from travel_planner.trips import cancel_trip
 from workflows.durable.state_dir import DB_NAME, open_database

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.bot_process import SIGNING_SECRET, thread_questions
-from tests.engine.harness import research_env, research_fakes
-from tests.fakes.scenario import QUESTIONS, lisbon_script
-from tests.fakes.slack_api import FakeSlackWebAPI
-from tests.fakes.slack_bot import RunningSlackBot
-from tests.fakes.slack_install import install_app
-from tests.fakes.slack_requests import (
+from testing.bot_process import SIGNING_SECRET, thread_questions
+from testing.research_fakes import research_env, research_fakes
+from testing.fakes.scenario import QUESTIONS, lisbon_script
+from testing.fakes.slack_api import FakeSlackWebAPI
+from testing.fakes.slack_bot import RunningSlackBot
+from testing.fakes.slack_install import install_app
+from testing.fakes.slack_requests import (
     app_mention,
     event_envelope,
     json_body,
@@ -33,7 +33,7 @@ from tests.fakes.slack_requests import (
     slash_command,
     thread_reply,
 )
-from tests.fakes.waiting import poll_until
+from testing.waiting import poll_until
 from tests.slack.planner_harness import SlackPlanner, slack_planner
 
 

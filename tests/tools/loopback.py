@@ -9,14 +9,14 @@ assert that nothing at all reached it.
 from __future__ import annotations
 
 import json
-import socket
 import ssl
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from testing.loopback import LoopbackHTTP, LoopbackHTTPServer
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +77,7 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(status, b"", "", {"Location": location})
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # never wait for a dripping handler at teardown
+class _Server(LoopbackHTTPServer):
     owner: LoopbackServer
 
     def verify_request(self, request: Any, client_address: Any) -> bool:
@@ -95,10 +93,6 @@ class _Server(ThreadingHTTPServer):
         pass  # clients that give up (TLS refused, caps hit) are expected here
 
 
-class _Server6(_Server):
-    address_family = socket.AF_INET6
-
-
 @dataclass
 class LoopbackServer:
     route: Route
@@ -106,37 +100,21 @@ class LoopbackServer:
     tls: ssl.SSLContext | None = None
     seen: list[SeenRequest] = field(default_factory=list)
     connections: int = 0
-    _servers: list[_Server] = field(default_factory=list)
+    http: LoopbackHTTP | None = None  # while started
 
     def start(self) -> LoopbackServer:
-        for _attempt in range(20):
-            v4 = _Server(("127.0.0.1", 0), Handler)
-            port = v4.server_address[1]
-            servers = [v4]
-            if self.ipv6:
-                try:
-                    servers.append(_Server6(("::1", port), Handler))
-                except OSError:  # the port is taken on ::1; try another
-                    v4.server_close()
-                    continue
-            break
-        else:
-            raise RuntimeError("no free port on both 127.0.0.1 and ::1")
-        for server in servers:
-            server.owner = self
-            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-        self._servers = servers
+        self.http = LoopbackHTTP(Handler, self, ipv6=self.ipv6, server_class=_Server).start()
         return self
 
     @property
     def port(self) -> int:
-        return self._servers[0].server_address[1]
+        assert self.http is not None, "start() the server first"
+        return self.http.port
 
     def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
         scheme = "https" if self.tls else "http"
         return f"{scheme}://{host}:{self.port}{path}"
 
     def stop(self) -> None:
-        for server in self._servers:
-            server.shutdown()
-            server.server_close()
+        if self.http is not None:
+            self.http.stop()

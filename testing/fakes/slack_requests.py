@@ -23,7 +23,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.fakes.slack_api import APP_ID, BOT_ID, BOT_USER_ID, TEAM_ID
+from testing.fakes.slack_api import APP_ID, BOT_ID, BOT_USER_ID, TEAM_ID
 
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 FORM = "application/x-www-form-urlencoded"

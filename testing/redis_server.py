@@ -1,15 +1,13 @@
-"""A real redis-server for tests: started on a free port, stopped at the end.
+"""A real redis-server for tests, benchmarks and the reliability suites:
+started on a free port, stopped at the end.
 
-Fixtures (registered for the whole suite by tests/conftest.py):
-
-- `redis_server` (session): a running `RedisServer`; `.url`, `.port`,
-  `.restart(keep_data=...)`, `.stop()`, `.start()`.
-- `redis_url` (session): `redis_server.url`, i.e. "redis://127.0.0.1:PORT/0".
-
-The server is ours alone (a temp dir, no persistence unless asked), so tests
-never touch a Redis they did not start. Share it by using a unique key
-namespace per test rather than flushing. A test that restarts or stops the
-server should use its own: `with RedisServer() as server: ...`.
+`RedisServer` has `.url`, `.port`, `.restart(keep_data=...)`, `.stop()`,
+`.start()`. It is ours alone (a temp dir, no persistence unless asked), so
+nothing touches a Redis it did not start. Share one by using a unique key
+namespace per test rather than flushing; a test that restarts or stops the
+server should use its own (`with RedisServer() as server: ...`, or the
+`private_redis_server` fixture of tests/conftest.py, where the suite's
+fixtures are).
 
 `redis-server` is looked up as $REDIS_SERVER_BIN, then on PATH, then
 /usr/bin/redis-server; tests needing it are skipped when it is missing.
@@ -23,11 +21,10 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Self
 
-import pytest
+from testing.loopback import free_port
 
 
 def find_redis_server() -> str | None:
@@ -37,12 +34,6 @@ def find_redis_server() -> str | None:
         if path and os.access(path, os.X_OK):
             return path
     return None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _ping(port: int, timeout: float = 0.5) -> bool:
@@ -62,7 +53,7 @@ class RedisServer:
         if found is None:
             raise FileNotFoundError("redis-server not found (set REDIS_SERVER_BIN)")
         self.binary = found
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self._tmp = tempfile.TemporaryDirectory(prefix="redis-test-")
         self.dir = Path(self._tmp.name)
         self._proc: subprocess.Popen[bytes] | None = None
@@ -171,11 +162,11 @@ class RedisServer:
         self.close()
 
 
-def _start_server() -> RedisServer:
-    if find_redis_server() is None:
-        pytest.skip("redis-server not installed (set REDIS_SERVER_BIN)")
+def start_redis_server(attempts: int = 3) -> RedisServer:
+    """A started server on a free port (tried again if the port was taken
+    between choosing it and binding it)."""
     last: Exception | None = None
-    for _ in range(3):  # the free port can be taken between probe and bind
+    for _ in range(attempts):
         server = RedisServer()
         try:
             server.start()
@@ -186,25 +177,4 @@ def _start_server() -> RedisServer:
     raise RuntimeError(f"could not start redis-server: {last}")
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    server = _start_server()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture(scope="session")
-def redis_url(redis_server: RedisServer) -> str:
-    return redis_server.url
-
-
-@pytest.fixture
-def private_redis_server() -> Iterator[RedisServer]:
-    """A server for one test alone: free to restart, stop or flush."""
-    server = _start_server()
-    try:
-        yield server
-    finally:
-        server.close()
+__all__ = ["RedisServer", "find_redis_server", "start_redis_server"]

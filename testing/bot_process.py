@@ -1,5 +1,5 @@
-"""A real `travel-planner run` process wired to loopback fakes, and a Slack
-player that drives it with signed requests.
+"""A real `travel-planner` process (`run`, `web` or `worker`) wired to
+loopback fakes, and a Slack player that drives it with signed requests.
 
 Every wait is a condition with a generous deadline (`DEADLINE`): a loaded
 machine gets time, a fast one goes on as soon as the condition holds."""
@@ -10,21 +10,19 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.engine.harness import research_env
-from tests.fakes.llm_server import ScriptedLLM
-from tests.fakes.research import FakeSerper
-from tests.fakes.slack_api import BOT_USER_ID, DEFAULT_TOKEN, FakeSlackWebAPI
-from tests.fakes.waiting import poll_until
-from tests.fakes.slack_requests import (
+from testing.fakes.llm_server import ScriptedLLM
+from testing.fakes.research import FakeSerper
+from testing.fakes.slack_api import BOT_USER_ID, DEFAULT_TOKEN, FakeSlackWebAPI
+from testing.fakes.slack_requests import (
     app_mention,
     as_message_event,
     event_envelope,
@@ -32,17 +30,15 @@ from tests.fakes.slack_requests import (
     slash_command,
     thread_reply,
 )
+from testing.research_fakes import research_env
+from testing.waiting import poll_until
 
 SIGNING_SECRET = "0123456789abcdef0123456789abcdef"
 CHANNEL = "C0TRIP"
 #: Deadline for anything the bot does on its own (start, post, exit).
 DEADLINE = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+#: A `worker` serves no HTTP: it is ready once it has logged this line.
+WORKER_READY = b"travel-planner worker: running trips"
 
 
 def bot_env(api: FakeSlackWebAPI, llm: ScriptedLLM, serper: FakeSerper, state_dir: Path, port: int) -> dict[str, str]:
@@ -57,31 +53,62 @@ def bot_env(api: FakeSlackWebAPI, llm: ScriptedLLM, serper: FakeSerper, state_di
 
 
 class BotProcess:
-    """`python -m travel_planner.cli run`, started and killed for real."""
+    """One life of `python -m travel_planner.cli COMMAND`, started and killed for real.
 
-    def __init__(self, env: dict[str, str], log_path: Path, command: str = "run") -> None:
-        self.port = int(env["PORT"])
+    `env` is added to this process's environment (`inherit_environ=False`:
+    it is the whole environment). The constructor waits until the process is
+    ready (`healthy()`), up to `ready_within` seconds; None: it does not wait.
+    """
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        command: str = "run",
+        *,
+        inherit_environ: bool = True,
+        ready_within: float | None = DEADLINE,
+    ) -> None:
+        self.port = int(env.get("PORT") or 0)
+        self.command = command
+        self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115
+        self._offset = log_path.stat().st_size  # this life's output starts here
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "travel_planner.cli", command],
-            env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT,
+            env={**os.environ, **env} if inherit_environ else env, stdout=self._log, stderr=subprocess.STDOUT,
         )
-        self.wait_healthy()
+        self.started = time.monotonic()
+        if ready_within is not None:
+            self.wait_healthy(ready_within)
 
     @property
     def events_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/slack/events"
 
-    def wait_healthy(self, timeout: float = DEADLINE) -> None:
-        def healthy() -> bool:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"bot exited with {self.proc.returncode}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=5) as r:
-                    return r.status == 200
-            return False
+    def healthy(self, timeout: float = 1.0) -> bool:
+        """Serving: `/healthz` answers (a `worker`, which serves no HTTP: its ready line is logged)."""
+        if self.command == "worker":
+            return WORKER_READY in self.log_path.read_bytes()[self._offset :]
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=timeout) as r:
+                return r.status == 200
+        return False
 
-        poll_until(healthy, timeout, interval=0.05)
+    def wait_healthy(self, timeout: float = DEADLINE) -> None:
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.command} exited with {self.proc.returncode}: {self.output()[-2000:]}")
+            return self.healthy(timeout=5)
+
+        poll_until(ready, timeout, interval=0.05)
+
+    def output(self) -> str:
+        """What this life logged."""
+        return self.log_path.read_bytes()[self._offset :].decode("utf-8", "replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
     def wait_exit(self, timeout: float = DEADLINE) -> int:
         """The exit code, once the process has ended by itself."""
@@ -89,14 +116,26 @@ class BotProcess:
         return self.proc.returncode
 
     def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(DEADLINE)
         self._log.close()
 
+    def reap(self) -> int:
+        """The exit code of a process that has ended (or is ending)."""
+        code = self.proc.wait(DEADLINE)
+        self._log.close()
+        return code
+
     def stop(self) -> int:
+        """SIGTERM, then SIGKILL if it has not ended within `DEADLINE`."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            code = self.proc.wait(DEADLINE)
+            try:
+                code = self.proc.wait(DEADLINE)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                code = self.proc.wait(DEADLINE)
         else:
             code = self.proc.returncode
         self._log.close()

@@ -7,29 +7,30 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from testing.loopback import LoopbackHTTP
 
-class _LoopbackServer:
+
+class _RecordingSite:
+    """Answers every request with `answer()`, recording its path and body."""
+
     def __init__(self) -> None:
         self.requests: list[tuple[str, str]] = []  # (path, body)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.http = LoopbackHTTP(_Handler, self)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.http.url()
 
     def __enter__(self):  # type: ignore[no-untyped-def]
-        self._thread.start()
+        self.http.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.http.stop()
 
     def counts(self) -> Counter[tuple[str, str]]:
         with self._lock:
@@ -38,37 +39,34 @@ class _LoopbackServer:
     def answer(self, method: str, path: str, body: bytes) -> tuple[int, str, bytes]:
         raise NotImplementedError
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
 
-            def log_message(self, *args: object) -> None:
-                return
+    def log_message(self, *args: object) -> None:
+        return
 
-            def _serve(self, method: str) -> None:
-                length = int(self.headers.get("Content-Length", "0") or 0)
-                body = self.rfile.read(length) if length else b""
-                with server._lock:
-                    server.requests.append((self.path, body.decode(errors="replace")))
-                status, ctype, data = server.answer(method, self.path, body)
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+    def _serve(self, method: str) -> None:
+        site: _RecordingSite = self.server.owner  # type: ignore[attr-defined]
+        length = int(self.headers.get("Content-Length", "0") or 0)
+        body = self.rfile.read(length) if length else b""
+        with site._lock:
+            site.requests.append((self.path, body.decode(errors="replace")))
+        status, ctype, data = site.answer(method, self.path, body)
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
-            def do_GET(self) -> None:  # noqa: N802
-                self._serve("GET")
+    def do_GET(self) -> None:  # noqa: N802
+        self._serve("GET")
 
-            def do_POST(self) -> None:  # noqa: N802
-                self._serve("POST")
-
-        return Handler
+    def do_POST(self) -> None:  # noqa: N802
+        self._serve("POST")
 
 
-class FakeSerper(_LoopbackServer):
+class FakeSerper(_RecordingSite):
     """`POST /search` with `X-API-KEY`, answering from canned results."""
 
     def __init__(self, results_for: dict[str, list[dict[str, str]]] | None = None) -> None:
@@ -84,7 +82,7 @@ class FakeSerper(_LoopbackServer):
         return 200, "application/json", json.dumps(payload).encode()
 
 
-class PageSite(_LoopbackServer):
+class PageSite(_RecordingSite):
     """Serves HTML pages by path."""
 
     def __init__(self, pages: dict[str, str]) -> None:

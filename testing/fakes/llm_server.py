@@ -22,8 +22,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from testing.loopback import LoopbackHTTP
 
 type Script = Callable[[list[dict[str, Any]]], dict[str, Any]]
 
@@ -223,22 +225,19 @@ class ScriptedLLM:
         self.faults: list[Fault] = []
         self._lock = threading.Lock()
         self._current = threading.local()  # the call the handler thread is answering
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.in_flight = threading.Event()
+        self.http = LoopbackHTTP(_Handler, self)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        return self.http.url("/v1")
 
     def __enter__(self) -> ScriptedLLM:
-        self._thread.start()
+        self.http.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.http.stop()
 
     def inject(self, *faults: Fault) -> None:
         with self._lock:
@@ -335,46 +334,43 @@ class ScriptedLLM:
         }
         return 200, {}, json.dumps(payload).encode(), delay
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        llm = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
 
-            def log_message(self, *args: object) -> None:
-                return
+    def log_message(self, *args: object) -> None:
+        return
 
-            def do_POST(self) -> None:  # noqa: N802
-                length = int(self.headers.get("Content-Length", "0"))
-                raw = self.rfile.read(length)
-                if not self.path.endswith("/chat/completions"):
-                    self._send(404, {}, b'{"error": {"message": "not found"}}')
-                    return
-                body = json.loads(raw)
-                refused = llm._authorize(body, self.headers.get("Authorization", ""))
-                status, headers, data, delay = refused or llm._respond(body)
-                call = llm._current.call
-                call.client_port = int(self.client_address[1])
-                llm.in_flight.set()
-                if delay:
-                    time.sleep(delay)
-                llm.in_flight.clear()
-                # Recorded before the bytes leave: the client may read the
-                # answer and a test look at `calls` before this thread runs on.
-                call.answered, call.status = True, status
-                try:
-                    self._send(status, headers, data)
-                except OSError:
-                    call.answered = False  # the client died while we were slow
+    def do_POST(self) -> None:  # noqa: N802
+        llm: ScriptedLLM = self.server.owner  # type: ignore[attr-defined]
+        length = int(self.headers.get("Content-Length", "0"))
+        raw = self.rfile.read(length)
+        if not self.path.endswith("/chat/completions"):
+            self._send(404, {}, b'{"error": {"message": "not found"}}')
+            return
+        body = json.loads(raw)
+        refused = llm._authorize(body, self.headers.get("Authorization", ""))
+        status, headers, data, delay = refused or llm._respond(body)
+        call = llm._current.call
+        call.client_port = int(self.client_address[1])
+        llm.in_flight.set()
+        if delay:
+            time.sleep(delay)
+        llm.in_flight.clear()
+        # Recorded before the bytes leave: the client may read the
+        # answer and a test look at `calls` before this thread runs on.
+        call.answered, call.status = True, status
+        try:
+            self._send(status, headers, data)
+        except OSError:
+            call.answered = False  # the client died while we were slow
 
-            def _send(self, status: int, headers: dict[str, str], data: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-                self.wfile.flush()
-
-        return Handler
+    def _send(self, status: int, headers: dict[str, str], data: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()

@@ -64,10 +64,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
-from tests.fakes.waiting import poll_until
+
+from testing.loopback import LoopbackHTTP
+from testing.waiting import poll_until
 
 DEFAULT_TOKEN = "xoxb-test-token"
 BOT_USER_ID = "UBOT0001"
@@ -188,8 +190,7 @@ class FakeSlackWebAPI:
         self._faults: dict[str, list[_Fault]] = {}
         self._errors: dict[str, list[_SlackError]] = {}
         self._ts = itertools.count(1)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self.http: LoopbackHTTP | None = None  # while started
         self._buckets: dict[str, tuple[float, float]] = {}  # channel -> (tokens, at)
         self._events_to: tuple[str, str] | None = None
         self._event_queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
@@ -201,17 +202,7 @@ class FakeSlackWebAPI:
     # lifecycle
 
     def start(self) -> FakeSlackWebAPI:
-        api = self
-
-        class Handler(_Handler):
-            fake = api
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-slack-api", daemon=True
-        )
-        self._thread.start()
+        self.http = LoopbackHTTP(_Handler, self, name="fake-slack-api").start()
         return self
 
     def stop(self) -> None:
@@ -219,10 +210,9 @@ class FakeSlackWebAPI:
             self._event_queue.put(None)
             self._event_thread.join(timeout=5)
             self._event_thread = None
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        if self.http is not None:
+            self.http.stop()
+            self.http = None
 
     def deliver_events_to(self, url: str | None, signing_secret: str = "") -> None:
         """Send the app's own posts, uploads and edits back to `url` as signed
@@ -241,9 +231,8 @@ class FakeSlackWebAPI:
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
+        assert self.http is not None, "start() the fake first"
+        return self.http.url("/")
 
     @property
     def api_url(self) -> str:
@@ -987,14 +976,14 @@ class _SlackFailure(Exception):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    fake: FakeSlackWebAPI
     protocol_version = "HTTP/1.1"
 
     def _serve(self, http_method: str) -> None:
+        fake: FakeSlackWebAPI = self.server.owner  # type: ignore[attr-defined]
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
-        status, out_headers, body = self.fake.handle(http_method, self.path, headers, raw)
+        status, out_headers, body = fake.handle(http_method, self.path, headers, raw)
         if status == DROPPED:  # done, and the connection goes away without an answer
             self.close_connection = True
             with contextlib.suppress(OSError):

@@ -9,7 +9,7 @@ import urllib.parse
 import requests
 
 from bot.installations import INSTALL_PATH, REDIRECT_PATH
-from tests.fakes.slack_api import FakeSlackWebAPI
+from testing.fakes.slack_api import FakeSlackWebAPI
 
 
 def install_app(base_url: str, api: FakeSlackWebAPI, team: str) -> None:
