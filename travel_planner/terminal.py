@@ -1,7 +1,8 @@
 """The terminal implementation of the chat port: a trip on stdin/stdout.
 
-Posts go through the registry's posting ledger, so a step that runs again
-after a crash does not print the same message twice, with one exception: the
+Posts go through the registry's posting ledger (`ExactlyOnce`), so a step
+that runs again after a crash does not print the same message twice, with one
+exception: the
 person at a resumed chat must see, in this process, the question the trip
 waits on. An ask the ledger already holds, run again here, is the step a
 killed process printed but never finished (its trip record may not say
@@ -17,6 +18,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from workflows.exactly_once import ExactlyOnce
 from workflows.ports import PostLedger, ThreadRef, TripRecord
 
 PLANNER = "planner>"
@@ -31,7 +33,7 @@ class TerminalChatPort:
     trip prints."""
 
     def __init__(self, ledger: PostLedger, out: TextIO = sys.stdout, *, held: bool = False) -> None:
-        self._ledger = ledger
+        self._once = ExactlyOnce(ledger)
         self._out = out
         self._open = asyncio.Event()
         if not held:
@@ -54,15 +56,14 @@ class TerminalChatPort:
         await self._open.wait()
         self._write(text)
 
-    async def _print_once(self, key: str, text: str) -> bool:
-        """Print unless the ledger says it was printed; True if printed now."""
-        record = await self._ledger.post_record(key)
-        if record is not None and record.state == "done":
-            return False
-        await self._ledger.record_post_intent(key)
-        await self._print(text)
-        await self._ledger.record_post_done(key, "")
-        return True
+    async def _print_once(self, key: str, text: str) -> None:
+        """Print unless the ledger says it was printed."""
+
+        async def send() -> str:
+            await self._print(text)
+            return ""
+
+        await self._once.post(key, send)
 
     def show_pending_question(self, question: str) -> None:
         """At resume: show the question the trip record says the trip waits on."""
@@ -79,15 +80,19 @@ class TerminalChatPort:
         if key in self._asked:
             return
         hint = f" (reply {' or '.join(repr(c) for c in choices)})" if choices else ""
-        record = await self._ledger.post_record(key)
-        if record is None:
-            await self._ledger.record_post_intent(key)
-        # With a record, a killed process printed it and its step finishes only now.
-        if record is None or question not in self._questions:
+
+        async def show() -> str:
             await self._print(f"{PLANNER} {question}{hint}")
             self._questions.add(question)
-        if record is None or record.state != "done":
-            await self._ledger.record_post_done(key, "")
+            return ""
+
+        async def shown_here() -> str | None:
+            # In the ledger: a killed process printed it, and its step finishes only now.
+            return "" if question in self._questions else None
+
+        await self._once.post(key, show, find=shown_here)
+        if question not in self._questions:  # done by a killed process: not yet shown here
+            await show()
         self._asked.add(key)
 
     async def progress(self, thread: ThreadRef, text: str, *, key: str) -> None:
@@ -97,8 +102,12 @@ class TerminalChatPort:
         await self._print_once(f"{key}#done", f"  {text}")  # a terminal cannot rewrite a line above
 
     async def final_plan(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> None:
-        if await self._print_once(key, _plan_block(plan, footer)):
+        async def send() -> str:
+            await self._print(_plan_block(plan, footer))
             self.plan_shown = True
+            return ""
+
+        await self._once.post(key, send)
 
     async def show_state(self, thread: ThreadRef, state: str, *, trip: TripRecord, plan_key: str = "") -> None:
         if state in ("parked", "cancelled", "expired"):

@@ -24,7 +24,8 @@ from workflows import failpoints
 from workflows.config import TripSettings
 from workflows.ports import AmendOutcome, Inbox, RegistryUnavailable, Reply, TripDirectory, TripRecord
 from workflows.text import scrub, scrub_text
-from workflows.trip import TRIP_VERSIONS, TRIP_WORKFLOW, new_trip_state
+from workflows.trip import TRIP_VERSIONS, TRIP_WORKFLOW
+from workflows.trip_state import new_trip_state
 from workflows.versions import TripVersions
 
 logger = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ without blocking the event loop; sync ones (`reached`: `after:<step>`,
 `after:slack_post`) block.
 
 One call of a step can carry a name of its own, for a kill aimed at it:
-`ctx.run("post_step", ..., failpoint="reminder_post")` is also
+`ctx.run(POST_STEP, ..., failpoint="reminder_post")` is also
 `before:reminder_post` / `after:reminder_post` (and still `before:post_step`).
 
 Several processes of one deployment (`web` + `worker`s) can share one armed

@@ -4,6 +4,10 @@ Arguments are not stored (so clients and whole transcripts may be passed);
 results are, so they hold only what is new. A step that talks to people
 passes a `key` that is stable for the logical post, so the chat port can post
 exactly once even if the step runs again after a crash.
+
+Each step is registered under the name its constant holds (`LLM_STEP` for
+`llm_step`, ...), and the trip's body runs it by that constant. The names are
+stored with every promise of a step: they never change.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from resonate.context import Context
 from workflows import failpoints
 from workflows.failpoints import boundary
 from workflows.llm import LlmOutcome
-from workflows.ports import Inbox, PostFailed, Reply, ThreadRef
+from workflows.ports import ChatPort, Inbox, PostFailed, Reply, ThreadRef
+from workflows.posts import Ask, Notice, Plan, Post, Progress, ProgressDone
 from workflows.services import TripServices
 from workflows.tool_calls import ToolCall
 from workflows.text import scrub, scrub_text
@@ -28,7 +33,10 @@ THINKING_STATUS = "is thinking…"
 RESEARCH_STATUS = "is searching the web…"
 
 
-@boundary("llm_step")
+LLM_STEP = "llm_step"
+
+
+@boundary(LLM_STEP)
 async def llm_step(
     ctx: Context, trip_id: str, thread: ThreadRef, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
 ) -> dict[str, Any]:
@@ -43,7 +51,10 @@ async def llm_step(
     return scrub(outcome.to_dict())  # a lone surrogate from the model could never be stored
 
 
-@boundary("tool_step")
+TOOL_STEP = "tool_step"
+
+
+@boundary(TOOL_STEP)
 async def tool_step(ctx: Context, call: ToolCall) -> str:
     svc = ctx.get_dependency(TripServices)
     try:
@@ -59,15 +70,16 @@ async def tool_step(ctx: Context, call: ToolCall) -> str:
     return f"Error: unknown tool {call.name!r}."
 
 
-@boundary("post_step")
+POST_STEP = "post_step"
+
+
+@boundary(POST_STEP)
 async def post_step(
     ctx: Context,
-    kind: str,
+    post: Post,
     thread: ThreadRef,
-    text: str,
     key: str,
     trip: tuple[str, dict[str, Any]] | None = None,
-    choices: tuple[str, ...] = (),
 ) -> str:
     """Post to the thread through the chat port (exactly once per key).
 
@@ -77,43 +89,40 @@ async def post_step(
     """
     svc = ctx.get_dependency(TripServices)
     try:
-        await _post(svc, kind, thread, text, key, choices)
+        await _post(svc.chat, thread, post, key)
     except PostFailed as exc:
         if not exc.permanent:
             raise
         logger.error("cannot post to the thread of %s: %s", key, exc)
         return str(exc)
-    await failpoints.reached_async(f"after:chat_{kind}")  # posted; the trip record not updated yet
+    await failpoints.reached_async(f"after:chat_{post.kind}")  # posted; the trip record not updated yet
     if trip is not None:
         await svc.directory.update_trip(trip[0], **trip[1])
     return ""
 
 
-async def _post(
-    svc: TripServices, kind: str, thread: ThreadRef, text: str, key: str, choices: tuple[str, ...]
-) -> None:
-    chat = svc.chat
-    if kind == "ask":
-        await chat.ask(thread, text, key=key, choices=choices)
-    elif kind == "progress":
-        await chat.set_status(thread, RESEARCH_STATUS)
-        await chat.progress(thread, text, key=key)
-    elif kind == "progress_done":
-        await chat.progress_done(thread, text, key=key)
-    elif kind == "plan":
-        plan, _, footer = text.partition(PLAN_FOOTER_SEPARATOR)
-        await chat.final_plan(thread, plan, key=key, footer=footer)
-    else:
-        await chat.notice(thread, text, key=key)
-    if kind in ("ask", "plan", "notice"):
-        await chat.set_status(thread, "")
+async def _post(chat: ChatPort, thread: ThreadRef, post: Post, key: str) -> None:
+    match post:
+        case Ask(question, choices):
+            await chat.ask(thread, question, key=key, choices=choices)
+        case Progress(text):
+            await chat.set_status(thread, RESEARCH_STATUS)
+            await chat.progress(thread, text, key=key)
+            return
+        case ProgressDone(text):
+            await chat.progress_done(thread, text, key=key)
+            return
+        case Plan(plan, footer):
+            await chat.final_plan(thread, plan, key=key, footer=footer)
+        case Notice(text):
+            await chat.notice(thread, text, key=key)
+    await chat.set_status(thread, "")  # the turn is people's now
 
 
-#: Joins a plan and its usage footer in one post step's text.
-PLAN_FOOTER_SEPARATOR = "\n\u241e\n"
+SHOW_STATE_STEP = "show_state_step"
 
 
-@boundary("show_state_step")
+@boundary(SHOW_STATE_STEP)
 async def show_state_step(ctx: Context, trip_id: str, thread: ThreadRef, state: str, plan_key: str) -> None:
     """Record the trip's state and show it where people find the trip."""
     svc = ctx.get_dependency(TripServices)
@@ -126,21 +135,30 @@ async def show_state_step(ctx: Context, trip_id: str, thread: ThreadRef, state: 
             logger.warning("could not show state %s of %s: %s", state, trip_id, exc)
 
 
-@boundary("choice_step")
+CHOICE_STEP = "choice_step"
+
+
+@boundary(CHOICE_STEP)
 async def choice_step(ctx: Context, winner: int) -> int:
     """Record which of several awaited things happened first, so every replay
     follows the branch the first execution took."""
     return winner
 
 
-@boundary("cancel_timer_step")
+CANCEL_TIMER_STEP = "cancel_timer_step"
+
+
+@boundary(CANCEL_TIMER_STEP)
 async def cancel_timer_step(ctx: Context, timer_id: str) -> None:
     """Settle a timer (or a reply promise) nobody needs any more, so nothing waits on it."""
     svc = ctx.get_dependency(TripServices)
     await svc.engine.resolve(timer_id)
 
 
-@boundary("now_step")
+NOW_STEP = "now_step"
+
+
+@boundary(NOW_STEP)
 async def now_step(ctx: Context) -> int:
     """The time now (epoch ms) on the clock the durable store keeps time by,
     recorded so every replay of the workflow reads the same moment."""
@@ -148,13 +166,19 @@ async def now_step(ctx: Context) -> int:
     return int(svc.clock() * 1000)
 
 
-@boundary("trip_state_step")
+TRIP_STATE_STEP = "trip_state_step"
+
+
+@boundary(TRIP_STATE_STEP)
 async def trip_state_step(ctx: Context, trip_id: str, fields: dict[str, Any]) -> None:
     svc = ctx.get_dependency(TripServices)
     await svc.directory.update_trip(trip_id, **fields)
 
 
-@boundary("publish_waiter_step")
+PUBLISH_WAITER_STEP = "publish_waiter_step"
+
+
+@boundary(PUBLISH_WAITER_STEP)
 async def publish_waiter_step(ctx: Context, trip_id: str, promise_id: str) -> bool:
     """Publish the reply promise; resolve it at once if replies already wait."""
     svc = ctx.get_dependency(TripServices)
@@ -188,7 +212,10 @@ async def _gather_burst(inbox: Inbox, trip_id: str) -> None:
             return
 
 
-@boundary("claim_step")
+CLAIM_STEP = "claim_step"
+
+
+@boundary(CLAIM_STEP)
 async def claim_step(ctx: Context, trip_id: str) -> list[dict[str, str]]:
     """Take the replies that arrived (a burst together); idempotent under this step's own id."""
     svc = ctx.get_dependency(TripServices)
@@ -211,14 +238,14 @@ def _spoken_at(reply: Reply) -> float:
 #: Leaf steps are registered by name, so the SDK builds each one's
 #: DurableFunction once instead of on every `ctx.run` (~0.25 ms a step).
 STEPS = {
-    "llm_step": llm_step,
-    "tool_step": tool_step,
-    "post_step": post_step,
-    "trip_state_step": trip_state_step,
-    "show_state_step": show_state_step,
-    "choice_step": choice_step,
-    "cancel_timer_step": cancel_timer_step,
-    "publish_waiter_step": publish_waiter_step,
-    "claim_step": claim_step,
-    "now_step": now_step,
+    LLM_STEP: llm_step,
+    TOOL_STEP: tool_step,
+    POST_STEP: post_step,
+    TRIP_STATE_STEP: trip_state_step,
+    SHOW_STATE_STEP: show_state_step,
+    CHOICE_STEP: choice_step,
+    CANCEL_TIMER_STEP: cancel_timer_step,
+    PUBLISH_WAITER_STEP: publish_waiter_step,
+    CLAIM_STEP: claim_step,
+    NOW_STEP: now_step,
 }

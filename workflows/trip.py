@@ -9,24 +9,23 @@ registry, whichever segment publishes it.
 
 The body must be deterministic: everything it decides comes from its input
 state and from step results. Time, randomness and I/O live in steps (a timer's
-duration alone reads the clock: see `_Segment._timer_due_at`).
+duration alone reads the clock: see workflows/segment_time.py).
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from resonate.context import Context
-from resonate.error import Suspended
-from resonate.retry import Exponential, Never
+from resonate.retry import Exponential
 
 from workflows import failpoints
 from workflows.llm import LlmOutcome
 from workflows.ports import Reply
+from workflows.posts import Ask, Notice, Plan, Post, Progress, ProgressDone
 from workflows.prompts import (
     ASK_FOR_REQUEST,
     EXPIRED_NOTICE,
@@ -47,9 +46,20 @@ from workflows.prompts import (
     system_prompt,
     usage_footer,
 )
-from workflows.steps import PLAN_FOOTER_SEPARATOR
-from workflows.tools.outcomes import is_tool_error
+from workflows.segment_time import UNTIL_TRIP_DEADLINE, SegmentTime, TripExpired, expiry_moment, leaf
 from workflows.services import TripServices
+from workflows.steps import (
+    CANCEL_TIMER_STEP,
+    CLAIM_STEP,
+    LLM_STEP,
+    POST_STEP,
+    PUBLISH_WAITER_STEP,
+    SHOW_STATE_STEP,
+    TOOL_STEP,
+    TRIP_STATE_STEP,
+)
+from workflows.tools.outcomes import is_tool_error
+from workflows.trip_state import TripState
 from workflows.versions import TripVersions
 from workflows.tool_calls import (
     FINISH_TOOL,
@@ -65,56 +75,14 @@ logger = logging.getLogger(__name__)
 #: The name every version of the trip workflow is registered under.
 TRIP_WORKFLOW = "trip"
 
-#: Longer than any trip; the SDK caps it at the trip's own deadline.
-_UNTIL_TRIP_DEADLINE = timedelta(days=36_500)
-#: From v2 a trip ends this long before its deadline, not at it: the SDK caps
-#: every timer and promise of the trip at the deadline, so a trip still open
-#: then loses its own promise in the same tick and can no longer tell its
-#: thread. An hour (or 5 % of a short lifetime) is time enough to post the
-#: notice and mark the trip expired, through a Slack outage of minutes.
-_EXPIRY_MARGIN_MS = 3_600_000
-_EXPIRY_MARGIN_SHARE = 0.05
-_NO_RETRY = Never()
-#: Posting rides out a Slack outage for ~10 minutes per attempt; the body then
-#: retries the same post (same key, so still exactly once) after a durable sleep.
-_POST_RETRY = Exponential(delay=1, factor=2, max_delay=60, max_retries=12)
+#: A step that posts or keeps the books rides out a Slack or registry outage
+#: for ~10 minutes per attempt; the body then runs it again after a durable
+#: sleep (a post under the same key, so still exactly once).
+_OUTAGE_RETRY = Exponential(delay=1, factor=2, max_delay=60, max_retries=12)
 #: Asks again after an empty answer, or after one cut off at the output limit,
 #: before the thread is told; each ask is its own durable LLM step.
 _RETRIES_AFTER = {"empty": 2, "cut": 1}
 _NUDGES = {"empty": NUDGE_EMPTY, "cut": NUDGE_CUT}
-
-
-@dataclass(slots=True)
-class TripState:
-    """What a segment hands its successor; stored durably, so kept compact."""
-
-    trip_id: str
-    thread: dict[str, str]
-    starter: str
-    request: str
-    today: str
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    turn: int = 0
-    segment: int = 0
-    usage: dict[str, int] = field(default_factory=dict)
-    budget_level: int = 0  # times people chose to continue past the budget
-    finishing: bool = False  # people asked for the plan with what we have
-    last_question: str = ""
-    expires_at: int = 0  # epoch ms the trip ends at if it is still open (v2; 0: not known yet)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TripState:
-        known = set(cls.__slots__)  # type: ignore[attr-defined]
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-
-def new_trip_state(
-    trip_id: str, thread: dict[str, str], starter: str, request: str, today: str
-) -> dict[str, Any]:
-    return TripState(trip_id, dict(thread), starter, request.strip(), today).to_dict()
 
 
 class ThreadUnavailable(Exception):
@@ -136,16 +104,6 @@ class _Stopped(Exception):
         self.reason = reason
 
 
-class _Expired(Exception):
-    """The trip's lifetime ended (from v2 also while it was busy)."""
-
-
-def expiry_moment(deadline_ms: int, started_ms: int) -> int:
-    """When a trip that started at `started_ms` ends if still open (epoch ms)."""
-    lifetime = max(deadline_ms - started_ms, 0)
-    return deadline_ms - min(_EXPIRY_MARGIN_MS, int(lifetime * _EXPIRY_MARGIN_SHARE))
-
-
 class _Segment:
     """One segment's run of the loop; methods are awaited in body order.
 
@@ -158,171 +116,71 @@ class _Segment:
         self.ctx = ctx
         self.s = state
         self.svc = ctx.get_dependency(TripServices)
-        self.knows_deadline = version >= 2
-        self.closing = False  # ending the trip: its last posts may take any time left
+        self.time = SegmentTime(ctx, state, self.svc.clock, knows_deadline=version >= 2)
         self.posts = 0
         self.turns_here = 0
         self.steps_here = 0
 
     # -- durable building blocks -------------------------------------------------
 
-    def _leaf(self, retry: Any = _NO_RETRY) -> Context:
-        return self.ctx.options(timeout=_UNTIL_TRIP_DEADLINE, retry_policy=retry)
-
     async def post(
         self,
-        kind: str,
-        text: str,
+        post: Post,
         trip_fields: dict[str, Any] | None = None,
         *,
         key: str = "",
-        choices: tuple[str, ...] = (),
         failpoint: str = "",
     ) -> str:
-        """Post once; an outage longer than the step's retries waits and retries.
+        """Post once (an outage is waited out: `durably`).
 
         Returns the post's key (pass it back to rewrite the same post).
         `failpoint` names this post for the crash tests (workflows/failpoints.py)."""
         if not key:
             self.posts += 1
-            key = f"{self.ctx.info.id}/{kind}{self.posts}"
+            key = f"{self.ctx.info.id}/{post.kind}{self.posts}"
+        trip = (self.s.trip_id, trip_fields) if trip_fields is not None else None
+        named = {"failpoint": failpoint} if failpoint else {}
+        failure = await self.durably(POST_STEP, post, self.s.thread, key, trip, **named)
+        if failure:
+            raise ThreadUnavailable(failure)
+        return key
+
+    async def durably(self, step: str, *args: Any, **kwargs: Any) -> Any:
+        """Run a step that talks to Slack or the registry until it succeeds.
+
+        Each attempt already retries for minutes (`_OUTAGE_RETRY`); if the
+        outage lasts longer, the trip sleeps durably and tries again (a new
+        step each time) instead of dying with the error."""
         attempt = 0
         while True:
             try:
-                trip = (self.s.trip_id, trip_fields) if trip_fields is not None else None
-                named = {"failpoint": failpoint} if failpoint else {}
-                failure = await self._leaf(_POST_RETRY).run(
-                    "post_step", kind, self.s.thread, text, key, trip, choices, **named
-                )
-                if failure:
-                    raise ThreadUnavailable(failure)
-                return key
-            except ThreadUnavailable:
-                raise
-            except Exception:
-                attempt += 1
-                logger.exception("posting %s failed; retrying after a pause", key)
-                await self.pause(timedelta(minutes=min(5 * attempt, 30)))
-
-    async def durably(self, step: str, *args: Any) -> Any:
-        """Run a bookkeeping step (registry, timers) until it succeeds.
-
-        Each attempt already retries for minutes (`_POST_RETRY`); if the
-        registry stays down longer, the trip sleeps durably and tries again
-        (a new step each time) instead of dying with the error."""
-        attempt = 0
-        while True:
-            try:
-                return await self._leaf(_POST_RETRY).run(step, *args)
+                return await leaf(self.ctx, _OUTAGE_RETRY).run(step, *args, **kwargs)
             except Exception:
                 attempt += 1
                 logger.exception("step %s of trip %s failed; retrying after a pause", step, self.s.trip_id)
-                await self.pause(timedelta(minutes=min(5 * attempt, 30)))
+                await self.time.pause(timedelta(minutes=min(5 * attempt, 30)))
 
     async def show_state(self, state: str, plan_key: str = "") -> None:
-        await self.durably("show_state_step", self.s.trip_id, self.s.thread, state, plan_key)
-
-    # -- the trip's deadline (v2) -------------------------------------------------
-
-    async def now_ms(self) -> int:
-        return int(await self._leaf().run("now_step"))
-
-    async def time_left(self) -> timedelta:
-        """Until the trip expires, on the store's clock, read as a durable step
-        so every replay takes the same branch."""
-        return timedelta(milliseconds=self.s.expires_at - await self.now_ms())
-
-    async def bounded_timer(self, pause: timedelta, then: str) -> tuple[Any, str]:
-        """A durable timer for a quiet phase of `pause`, and what its firing
-        means. From v2 the phase ends `pause` after a recorded now, or at the
-        trip's expiry if that comes first (then "expire"); no life left:
-        expire now."""
-        if not self.knows_deadline:
-            return self.ctx.sleep(pause), then
-        now = await self.now_ms()
-        if now >= self.s.expires_at:
-            raise _Expired
-        due = now + int(pause.total_seconds() * 1000)
-        if due >= self.s.expires_at:
-            due, then = self.s.expires_at, "expire"
-        return self._timer_due_at(due), then
-
-    def _timer_due_at(self, due_ms: int) -> Any:
-        """A durable timer due at `due_ms` (epoch ms).
-
-        The SDK makes a timer due at its clock's now plus the duration, read
-        when the timer is first created; a replay creates it again, which
-        changes nothing. So the duration comes from the clock right now, not
-        from the recorded one: time that passed between recording "now" and
-        creating the timer (a crash and a restart there) does not make it late."""
-        live_ms = int(self.svc.clock() * 1000)
-        return self.ctx.sleep(timedelta(milliseconds=max(due_ms - live_ms, 0)))
-
-    async def still_alive(self) -> None:
-        """After a timer: if the trip's life ran out meanwhile (the process was
-        down, the clock jumped), expire instead of acting on a stale timer."""
-        if self.knows_deadline and await self.time_left() <= timedelta(0):
-            raise _Expired
-
-    async def pause(self, duration: timedelta) -> None:
-        """A durable sleep; from v2 never past the trip's expiry: a pause that
-        reaches it ends the trip (unless the trip is already ending)."""
-        if not self.knows_deadline or self.closing:
-            await self.ctx.sleep(duration)
-            return
-        timer, then = await self.bounded_timer(duration, "wake")
-        try:
-            await timer
-        except Exception:  # a timer rejected (an engine ending the trip's promises): ended all the same
-            logger.info("a pause of trip %s ended by rejection", self.s.trip_id, exc_info=True)
-            raise _Expired from None
-        if then == "expire":
-            raise _Expired
-
-    async def first_settled(self, *futures: Any) -> tuple[int, bool]:
-        """The index of the first of `futures` to settle, and whether it was
-        rejected, the same on every replay.
-
-        All pending: suspend until one settles. The observation is recorded as
-        a step, because a replay could otherwise see a later state (both
-        settled) and take the other branch. v1 records the index alone and
-        takes a rejection for a settlement; v2 records a rejection of future i
-        as `len(futures) + i`.
-        """
-        observed, rejected = -1, False
-        for i, future in enumerate(futures):
-            try:
-                await future
-            except Suspended:
-                continue
-            except Exception:  # settled by rejection (a promise that timed out)
-                logger.debug("awaited promise %d settled by rejection", i)
-                rejected = self.knows_deadline
-            observed = i
-            break
-        if observed < 0:
-            raise Suspended()
-        recorded = int(await self._leaf().run("choice_step", observed + len(futures) * rejected))
-        return recorded % len(futures), recorded >= len(futures)
+        await self.durably(SHOW_STATE_STEP, self.s.trip_id, self.s.thread, state, plan_key)
 
     async def wait_for_replies(self) -> list[Reply]:
         """Wait for people. Remind once after a quiet period, park the trip
         after a further one, close it at its end; any reply wakes it.
         The timers are durable (Resonate sleeps): no process has to live."""
         while True:
-            p = self.ctx.promise(timeout=_UNTIL_TRIP_DEADLINE)  # its own argument; options are ignored
+            p = self.ctx.promise(timeout=UNTIL_TRIP_DEADLINE)  # its own argument; options are ignored
             promise_id = await p.id()
-            await self.durably("publish_waiter_step", self.s.trip_id, promise_id)
+            await self.durably(PUBLISH_WAITER_STEP, self.s.trip_id, promise_id)
             try:
                 parked = await self._quiet_phases(p)
-            except _Expired:
-                if self.knows_deadline:
+            except TripExpired:
+                if self.time.knows_deadline:
                     # Nobody waits for replies any more: settle their promise, or
                     # the SDK keeps the ended segment open until the promise times out.
-                    self.closing = True
-                    await self.durably("cancel_timer_step", promise_id)
+                    self.time.closing = True
+                    await self.durably(CANCEL_TIMER_STEP, promise_id)
                 raise
-            claimed = await self.durably("claim_step", self.s.trip_id)
+            claimed = await self.durably(CLAIM_STEP, self.s.trip_id)
             if parked:
                 await self.show_state("active")
             if claimed:
@@ -336,25 +194,25 @@ class _Segment:
         phases = (
             (timedelta(hours=settings.remind_after_hours), "remind"),
             (timedelta(hours=settings.park_after_hours), "park"),
-            (_UNTIL_TRIP_DEADLINE, "expire"),
+            (UNTIL_TRIP_DEADLINE, "expire"),
         )
         for pause, then in phases:
-            timer, then = await self.bounded_timer(pause, then)
-            winner, rejected = await self.first_settled(p, timer)
+            timer, then = await self.time.bounded_timer(pause, then)
+            winner, rejected = await self.time.first_settled(p, timer)
             if rejected:  # an engine that times promises out (Postgres) ended the wait
-                await self.durably("cancel_timer_step", await timer.id())
-                raise _Expired
+                await self.durably(CANCEL_TIMER_STEP, await timer.id())
+                raise TripExpired
             if winner == 0:
-                await self.durably("cancel_timer_step", await timer.id())
+                await self.durably(CANCEL_TIMER_STEP, await timer.id())
                 break
             if then == "expire":
-                raise _Expired
-            await self.still_alive()
+                raise TripExpired
+            await self.time.still_alive()
             if then == "remind":
-                await self.post("notice", reminder(self.s.last_question), failpoint="reminder_post")
+                await self.post(Notice(reminder(self.s.last_question)), failpoint="reminder_post")
             elif then == "park":
                 hours = settings.remind_after_hours + settings.park_after_hours
-                await self.post("notice", parked_notice(hours), failpoint="park_post")
+                await self.post(Notice(parked_notice(hours)), failpoint="park_post")
                 await self.show_state("parked")
                 parked = True
         return parked
@@ -380,7 +238,7 @@ class _Segment:
     async def ask_and_wait(self, question: str, choices: tuple[str, ...] = ()) -> list[Reply]:
         self.s.last_question = question
         fields = {"state": "waiting", "last_question": question, "usage": self.s.usage}
-        await self.post("ask", question, fields, choices=choices)
+        await self.post(Ask(question, choices), fields)
         replies = await self.wait_for_replies()
         self.take(replies)
         return replies
@@ -394,7 +252,7 @@ class _Segment:
             *self.s.messages,
             *extra,
         ]
-        raw = await self._leaf().run("llm_step", self.s.trip_id, self.s.thread, messages, tools)
+        raw = await leaf(self.ctx).run(LLM_STEP, self.s.trip_id, self.s.thread, messages, tools)
         self.steps_here += 1
         outcome = LlmOutcome.from_dict(raw)
         if outcome.failure == "control":
@@ -411,22 +269,22 @@ class _Segment:
 
     async def run(self) -> dict[str, Any]:
         try:
-            if self.knows_deadline and not self.s.expires_at:  # the first v2 segment of the trip
-                self.s.expires_at = expiry_moment(self.ctx.info.timeout_at, await self.now_ms())
+            if self.time.knows_deadline and not self.s.expires_at:  # the first v2 segment of the trip
+                self.s.expires_at = expiry_moment(self.ctx.info.timeout_at, await self.time.now_ms())
             return await self._loop()
         except _Stopped as stop:
-            self.closing = True
+            self.time.closing = True
             logger.info("trip %s stopped without a word: %s", self.s.trip_id, stop.reason)
-            await self.durably("trip_state_step", self.s.trip_id, {"state": "cancelled", "last_question": ""})
+            await self.durably(TRIP_STATE_STEP, self.s.trip_id, {"state": "cancelled", "last_question": ""})
             return {"status": "stopped", "reason": stop.reason, "usage": self.s.usage}
         except _Cancelled as cancel:
-            self.closing = True
-            await self.post("notice", cancelled_notice(cancel.by), {"last_question": ""})
+            self.time.closing = True
+            await self.post(Notice(cancelled_notice(cancel.by)), {"last_question": ""})
             await self.show_state("cancelled")
             return {"status": "cancelled", "by": cancel.by, "usage": self.s.usage}
-        except _Expired:
-            self.closing = True
-            await self.post("notice", EXPIRED_NOTICE, {"last_question": ""})
+        except TripExpired:
+            self.time.closing = True
+            await self.post(Notice(EXPIRED_NOTICE), {"last_question": ""})
             await self.show_state("expired")
             return {"status": "expired", "usage": self.s.usage}
 
@@ -457,15 +315,15 @@ class _Segment:
             extra = [{"role": "user", "content": _NUDGES[unusable]}] if unusable else []
             outcome = await self.call_llm(extra, specs)
             if outcome.failure == "control":
-                claimed = await self.durably("claim_step", self.s.trip_id)
+                claimed = await self.durably(CLAIM_STEP, self.s.trip_id)
                 self.take([Reply.from_dict(r) for r in claimed])
                 continue
             if outcome.failure == "transient":
                 outages += 1
                 if not outage_told:
-                    await self.post("notice", outage_notice(outcome.detail, self.svc.settings.provider_retry_minutes))
+                    await self.post(Notice(outage_notice(outcome.detail, self.svc.settings.provider_retry_minutes)))
                     outage_told = True
-                await self.pause(timedelta(minutes=self.svc.settings.provider_retry_minutes * min(outages, 5)))
+                await self.time.pause(timedelta(minutes=self.svc.settings.provider_retry_minutes * min(outages, 5)))
                 continue
             outage_told, outages = False, 0
             if outcome.failure in _RETRIES_AFTER:
@@ -515,9 +373,9 @@ class _Segment:
         parsed = [parse_tool_call(c, specs) for c in calls]
         runnable = [p for p in parsed if not isinstance(p, BrokenToolCall) and p.name != FINISH_TOOL]
         round_calls = [(p.name, p.arguments) for p in runnable]
-        line_key = await self.post("progress", research_line(round_calls)) if runnable else ""
+        line_key = await self.post(Progress(research_line(round_calls))) if runnable else ""
         futures = {
-            p.call_id: self._leaf().run("tool_step", p) for p in runnable
+            p.call_id: leaf(self.ctx).run(TOOL_STEP, p) for p in runnable
         }
         finish_plan: str | None = None
         failed: list[bool] = []
@@ -534,15 +392,13 @@ class _Segment:
                 self.steps_here += 1
             self.s.messages.append({"role": "tool", "tool_call_id": p.call_id, "content": content})
         if line_key:
-            await self.post("progress_done", research_done_line(round_calls, failed), key=line_key)
+            await self.post(ProgressDone(research_done_line(round_calls, failed)), key=line_key)
         return finish_plan
 
     async def finish(self, plan: str) -> dict[str, Any]:
         plan = strip_sentinel(plan)[0]
         footer = usage_footer(self.s.usage, self.svc.settings.price_per_mtok)
-        key = await self.post(
-            "plan", plan + PLAN_FOOTER_SEPARATOR + footer, {"last_question": "", "usage": self.s.usage}
-        )
+        key = await self.post(Plan(plan, footer), {"last_question": "", "usage": self.s.usage})
         await self.show_state("done", plan_key=key)
         return {"status": "done", "plan": plan, "usage": self.s.usage}
 
@@ -556,7 +412,7 @@ class _Segment:
         self.s.segment += 1
         await failpoints.reached_async("before:handover")
         successor = await self.ctx.options(
-            timeout=_UNTIL_TRIP_DEADLINE, version=self.svc.versions.current
+            timeout=UNTIL_TRIP_DEADLINE, version=self.svc.versions.current
         ).detached(TRIP_WORKFLOW, self.s.to_dict())
         await failpoints.reached_async("after:handover")  # successor exists, this segment not yet done
         return {"status": "continued", "successor": successor}
@@ -569,8 +425,8 @@ async def _run_segment(ctx: Context, state: dict[str, Any], version: int) -> dic
         return await segment.run()
     except ThreadUnavailable as exc:
         # Nobody can read this trip any more: stop instead of retrying forever.
-        await segment._leaf(_POST_RETRY).run(
-            "trip_state_step", segment.s.trip_id, {"state": "failed", "last_question": ""}
+        await leaf(ctx, _OUTAGE_RETRY).run(
+            TRIP_STATE_STEP, segment.s.trip_id, {"state": "failed", "last_question": ""}
         )
         return {"status": "failed", "reason": str(exc), "usage": segment.s.usage}
 

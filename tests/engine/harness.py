@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from workflows.exactly_once import ExactlyOnce
 from workflows.ports import PostLedger, Reply, ThreadRef, ThreadRegistry, TripRecord
 from workflows.runtime import Runtime, open_embedded, research_collaborators
 from workflows.trip import TRIP_VERSIONS
@@ -43,13 +44,15 @@ class RecordingChat:
     states: list[tuple[str, str]] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
+    def __post_init__(self) -> None:
+        self._once = ExactlyOnce(self.ledger)
+
     async def _post(self, kind: str, text: str, key: str) -> None:
-        record = await self.ledger.post_record(key)
-        if record is not None and record.state == "done":
-            return
-        await self.ledger.record_post_intent(key)
-        self.posts.append(Post(kind, text, key))
-        await self.ledger.record_post_done(key, str(len(self.posts)))
+        async def send() -> str:
+            self.posts.append(Post(kind, text, key))
+            return str(len(self.posts))
+
+        await self._once.post(key, send)
         self.changed.set()
 
     async def ask(self, thread: ThreadRef, question: str, *, key: str, choices: Sequence[str] = ()) -> None:

@@ -252,7 +252,7 @@ def test_slack_down_when_the_trip_expires_delays_the_notice_and_never_fails_the_
     from workflows import trip
 
     # Each post attempt retries once, at once (the product's rides out ~10 minutes of real time).
-    monkeypatch.setattr(trip, "_POST_RETRY", Exponential(delay=0.01, factor=1, max_delay=0.01, max_retries=1))
+    monkeypatch.setattr(trip, "_OUTAGE_RETRY", Exponential(delay=0.01, factor=1, max_delay=0.01, max_retries=1))
 
     class SlackDownAtTheEnd(RecordingChat):
         failures_left = 2  # one post attempt, with its retry

@@ -1,0 +1,39 @@
+"""What a trip carries from one segment to the next (see workflows/trip.py)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class TripState:
+    """What a segment hands its successor; stored durably, so kept compact."""
+
+    trip_id: str
+    thread: dict[str, str]
+    starter: str
+    request: str
+    today: str
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    turn: int = 0
+    segment: int = 0
+    usage: dict[str, int] = field(default_factory=dict)
+    budget_level: int = 0  # times people chose to continue past the budget
+    finishing: bool = False  # people asked for the plan with what we have
+    last_question: str = ""
+    expires_at: int = 0  # epoch ms the trip ends at if it is still open (v2; 0: not known yet)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TripState:
+        known = set(cls.__slots__)  # type: ignore[attr-defined]
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def new_trip_state(
+    trip_id: str, thread: dict[str, str], starter: str, request: str, today: str
+) -> dict[str, Any]:
+    return TripState(trip_id, dict(thread), starter, request.strip(), today).to_dict()
