@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", choices=PROFILES, default="fast")
     parser.add_argument(
         "--engine", choices=ENGINES, default="embedded",
-        help="embedded: one `run` process (default); postgres: `web` + 2 `worker`s (crash_matrix)",
+        help="embedded: one `run` process (default); postgres: `web` + 2 `worker`s (crash_matrix, load)",
     )
     parser.add_argument(
         "--only", action="append", metavar="SUITE",

@@ -37,7 +37,7 @@ class Profile:
     def embedded_only(self, suite: str) -> None:
         """For a suite with no Postgres mode: a clear refusal, not a silent embedded run."""
         if self.engine != "embedded":
-            msg = f"{suite} runs on the embedded engine only (--engine {self.engine} is supported by crash_matrix)"
+            msg = f"{suite} runs on the embedded engine only (--engine {self.engine} is supported by crash_matrix and load)"
             raise EngineNotSupported(msg)
 
     @property
