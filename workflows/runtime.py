@@ -314,6 +314,7 @@ async def open_server_mode(
             max_concurrent_tasks=MAX_CONCURRENT_TRIPS,
         )
         resonate = pg.resonate
+        closers.append(pg.heartbeat_connection.stop)  # closers run after `resonate.stop()`
         if role == "worker":
             timers = TimerDriver(dsn)
             closers.append(timers.stop)

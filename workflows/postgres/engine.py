@@ -8,8 +8,13 @@ a client with no sources: it starts trips and resolves promises, and never
 takes work it could not run.
 
 The task lease (`TRAVEL_PLANNER_TASK_LEASE_SECONDS`, default 5 s) decides how
-soon a dead worker's trip moves: the SDK heartbeats well inside it, and once
-it lapses the next timer pass hands the task to another worker.
+soon a dead worker's trip moves: the worker heartbeats four times per lease,
+and once it lapses the next timer pass hands the task to another worker.
+
+The heartbeat has a database connection of its own. Through the shared pool
+it queued behind every trip's requests: a worker busy with 256 trips on 16
+connections missed its lease with no crash, another worker took the trips,
+and the steps in flight ran twice (14 LLM calls paid twice in one load run).
 """
 
 from __future__ import annotations
@@ -23,7 +28,10 @@ from datetime import timedelta
 import msgspec
 import psycopg
 from resonate.connections.local import unwrap_request_envelope
+from resonate.heartbeat import AsyncHeartbeat
 from resonate.resonate import Resonate
+from resonate.send import Sender
+from resonate.transport import Transport
 from resonate_pg import PostgresConnection
 
 from workflows import failpoints
@@ -35,6 +43,8 @@ from workflows.postgres.sessions import CheckedSessions
 DATABASE_URL_ENV = "DATABASE_URL"
 LEASE_ENV = "TRAVEL_PLANNER_TASK_LEASE_SECONDS"
 DEFAULT_LEASE_SECONDS = 5.0
+#: Beats per lease: a lease survives three missed or slow beats.
+HEARTBEATS_PER_LEASE = 4
 
 
 def lease_from_env(env: Mapping[str, str]) -> timedelta:
@@ -98,6 +108,8 @@ class PostgresEngine:
     resonate: Resonate
     connection: PostgresConnection
     pid: str
+    #: The heartbeat's own connection (one session); stop it after `resonate`.
+    heartbeat_connection: PostgresConnection
 
 
 def postgres_resonate(
@@ -114,6 +126,13 @@ def postgres_resonate(
         )
     else:
         connection = PostgresConnection(sessions=sessions, pid=pid, group=group, drive_timers=False)
+    heartbeat_connection = PostgresConnection(
+        sessions=CheckedSessions(conninfo, max_size=1), pid=pid, group=group, drive_timers=False
+    )
+    heartbeat = AsyncHeartbeat(
+        pid, max(int(lease.total_seconds() * 1000) // HEARTBEATS_PER_LEASE, 1),
+        Sender(Transport(heartbeat_connection), auth=None),
+    )
     resonate = Resonate(
         network=connection,
         sources=[] if role == "web" else None,
@@ -123,8 +142,9 @@ def postgres_resonate(
         env={},
         max_concurrent_tasks=max_concurrent_tasks,
         autostart=False,
+        heartbeat=heartbeat,
     )
-    return PostgresEngine(resonate, connection, pid)
+    return PostgresEngine(resonate, connection, pid, heartbeat_connection)
 
 
 __all__ = [
