@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from workflows.errors import ConfigError
 from workflows.tools import env as envvars
+from workflows.tools.search.fields import object_body
 from workflows.tools.search.http import HttpSettings, ProviderClient
 
 
@@ -21,7 +22,8 @@ class KeyedProvider:
     url_variable: ClassVar[str]
     default_url: ClassVar[str]
     path: ClassVar[str]
-    needed_for: ClassVar[str]
+    #: What the key is needed for, in the error when it is missing.
+    needed_for: ClassVar[str] = ""
 
     def __init__(self, api_key: str, base_url: str | None = None, http: HttpSettings | None = None) -> None:
         if not api_key.strip():
@@ -35,10 +37,14 @@ class KeyedProvider:
     @classmethod
     def from_env(cls, env: Mapping[str, str], http: HttpSettings | None = None) -> Self:
         return cls(
-            envvars.secret(env, cls.key_variable, needed_for=cls.needed_for),
+            envvars.secret(env, cls.key_variable, needed_for=cls.needed_for or f"SEARCH_PROVIDER={cls.name}"),
             envvars.http_url(env, cls.url_variable, cls.default_url),
             http,
         )
+
+    def _call(self, method: str, headers: dict[str, str], **request: Any) -> dict[str, Any]:
+        """One request to the API; its JSON object body, else a search failure."""
+        return object_body(self._client.request_json(method, self._url, headers=headers, **request))
 
     def __repr__(self) -> str:  # never show the key
         return f"{type(self).__name__}(url={self._url!r})"

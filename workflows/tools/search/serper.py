@@ -9,29 +9,22 @@ from __future__ import annotations
 from typing import Any
 
 from workflows.tools.search.base import SearchResults
-from workflows.tools.search.fields import hits_from, object_body, plain
+from workflows.tools.search.fields import hits_from, plain
 from workflows.tools.search.keyed import KeyedProvider
 
-KEY_VARIABLE = "SERPER_API_KEY"
-URL_VARIABLE = "SERPER_URL"
-DEFAULT_URL = "https://google.serper.dev"
 _KNOWLEDGE_ATTRIBUTES = 8
 
 
 class SerperProvider(KeyedProvider):
     name = "serper"
-    key_variable = KEY_VARIABLE
-    url_variable = URL_VARIABLE
-    default_url = DEFAULT_URL
+    key_variable = "SERPER_API_KEY"
+    url_variable = "SERPER_URL"
+    default_url = "https://google.serper.dev"
     path = "/search"
     needed_for = "SEARCH_PROVIDER=serper (the default)"
 
     def search(self, query: str, num_results: int) -> SearchResults:
-        data = object_body(
-            self._client.request_json(
-                "POST", self._url, headers={"X-API-KEY": self._api_key}, json_body={"q": query, "num": num_results}
-            )
-        )
+        data = self._call("POST", {"X-API-KEY": self._api_key}, json_body={"q": query, "num": num_results})
         return SearchResults(
             hits=hits_from(data.get("organic"), title="title", link="link", snippet="snippet", limit=num_results),
             answer=_answer_box(data.get("answerBox")),
