@@ -22,12 +22,12 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from bot.formatting import escape_mrkdwn, neutralise_mentions, truncate
 from bot.people import CONTROL_NAME_LOOKUP_SECONDS, NAME_LOOKUP_SECONDS, People
 from bot.services import BotServices
 from workflows.ports import TripRecord
+from workflows.usage import usage_words
 
 #: Words that, sent to the bot alone in a trip thread, are commands.
 COMMANDS = ("cancel", "finish", "status")
@@ -56,19 +56,6 @@ def command_word(text: str) -> str | None:
     return word if word in COMMANDS else None
 
 
-def usage_line(usage: dict[str, Any], prices: tuple[float, float] = (0.0, 0.0)) -> str:
-    calls = int(usage.get("llm_calls", 0) or 0)
-    tokens = int(usage.get("prompt_tokens", 0) or 0) + int(usage.get("completion_tokens", 0) or 0)
-    lookups = int(usage.get("tool_calls", 0) or 0)
-    line = f"{calls} AI call{'s' if calls != 1 else ''}, {tokens:,} tokens, {lookups} web lookup{'s' if lookups != 1 else ''}"
-    if any(prices):
-        cost = (
-            int(usage.get("prompt_tokens", 0) or 0) * prices[0] + int(usage.get("completion_tokens", 0) or 0) * prices[1]
-        ) / 1_000_000
-        line += f" (about ${cost:.2f})" if cost >= 0.01 or cost == 0 else " (under $0.01)"
-    return line
-
-
 def _when(seconds: float, token: str = "{date_short_pretty} at {time}") -> str:
     """A Slack date token that each reader sees in their own time zone."""
     if not seconds:
@@ -88,7 +75,7 @@ def status_text(record: TripRecord, *, waiting_replies: int = 0, prices: tuple[f
         lines.append(f"*Waiting for an answer to:* {question}")
     if waiting_replies:
         lines.append(f"*Not read yet:* {waiting_replies} message{'s' if waiting_replies != 1 else ''} (I'll read them next)")
-    lines.append(f"*Usage so far:* {usage_line(record.usage or {}, prices)}")
+    lines.append(f"*Usage so far:* {usage_words(record.usage or {}, prices)}")
     starter = f"<@{record.starter}>" if re.fullmatch(r"[UW][A-Z0-9]+", record.starter or "") else (record.starter or "someone")
     lines.append(f"*Started by* {starter} {_when(record.created_at)} · *last activity* {_when(record.updated_at, '{ago}')}")
     if record.state in RUNNING_STATES:
@@ -193,5 +180,4 @@ __all__ = [
     "refusal_text",
     "request_control",
     "status_text",
-    "usage_line",
 ]

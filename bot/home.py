@@ -8,9 +8,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bot.controls import usage_line
 from bot.formatting import escape_mrkdwn, neutralise_mentions, truncate
 from workflows.ports import TripRecord
+from workflows.usage import usage_words
 
 #: Block Kit's limit for a Home tab view.
 MAX_VIEW_BLOCKS = 100
@@ -64,7 +64,7 @@ def trip_block(record: TripRecord, link: str = "") -> dict[str, Any]:
         question = escape_mrkdwn(neutralise_mentions(truncate(record.last_question, 300))).replace("\n", " ")
         lines.append(f"_Waiting for:_ {question}")
     if record.usage:
-        lines.append(f"_Used:_ {usage_line(record.usage)}")
+        lines.append(f"_Used:_ {usage_words(record.usage)}")
     return {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:3000]}}
 
 

@@ -38,7 +38,6 @@ repeat; a search is its query; a page read its path.
 from __future__ import annotations
 
 import atexit
-import base64
 import contextlib
 import json
 import os
@@ -46,7 +45,6 @@ import re
 import select
 import shutil
 import signal
-import sqlite3
 import threading
 import time
 import traceback
@@ -71,8 +69,7 @@ from testing.fakes.slack_requests import (
     slash_command,
     thread_reply,
 )
-from workflows.durable.journal import _unpack, apply_entry
-from workflows.durable.server_state import JournaledServerState
+from workflows.durable.history import read_embedded
 
 DB_NAME = "travel-planner.sqlite3"
 REQUEST = "Lisbon in May, 4 people"
@@ -109,43 +106,14 @@ QUIET_PARK_SECONDS = 3.0
 
 
 def read_promises(state_dir: Path) -> dict[str, tuple[str, Any]]:
-    """promise id -> (state, decoded value) from the state database (read-only).
-
-    Mirrors `DurableJournal.load`: the snapshot, then the journal after it.
-    """
+    """promise id -> (state, decoded value) from the state database (read-only)."""
     path = state_dir / DB_NAME
     if not path.exists():
         return {}
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    try:
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if "durable_journal" not in tables:
-            return {}
-        row = conn.execute("SELECT seq, z, body FROM durable_snapshot WHERE id = 1").fetchone()
-        if row is None:
-            state, after = JournaledServerState(), 0
-        else:
-            after, z, body = row
-            state = JournaledServerState.from_snapshot(_unpack(z, body))
-        for _seq, at, op, z, body in conn.execute(
-            "SELECT seq, at, op, z, body FROM durable_journal WHERE seq > ? ORDER BY seq", (after,)
-        ):
-            apply_entry(state, at, op, _unpack(z, body))
-    finally:
-        conn.close()
-    return {pid: (p.state, _decode(p.value)) for pid, p in state.promises.items()}
-
-
-def _decode(value: Any) -> Any:
-    data = getattr(value, "data", None)
-    if data is None and isinstance(value, dict):
-        data = value.get("data")
-    if not data:
-        return None
-    try:
-        return json.loads(base64.b64decode(data))
-    except (ValueError, TypeError):
-        return None
+    promises = read_embedded(path)
+    if promises is None:
+        raise RuntimeError(f"cannot read the durable store {path}")
+    return {p.id: (p.state, p.value) for p in promises}
 
 
 _SEARCH_RESULT = re.compile(r'^(?:Web search results for|No results for|No web results for) "(.*?)"')

@@ -40,13 +40,14 @@ from typing import Any
 import psutil
 import psycopg
 
-from reliability.crash_harness import HEALTHY_WITHIN_SECONDS, Fakes, _decode, process_env
+from reliability.crash_harness import HEALTHY_WITHIN_SECONDS, Fakes, process_env
 from testing.bot_process import BotProcess, bot_env
 from testing.cluster import TEST_LEASE_SECONDS
 from testing.loopback import free_port
 from testing.postgres_server import running_postgres, schema_path, throwaway_database
 from testing.redis_server import RedisServer
 from workflows import failpoints
+from workflows.durable.history import PROMISE_COLUMNS, promise_from_row
 from workflows.postgres.schema import apply_schema, load_schema
 
 WORKERS = 2
@@ -65,8 +66,8 @@ def postgres_server() -> tuple[str, bytes]:
 def read_promises(dsn: str) -> dict[str, tuple[str, Any]]:
     """promise id -> (state, decoded value), from `resonate.promises`."""
     with psycopg.connect(dsn, connect_timeout=10) as conn:
-        rows = conn.execute("SELECT id, state, value_data FROM resonate.promises").fetchall()
-    return {pid: (state, _decode({"data": data})) for pid, state, data in rows}
+        rows = conn.execute(f"SELECT {PROMISE_COLUMNS} FROM resonate.promises").fetchall()
+    return {p.id: (p.state, p.value) for p in map(promise_from_row, rows)}
 
 
 class PostgresCluster:

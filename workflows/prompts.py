@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from workflows.ports import Reply
+from workflows.usage import usage_words
 
 COMPLETE_SENTINEL = "TRIP PLANNING COMPLETE"
 
@@ -116,32 +117,16 @@ def cancelled_notice(by: str) -> str:
 
 
 def budget_question(usage: dict[str, int], caps: tuple[int, int, int]) -> str:
-    calls, tokens, tools = caps
     return (
         "I've used this trip's planning budget "
-        f"({usage.get('llm_calls', 0)}/{calls} AI calls, {_tokens(usage):,}/{tokens:,} tokens, "
-        f"{usage.get('tool_calls', 0)}/{tools} web lookups). Continue planning? "
+        f"({usage_words(usage, caps=caps)}). Continue planning? "
         "Press Continue (or reply `continue`), or Finish to get the plan with what I have."
     )
 
 
-def _tokens(usage: dict[str, int]) -> int:
-    return usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
-
-
 def usage_footer(usage: dict[str, int], price_per_mtok: tuple[float, float]) -> str:
     """One line for the end of the plan: calls, tokens, lookups, estimated cost."""
-    line = (
-        f"Planning used {usage.get('llm_calls', 0)} AI calls, {_tokens(usage):,} tokens "
-        f"and {usage.get('tool_calls', 0)} web lookups"
-    )
-    if any(price_per_mtok):
-        cost = (
-            usage.get("prompt_tokens", 0) * price_per_mtok[0]
-            + usage.get("completion_tokens", 0) * price_per_mtok[1]
-        ) / 1_000_000
-        line += f" (about ${cost:.2f})" if cost >= 0.01 else " (under $0.01)"
-    return line + "."
+    return f"Planning used {usage_words(usage, price_per_mtok, last=' and ')}."
 
 
 def research_done_line(calls: Sequence[tuple[str, dict]], failed: Sequence[bool]) -> str:

@@ -60,6 +60,7 @@ from workflows.steps import (
 )
 from workflows.tools.outcomes import is_tool_error
 from workflows.trip_state import TripState
+from workflows.usage import token_count
 from workflows.versions import TripVersions
 from workflows.tool_calls import (
     FINISH_TOOL,
@@ -355,7 +356,7 @@ class _Segment:
     def _budget_level_used(self) -> int:
         """The budget level current usage has reached (0: within the first)."""
         settings, usage = self.svc.settings, self.s.usage
-        tokens = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
+        tokens = token_count(usage)
         return max(
             usage.get("llm_calls", 0) // settings.max_llm_calls,
             tokens // settings.max_tokens,

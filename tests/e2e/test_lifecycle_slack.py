@@ -27,7 +27,7 @@ from testing.fakes.slack_api import BOT_USER_ID, TEAM_ID, FakeSlackWebAPI
 from testing.fakes.slack_requests import app_mention, as_message_event, block_actions, event_envelope, send_signed
 from tests.slack.planner_harness import slack_planner
 from travel_planner.cli import main
-from travel_planner.trips import open_store
+from travel_planner.trip_store import open_store
 
 PRICES = "input=0.15,output=0.60"
 
@@ -102,7 +102,7 @@ def test_a_trip_from_start_to_plan_with_controls_status_and_the_trips_command(sl
             code, out = _trips(monkeypatch, capsys, env)
             assert code == 0
             [row] = [line for line in out.splitlines() if line.startswith(trip_id)]
-            assert "waiting" in row and "4 AI calls, 480 tokens, 2 lookups" in row
+            assert "waiting" in row and "4 AI calls, 480 tokens, 2 web lookups" in row
 
             player.mention_reply(root_ts, "2000 EUR", "U0BEN")
             player.wait_questions(root_ts, 3)

@@ -13,7 +13,7 @@ from tests.engine.harness import planner
 from testing.research_fakes import research_env, research_fakes
 from testing.fakes.scenario import QUESTIONS, lisbon_script
 from travel_planner.cli import main
-from travel_planner.trips import cancel_trip
+from travel_planner.trip_cancel import cancel_trip
 from workflows.durable.state_dir import DB_NAME, open_database
 from workflows.ports import TripRecord
 from workflows.registry import SqliteThreadRegistry
@@ -55,7 +55,7 @@ def test_list_and_show_a_trip(monkeypatch, capsys, tmp_path) -> None:
         code, out = run_cli(monkeypatch, capsys, env)
         assert code == 0
         [row] = [line for line in out.splitlines() if line.startswith("lisbon ")]
-        assert "waiting" in row and "4 AI calls, 480 tokens, 2 lookups" in row and "Lisbon in May" in row
+        assert "waiting" in row and "4 AI calls, 480 tokens, 2 web lookups" in row and "Lisbon in May" in row
         assert time.strftime("%Y-%m-%d") in row
 
         code, out = run_cli(monkeypatch, capsys, env, "show", "lisbon")
@@ -153,7 +153,7 @@ def test_in_server_mode_trips_come_from_redis_and_show_says_where_history_lives(
     env = {"REDIS_URL": private_redis_server.url, "RESONATE_URL": "http://127.0.0.1:1",
            "TRAVEL_PLANNER_STATE_DIR": str(tmp_path)}
     code, out = run_cli(monkeypatch, capsys, env)
-    assert code == 0 and "slack-T1-C1-1_2" in out and "2 AI calls, 15 tokens, 0 lookups" in out
+    assert code == 0 and "slack-T1-C1-1_2" in out and "2 AI calls, 15 tokens, 0 web lookups" in out
     assert "server store" in out
     code, out = run_cli(monkeypatch, capsys, env, "show", "slack-T1-C1-1_2")
     assert code == 0 and "waiting for:   When?" in out and "live in the Resonate server" in out

@@ -1,18 +1,27 @@
 """A trip's durable history, read from whichever store holds it: its segments,
-their steps with their state, and the conversation they carry.
+their steps with their state and names, what each step did, and the
+conversation they carry.
 
 Both stores keep the SDK's promise records. The embedded store's journaled
 state is rebuilt read-only (`read_embedded`); Postgres keeps them in
-`resonate.promises` (`read_postgres`). Either becomes a list of
-`StoredPromise` with its param and value decoded once, and everything after
-that (segments, step names, what each step did, the transcript) is one code
-path for both.
+`resonate.promises` (`read_postgres`, or `PROMISE_COLUMNS` and
+`promise_from_row` for a caller with its own connection). Either becomes a
+list of `StoredPromise` with its param and value decoded once, and everything
+after that is one code path for both.
 
-A step's name: the SDK stores a function's name only for what it dispatches
-(a segment's param is the SDK's TaskData, whose `func` is the workflow's
-name). A `ctx.run` step's param is left empty, so its name is read off its
-stored result: each leaf step in workflows/steps.py returns a shape of its
-own.
+A step's name is read from what the SDK stores:
+- what it dispatches (a segment, started by the engine's `rpc` or by its
+  predecessor's `ctx.detached`) has the SDK's TaskData as its param, whose
+  `func` is the name;
+- a durable sleep is tagged `resonate:timer`, a wait for people (a bare
+  `ctx.promise`) `resonate:external`;
+- a leaf step (`ctx.run`) keeps no name at all in resonate-sdk 0.8.1: its
+  param is empty (`Value()`), its tags are the four fixed ones (scope,
+  branch, parent, origin) and its id is the segment's plus a sequence number.
+  The SDK offers no way to add one (`Context.options` takes no tags or data,
+  and `ctx.run` builds the create request inline), so the name is read off the
+  stored result: each leaf step in workflows/steps.py returns a shape of its
+  own (`_name_from_result`).
 """
 
 from __future__ import annotations
@@ -29,7 +38,27 @@ from pathlib import Path
 from typing import Any
 
 from workflows.errors import ConfigError
+from workflows.steps import (  # the names a trip's steps are registered under
+    CANCEL_TIMER_STEP,
+    CHOICE_STEP,
+    CLAIM_STEP,
+    LLM_STEP,
+    NOW_STEP,
+    POST_STEP,
+    PUBLISH_WAITER_STEP,
+    SHOW_STATE_STEP,
+    TOOL_STEP,
+    TRIP_STATE_STEP,
+)
 from workflows.trip import TRIP_WORKFLOW
+from workflows.usage import token_count
+
+# The names this reader gives the SDK's own promises and the steps it cannot
+# tell apart (a segment is workflows/trip.py's TRIP_WORKFLOW).
+SLEEP = "sleep"  # a durable sleep (`ctx.sleep`)
+WAIT = "wait"  # a wait for people (`ctx.promise`, resolved from outside)
+RECORD = "record"  # TRIP_STATE_STEP, SHOW_STATE_STEP or CANCEL_TIMER_STEP: each returns None
+STEP = "step"  # a leaf step still running or failed: it has no result to name it by
 
 
 @dataclass(frozen=True)
@@ -73,10 +102,11 @@ def decode_data(data: Any) -> Any:
 # reading the stores
 
 
-def read_embedded(db_path: Path, trip_id: str) -> list[StoredPromise] | None:
-    """The trip's promises in the embedded store, rebuilt read-only (snapshot +
-    journal, in one read transaction) beside any process that owns and writes
-    it; None when the store cannot be read."""
+def read_embedded(db_path: Path, trip_id: str | None = None) -> list[StoredPromise] | None:
+    """The trip's promises in the embedded store (every promise without a
+    trip id), rebuilt read-only (snapshot + journal, in one read transaction)
+    beside any process that owns and writes it; none in a store that has no
+    journal yet, None when the store cannot be read."""
     from workflows.durable.journal import DurableJournal
 
     try:
@@ -85,6 +115,8 @@ def read_embedded(db_path: Path, trip_id: str) -> list[StoredPromise] | None:
         return None
     try:
         conn.execute("PRAGMA busy_timeout=5000")
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'durable_snapshot'").fetchone() is None:
+            return []  # created, not yet journaled to
         journal = DurableJournal(conn)  # CREATE TABLE IF NOT EXISTS: nothing to write on a store that exists
         conn.execute("BEGIN")  # one snapshot of snapshot + journal, even if the owner compacts meanwhile
         try:
@@ -102,14 +134,24 @@ def read_embedded(db_path: Path, trip_id: str) -> list[StoredPromise] | None:
             created_at=p.created_at, timeout_at=p.timeout_at, settled_at=p.settled_at,
         )
         for pid, p in state.promises.items()
-        if pid == trip_id or pid.startswith(trip_id + ":")
+        if trip_id is None or pid == trip_id or pid.startswith(trip_id + ":")
     ]
 
 
-_TRIP_PROMISES = (
-    "SELECT id, state, param_data, value_data, tags, created_at, timeout_at, settled_at"
-    " FROM resonate.promises WHERE id = %(trip)s OR origin_id = %(trip)s"
-)
+#: The columns of `resonate.promises` that `promise_from_row` reads, in its order.
+PROMISE_COLUMNS = "id, state, param_data, value_data, tags, created_at, timeout_at, settled_at"
+
+
+def promise_from_row(row: Sequence[Any]) -> StoredPromise:
+    """One row of `SELECT {PROMISE_COLUMNS} FROM resonate.promises`."""
+    pid, state, param, value, tags, created, timeout, settled = row
+    return StoredPromise(
+        id=pid, state=state, tags=dict(tags or {}), param=decode_data(param), value=decode_data(value),
+        created_at=int(created), timeout_at=int(timeout), settled_at=None if settled is None else int(settled),
+    )
+
+
+_TRIP_PROMISES = f"SELECT {PROMISE_COLUMNS} FROM resonate.promises WHERE id = %(trip)s OR origin_id = %(trip)s"
 
 
 async def read_postgres(conninfo: str, trip_id: str) -> list[StoredPromise]:
@@ -127,13 +169,7 @@ async def read_postgres(conninfo: str, trip_id: str) -> list[StoredPromise]:
     except psycopg.Error as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(DATABASE_URL_ENV, f"cannot read the trip's history ({redact(detail, conninfo)})") from None
-    return [
-        StoredPromise(
-            id=pid, state=state, tags=dict(tags or {}), param=decode_data(param), value=decode_data(value),
-            created_at=int(created), timeout_at=int(timeout), settled_at=None if settled is None else int(settled),
-        )
-        for pid, state, param, value, tags, created, timeout, settled in rows
-    ]
+    return [promise_from_row(row) for row in rows]
 
 
 # ---------------------------------------------------------------------------
@@ -193,73 +229,89 @@ def step_name(step: StoredPromise) -> str:
     if isinstance(step.param, dict) and step.param.get("func"):
         return str(step.param["func"])  # dispatched: the SDK's TaskData names it
     if step.is_timer:
-        return "sleep"
+        return SLEEP
     if step.tags.get("resonate:external") == "true":
-        return "wait"
+        return WAIT
     if step.state != "resolved":
-        return "step"  # a local step's name is known only from its result
+        return STEP
     return _name_from_result(step.value)
 
 
+#: `now_step` returns the clock in epoch ms, `choice_step` a small index:
+#: anything from here on (September 2001) is a time.
+_EPOCH_MS_FROM = 10**12
+
+
 def _name_from_result(value: Any) -> str:
+    """A leaf step's name, from the shape only it returns (steps.py)."""
     if isinstance(value, dict) and "message" in value and "failure" in value:
-        return "llm_step"
+        return LLM_STEP
     if isinstance(value, list):
-        return "claim_step"
+        return CLAIM_STEP
     if isinstance(value, bool):  # before int: a bool is an int
-        return "publish_waiter_step"
+        return PUBLISH_WAITER_STEP
     if isinstance(value, int):
-        return "choice_step"
+        return NOW_STEP if value >= _EPOCH_MS_FROM else CHOICE_STEP
     if isinstance(value, str):
-        return "post_step" if value == "" else "tool_step"
-    return "record"  # None: trip_state_step, show_state_step or cancel_timer_step
+        return POST_STEP if value == "" else TOOL_STEP
+    return RECORD
+
+
+def _when(epoch_ms: int, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    return time.strftime(fmt, time.localtime(epoch_ms / 1000))
 
 
 def describe_step(name: str, param: Any, value: Any) -> str:
     """What a step did, in words, from its name, its param and its stored
-    result (None while it runs)."""
-    if name == TRIP_WORKFLOW:  # a segment
+    result (None while it runs). The name says what the result is."""
+    if name == TRIP_WORKFLOW:  # a segment: its result is a dict once it ended
         start = segment_start(param)
         status = "running" if value is None else (value.get("status") if isinstance(value, dict) else None)
         turn = f", from turn {start.get('turn', 0)}" if start else ""
         return f"{status or 'ended without a result'}{turn}"
-    if name == "llm_step" and isinstance(value, dict):
-        usage = value.get("usage") or {}
-        tokens = int(usage.get("prompt_tokens", 0) or 0) + int(usage.get("completion_tokens", 0) or 0)
-        failure = value.get("failure")
-        if failure == "control":
-            return f"not called: people asked to {value.get('detail') or 'stop'}"
-        if failure:
-            return f"failed ({failure}: {one_line(value.get('detail') or '', 60)})"
-        message = value.get("message") or {}
-        calls = message.get("tool_calls") or []
-        if calls:
-            return f"called {', '.join(tool_call_text(c) for c in calls)} · {tokens:,} tokens"
-        return f"said: {one_line(message.get('content') or '', 80)} · {tokens:,} tokens"
-    if name == "claim_step" and isinstance(value, list):
-        return "; ".join(reply_text(r) for r in value if isinstance(r, dict)) or "nothing new"
-    if name == "publish_waiter_step":
+    if name == LLM_STEP:
+        return _llm_words(value)
+    if name == CLAIM_STEP:
+        return "; ".join(reply_text(r) for r in value) or "nothing new"
+    if name == PUBLISH_WAITER_STEP:
         return "published (replies were already waiting)" if value else "published"
-    if name == "choice_step":
+    if name == CHOICE_STEP:
         return "a reply came first" if value == 0 else "the timer came first"
-    if name == "post_step":
+    if name == NOW_STEP:
+        return f"the time was {_when(value, '%Y-%m-%d %H:%M:%S')}"
+    if name == POST_STEP:
         return "posted" if not value else f"not posted: {one_line(str(value), 80)}"
-    if name == "tool_step":
+    if name == TOOL_STEP:
         return one_line(str(value), 90)
-    if name == "sleep":
+    if name == SLEEP:
         return "settled"
-    if name == "wait":
+    if name == WAIT:
         return "woken"
     return "done"
+
+
+def _llm_words(outcome: Mapping[str, Any]) -> str:
+    """An `llm_step` result (workflows/llm.py `LlmOutcome.to_dict`)."""
+    failure = outcome.get("failure")
+    if failure == "control":
+        return f"not called: people asked to {outcome.get('detail') or 'stop'}"
+    if failure:
+        return f"failed ({failure}: {one_line(outcome.get('detail') or '', 60)})"
+    tokens = token_count(outcome.get("usage") or {})
+    message = outcome.get("message") or {}
+    calls = message.get("tool_calls") or []
+    if calls:
+        return f"called {', '.join(tool_call_text(c) for c in calls)} · {tokens:,} tokens"
+    return f"said: {one_line(message.get('content') or '', 80)} · {tokens:,} tokens"
 
 
 def step_text(step: StoredPromise) -> tuple[str, str]:
     """(name, what happened) for one durable step, whatever its state."""
     name = step_name(step)
     if step.pending:
-        if name == "sleep":
-            return name, f"due {time.strftime('%Y-%m-%d %H:%M', time.localtime(step.timeout_at / 1000))}"
-        if name == "wait":
+        if name == SLEEP:
+            return name, f"due {_when(step.timeout_at)}"
+        if name == WAIT:
             return name, "waiting for people"
         return name, "in progress"
     if step.state != "resolved":
@@ -309,13 +361,13 @@ def segment_messages(segment: Segment) -> list[dict[str, Any]]:
         if step.pending:
             continue
         name, value = step_name(step), step.value
-        if name == "llm_step" and isinstance(value.get("message"), dict) and not value.get("failure"):
+        if name == LLM_STEP and isinstance(value.get("message"), dict) and not value.get("failure"):
             messages.append(value["message"])
-        elif name == "claim_step" and isinstance(value, list):
-            words = [r for r in value if isinstance(r, dict) and (r.get("kind") or "message") == "message"]
+        elif name == CLAIM_STEP:
+            words = [r for r in value if (r.get("kind") or "message") == "message"]
             if words:
                 messages.append({"role": "user", "content": "\n".join(f"[{r.get('author')}] {r.get('text', '')}" for r in words)})
-        elif name == "tool_step":
+        elif name == TOOL_STEP:
             messages.append({"role": "tool", "content": value})
     return messages
 
@@ -356,17 +408,33 @@ def one_line(text: str, limit: int = 100) -> str:
 
 
 __all__ = [
+    "CANCEL_TIMER_STEP",
+    "CHOICE_STEP",
+    "CLAIM_STEP",
+    "LLM_STEP",
+    "NOW_STEP",
+    "POST_STEP",
+    "PROMISE_COLUMNS",
+    "PUBLISH_WAITER_STEP",
+    "RECORD",
+    "SHOW_STATE_STEP",
+    "SLEEP",
+    "STEP",
+    "TOOL_STEP",
+    "TRIP_STATE_STEP",
+    "WAIT",
     "Segment",
     "StoredPromise",
     "child_seq",
     "decode_data",
     "describe_step",
     "one_line",
+    "promise_from_row",
     "read_embedded",
     "read_postgres",
-    "segment_start",
     "reply_text",
     "segment_messages",
+    "segment_start",
     "step_name",
     "step_text",
     "tool_call_text",
