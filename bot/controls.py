@@ -27,7 +27,7 @@ from bot.formatting import escape_mrkdwn, neutralise_mentions, truncate
 from bot.people import CONTROL_NAME_LOOKUP_SECONDS, NAME_LOOKUP_SECONDS, People
 from bot.services import BotServices
 from workflows.ports import TripRecord
-from workflows.usage import usage_words
+from workflows.usage import NO_PRICES, Prices, usage_words
 
 #: Words that, sent to the bot alone in a trip thread, are commands.
 COMMANDS = ("cancel", "finish", "status")
@@ -65,7 +65,7 @@ def _when(seconds: float, token: str = "{date_short_pretty} at {time}") -> str:
     return f"<!date^{stamp}^{token}|{plain}>"
 
 
-def status_text(record: TripRecord, *, waiting_replies: int = 0, prices: tuple[float, float] = (0.0, 0.0)) -> str:
+def status_text(record: TripRecord, *, waiting_replies: int = 0, prices: Prices = NO_PRICES) -> str:
     """What `@bot status` answers, from the registry alone."""
     lines = [f"*Trip status:* {STATE_WORDS.get(record.state, record.state)}"]
     if record.request:

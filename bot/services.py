@@ -26,6 +26,7 @@ from bot.people import People
 from bot.threads import slack_thread_ref, thread_key, trip_id_for_thread
 from bot.workspaces import Workspace, Workspaces, served_workspace
 from workflows.ports import DeliveryMarks, Inbox, TripControl, TripDirectory, TripRecord
+from workflows.usage import NO_PRICES, Prices
 
 log = logging.getLogger("bot")
 
@@ -45,7 +46,7 @@ class BotServices:
     event_ttl_seconds: int = DEFAULT_EVENT_TTL_SECONDS
     logger: logging.Logger = log
     #: USD per million (input, output) tokens, for the cost in `@bot status`.
-    price_per_mtok: tuple[float, float] = (0.0, 0.0)
+    price_per_mtok: Prices = NO_PRICES
     people: People = field(init=False)
     deliveries: Deliveries = field(init=False)
     _background: set[asyncio.Task[None]] = field(default_factory=set)

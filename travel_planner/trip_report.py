@@ -29,11 +29,13 @@ from workflows.durable.history import (
     trip_segments,
 )
 from workflows.ports import TripRecord
-from workflows.usage import usage_words
+from workflows.config import prices_from_env
+from workflows.usage import NO_PRICES, Prices, usage_words
 
 
-def usage_cell(usage: Mapping[str, Any]) -> str:
-    return usage_words(usage) if usage else "-"
+def usage_cell(usage: Mapping[str, Any], prices: Prices = NO_PRICES) -> str:
+    """Usage in words; with TRAVEL_PLANNER_PRICE_PER_MTOK set, the estimated cost too."""
+    return usage_words(usage, prices) if usage else "-"
 
 
 def ago(seconds: float, now: float | None = None) -> str:
@@ -56,6 +58,7 @@ def ago(seconds: float, now: float | None = None) -> str:
 
 
 async def list_trips(env: Mapping[str, str], out: TextIO) -> int:
+    prices = prices_from_env(env)
     async with open_store(env) as store:
         trips = await store.registry.list_trips() if store.registry is not None else []
         trips = [t for t in trips if not is_pending_start(t)]
@@ -63,7 +66,7 @@ async def list_trips(env: Mapping[str, str], out: TextIO) -> int:
         out.write(f"No trips yet ({store.label}).\n")
         return OK
     rows = [
-        (t.trip_id, t.state, ago(t.updated_at), usage_cell(t.usage), one_line(t.request or "-", 60))
+        (t.trip_id, t.state, ago(t.updated_at), usage_cell(t.usage, prices), one_line(t.request or "-", 60))
         for t in trips
     ]
     header = ("TRIP", "STATE", "LAST ACTIVITY", "USAGE", "REQUEST")
@@ -78,14 +81,14 @@ async def list_trips(env: Mapping[str, str], out: TextIO) -> int:
 # show
 
 
-def _record_lines(record: TripRecord) -> list[str]:
+def _record_lines(record: TripRecord, prices: Prices) -> list[str]:
     lines = [
         f"Trip {record.trip_id}",
         f"  state:         {record.state}",
         f"  request:       {record.request or '-'}",
         f"  started by:    {record.starter or '-'}, {ago(record.created_at)}",
         f"  last activity: {ago(record.updated_at)}",
-        f"  usage:         {usage_cell(record.usage)}",
+        f"  usage:         {usage_cell(record.usage, prices)}",
     ]
     where = record.thread
     if where.get("surface") == "slack":
@@ -102,7 +105,7 @@ async def show_trip(env: Mapping[str, str], trip_id: str, out: TextIO) -> int:
     if record is None:
         out.write(f"Unknown trip {trip_id!r} ({store.label}).\n")
         return UNKNOWN_TRIP
-    out.write("\n".join(_record_lines(record)) + "\n")
+    out.write("\n".join(_record_lines(record, prices_from_env(env))) + "\n")
     if inbox:
         out.write(f"  not read yet:  {'; '.join(reply_text(r.to_dict()) for r in inbox)}\n")
     if store.mode == "server":

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workflows.errors import ConfigError
+from workflows.usage import NO_PRICES, Prices
 
 DEFAULT_MODEL = "gpt-4o-mini"
 
@@ -77,7 +78,7 @@ class TripSettings:
     max_tokens: int = 600_000
     max_tool_calls: int = 40
     #: USD per million (input, output) tokens; (0, 0) = no estimate shown.
-    price_per_mtok: tuple[float, float] = (0.0, 0.0)
+    price_per_mtok: Prices = NO_PRICES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> TripSettings:
@@ -101,26 +102,27 @@ class TripSettings:
             max_llm_calls=_number(env, "TRAVEL_PLANNER_MAX_LLM_CALLS", d.max_llm_calls, int),
             max_tokens=_number(env, "TRAVEL_PLANNER_MAX_TOKENS", d.max_tokens, int),
             max_tool_calls=_number(env, "TRAVEL_PLANNER_MAX_TOOL_CALLS", d.max_tool_calls, int),
-            price_per_mtok=_prices(env),
+            price_per_mtok=prices_from_env(env),
         )
 
 
-def _prices(env: Mapping[str, str]) -> tuple[float, float]:
-    """`TRAVEL_PLANNER_PRICE_PER_MTOK="input=0.15,output=0.60"` (USD per 1M tokens)."""
+def prices_from_env(env: Mapping[str, str]) -> Prices:
+    """`TRAVEL_PLANNER_PRICE_PER_MTOK="input=0.15,output=0.60[,cached=0.075]"` (USD per 1M tokens)."""
     name = "TRAVEL_PLANNER_PRICE_PER_MTOK"
     raw = env.get(name, "").strip()
     if not raw:
-        return (0.0, 0.0)
+        return NO_PRICES
+    expected = f"expected 'input=0.15,output=0.60' and optionally ',cached=0.075', got {raw!r}"
     prices: dict[str, float] = {}
     for part in raw.split(","):
         key, _, value = part.partition("=")
         try:
             prices[key.strip()] = float(value)
         except ValueError:
-            raise ConfigError(name, f"expected 'input=0.15,output=0.60', got {raw!r}") from None
-    if set(prices) != {"input", "output"} or min(prices.values()) < 0:
-        raise ConfigError(name, f"expected 'input=0.15,output=0.60', got {raw!r}")
-    return (prices["input"], prices["output"])
+            raise ConfigError(name, expected) from None
+    if not {"input", "output"} <= set(prices) <= {"input", "output", "cached"} or min(prices.values()) < 0:
+        raise ConfigError(name, expected)
+    return Prices(prices["input"], prices["output"], prices.get("cached"))
 
 
 def state_dir_from_env(env: Mapping[str, str]) -> Path:

@@ -152,6 +152,9 @@ def _read_completion(response: Any) -> LlmOutcome:
             "prompt_tokens": response.usage.prompt_tokens or 0,
             "completion_tokens": response.usage.completion_tokens or 0,
         }
+        details = response.usage.prompt_tokens_details
+        if details is not None and details.cached_tokens:  # billed at the cached price
+            usage["cached_tokens"] = details.cached_tokens
     if response.choices[0].finish_reason == "length":
         # Cut text is not the answer, and cut tool-call arguments must never run.
         tokens = usage.get("completion_tokens", 0)

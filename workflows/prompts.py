@@ -124,7 +124,7 @@ def budget_question(usage: dict[str, int], caps: tuple[int, int, int]) -> str:
     )
 
 
-def usage_footer(usage: dict[str, int], price_per_mtok: tuple[float, float]) -> str:
+def usage_footer(usage: dict[str, int], price_per_mtok: tuple[float, ...]) -> str:
     """One line for the end of the plan: calls, tokens, lookups, estimated cost."""
     return f"Planning used {usage_words(usage, price_per_mtok, last=' and ')}."
 

@@ -4,16 +4,29 @@ One wording wherever usage is shown: the plan's footer and the budget
 question (workflows/prompts.py), `@bot status` and the Home tab
 (bot/controls.py, bot/home.py), and `travel-planner trips`. A trip's usage is
 the dict the trip keeps (`llm_calls`, `prompt_tokens`, `completion_tokens`,
-`tool_calls`); a missing count is 0. The cost is the estimate from
-TRAVEL_PLANNER_PRICE_PER_MTOK (USD per million input and output tokens).
+`tool_calls`, and `cached_tokens`: the prompt tokens OpenAI's prompt cache
+served); a missing count is 0. The cost is the estimate from
+TRAVEL_PLANNER_PRICE_PER_MTOK (`Prices`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-NO_PRICES = (0.0, 0.0)
+
+class Prices(NamedTuple):
+    """USD per million tokens: input, output, and cached input.
+
+    Cached input is the part of a prompt OpenAI's prompt cache served, billed
+    at its own (lower) rate; `None` bills it as input."""
+
+    input: float = 0.0
+    output: float = 0.0
+    cached: float | None = None
+
+
+NO_PRICES = Prices()
 
 
 def _count(usage: Mapping[str, Any], name: str) -> int:
@@ -25,9 +38,13 @@ def token_count(usage: Mapping[str, Any]) -> int:
     return _count(usage, "prompt_tokens") + _count(usage, "completion_tokens")
 
 
-def cost_usd(usage: Mapping[str, Any], price_per_mtok: tuple[float, float]) -> float:
+def cost_usd(usage: Mapping[str, Any], price_per_mtok: tuple[float, ...]) -> float:
+    prices = Prices(*price_per_mtok)
+    prompt = _count(usage, "prompt_tokens")
+    cached = min(_count(usage, "cached_tokens"), prompt)
+    cached_price = prices.input if prices.cached is None else prices.cached
     return (
-        _count(usage, "prompt_tokens") * price_per_mtok[0] + _count(usage, "completion_tokens") * price_per_mtok[1]
+        (prompt - cached) * prices.input + cached * cached_price + _count(usage, "completion_tokens") * prices.output
     ) / 1_000_000
 
 
@@ -38,9 +55,14 @@ def _amount(n: int, cap: int | None, noun: str) -> str:
     return f"{shown} {noun}{'' if last == 1 else 's'}"
 
 
+def _cached_part(usage: Mapping[str, Any]) -> str:
+    cached = _count(usage, "cached_tokens")
+    return f" ({cached:,} cached)" if cached else ""
+
+
 def usage_words(
     usage: Mapping[str, Any],
-    price_per_mtok: tuple[float, float] = NO_PRICES,
+    price_per_mtok: tuple[float, ...] = NO_PRICES,
     *,
     caps: tuple[int, int, int] | None = None,
     last: str = ", ",
@@ -54,14 +76,14 @@ def usage_words(
     calls, tokens, lookups = caps if caps is not None else (None, None, None)
     parts = [
         _amount(_count(usage, "llm_calls"), calls, "AI call"),
-        _amount(token_count(usage), tokens, "token"),
+        _amount(token_count(usage), tokens, "token") + _cached_part(usage),
         _amount(_count(usage, "tool_calls"), lookups, "web lookup"),
     ]
     words = ", ".join(parts[:-1]) + last + parts[-1]
-    if any(price_per_mtok):
+    if any(price_per_mtok):  # a price is set
         cost = cost_usd(usage, price_per_mtok)
         words += " (under $0.01)" if 0 < cost < 0.01 else f" (about ${cost:.2f})"
     return words
 
 
-__all__ = ["NO_PRICES", "cost_usd", "token_count", "usage_words"]
+__all__ = ["NO_PRICES", "Prices", "cost_usd", "token_count", "usage_words"]

@@ -45,6 +45,11 @@ def say(text: str) -> dict[str, Any]:
     return {"content": text}
 
 
+def cached(answer: dict[str, Any], tokens: int) -> dict[str, Any]:
+    """`answer`, reported with `tokens` of its 100 prompt tokens served from OpenAI's prompt cache."""
+    return {**answer, "cached_tokens": tokens}
+
+
 def call_tools(*calls: tuple[str, dict[str, Any] | str]) -> dict[str, Any]:
     return {
         "tool_calls": [
@@ -330,7 +335,11 @@ class ScriptedLLM:
             "created": int(time.time()),
             "model": self.model,
             "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
-            "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+            "usage": {
+                "prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
+                # As OpenAI reports it: the part of the prompt its cache served (billed lower).
+                "prompt_tokens_details": {"cached_tokens": int(answer.get("cached_tokens", 0)), "audio_tokens": 0},
+            },
         }
         return 200, {}, json.dumps(payload).encode(), delay
 

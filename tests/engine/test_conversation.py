@@ -7,7 +7,7 @@ import json
 
 from tests.engine.harness import planner, until
 from testing.research_fakes import research_env, research_fakes
-from testing.fakes.llm_server import Fault, call_tools, say
+from testing.fakes.llm_server import Fault, cached, call_tools, say
 from testing.fakes.scenario import QUESTIONS, lisbon_script
 
 ANSWERS = ("May 1-4", "2000 EUR", "vegetarian")
@@ -44,6 +44,27 @@ def test_multi_turn_conversation_with_tool_calls(tmp_path):
     assert outcome["usage"]["llm_calls"] == 7 and outcome["usage"]["tool_calls"] == 4
     assert len(chat.of("progress")) == 3  # one line per research round
 
+
+
+def _cached_after_the_first(site_url: str):  # type: ignore[no-untyped-def]
+    # Every request after the first repeats its prefix: OpenAI's cache serves 60 of its 100 prompt tokens.
+    lisbon = lisbon_script(site_url)
+    return lambda messages: lisbon(messages) if len(messages) == 1 else cached(lisbon(messages), 60)
+
+
+def test_the_plan_footer_counts_cached_input_and_bills_it_at_its_own_price(tmp_path):
+    with research_fakes(_cached_after_the_first) as (llm, serper, site):
+        env = research_env(llm, serper, tmp_path, TRAVEL_PLANNER_PRICE_PER_MTOK="input=2000,output=8000,cached=500")
+
+        async def scenario():
+            async with planner(env) as p:
+                return await _converse(p), p.chat
+        outcome, chat = asyncio.run(scenario())
+
+    assert outcome["status"] == "done"
+    assert outcome["usage"]["cached_tokens"] == 6 * 60  # 7 LLM calls, all but the first served from the cache
+    # 340 uncached in at $2,000 + 360 cached at $500 + 140 out at $8,000 per million = $0.68 + $0.18 + $1.12
+    assert chat.footers[-1] == "Planning used 7 AI calls, 840 tokens (360 cached) and 4 web lookups (about $1.98)."
 
 def _script_with_broken_calls(site_url: str):  # type: ignore[no-untyped-def]
     def script(messages):  # type: ignore[no-untyped-def]

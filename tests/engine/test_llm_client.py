@@ -13,7 +13,7 @@ from typing import Any
 import openai
 import pytest
 
-from testing.fakes.llm_server import ScriptedLLM, call_tools, cut, say
+from testing.fakes.llm_server import ScriptedLLM, cached, call_tools, cut, say
 from workflows.config import LlmSettings
 from workflows.llm import LlmOutcome, OpenAIChatModel
 
@@ -28,6 +28,8 @@ def _script(messages: list[dict[str, Any]]) -> dict[str, Any]:
     if last == "cut calls":
         return cut(call_tools(("internet_search", {"search_query": "lisbon"}),
                               ("internet_search", {"search_query": "porto hotels"})), keep=40)
+    if last == "cached":
+        return cached(say("Which dates?"), 64)
     if last == "search":
         return call_tools(("internet_search", {"search_query": "lisbon"}))
     return say("Which dates?")
@@ -203,3 +205,11 @@ def test_the_llm_client_gives_no_message_for_a_cut_answer(llm):
         assert outcome.usage == {"prompt_tokens": 100, "completion_tokens": 20}  # paid all the same
         assert "output limit" in outcome.detail
     assert LlmOutcome.from_dict(outcome.to_dict()) == outcome  # stored as before
+
+
+def test_the_llm_client_keeps_the_prompt_tokens_openais_cache_served(llm):
+    served = _complete(llm, [{"role": "user", "content": "cached"}])
+    assert served.usage == {"prompt_tokens": 100, "completion_tokens": 20, "cached_tokens": 64}
+    assert LlmOutcome.from_dict(served.to_dict()) == served  # kept in the step's stored result
+    none_cached = _complete(llm, [{"role": "user", "content": "hello"}])
+    assert none_cached.usage == {"prompt_tokens": 100, "completion_tokens": 20}  # as stored before

@@ -159,3 +159,30 @@ def test_in_server_mode_trips_come_from_redis_and_show_says_where_history_lives(
     assert code == 0 and "waiting for:   When?" in out and "live in the Resonate server" in out
     code, out = run_cli(monkeypatch, capsys, env, "show", "nope")
     assert code == 1
+
+
+def test_trips_shows_the_estimated_cost_with_cached_input_at_its_own_price(
+    monkeypatch, capsys, tmp_path, private_redis_server
+) -> None:
+    from workflows.registry import RedisThreadRegistry, open_redis_client
+
+    usage = {"llm_calls": 4, "prompt_tokens": 2_000_000, "completion_tokens": 100_000, "cached_tokens": 1_500_000}
+
+    async def register() -> None:
+        client = open_redis_client(private_redis_server.url)
+        registry = RedisThreadRegistry(client)
+        thread = {"surface": "slack", "team": "T1", "channel": "C1", "thread_ts": "3.4"}
+        await registry.register_trip(TripRecord("slack-T1-C1-3_4", "slack:T1:C1:3.4", thread, "U1", "Oslo"))
+        await registry.update_trip("slack-T1-C1-3_4", state="done", usage=usage)
+        await client.aclose()
+
+    asyncio.run(register())
+    env = {"REDIS_URL": private_redis_server.url, "RESONATE_URL": "http://127.0.0.1:1",
+           "TRAVEL_PLANNER_STATE_DIR": str(tmp_path),
+           "TRAVEL_PLANNER_PRICE_PER_MTOK": "input=1.00,output=4.00,cached=0.10"}
+    # 0.5M uncached at $1 + 1.5M cached at $0.10 + 0.1M out at $4 = $1.05
+    expected = "4 AI calls, 2,100,000 tokens (1,500,000 cached), 0 web lookups (about $1.05)"
+    code, out = run_cli(monkeypatch, capsys, env)
+    assert code == 0 and expected in out, out
+    code, out = run_cli(monkeypatch, capsys, env, "show", "slack-T1-C1-3_4")
+    assert code == 0 and f"usage:         {expected}" in out, out
