@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -25,6 +26,37 @@ from bot.slack_chat.errors import (
 from bot.slack_chat.fallbacks import fallbacks, plain
 from bot.slack_chat.thread_search import ThreadSearch, post_metadata
 from bot.slack_client import LOST_ANSWER_ATTEMPTS, answer_lost
+
+
+async def until_answered(
+    send: Callable[[], Awaitable[str]],
+    find: Callable[[], Awaitable[str | None]],
+    *,
+    what: str,
+    channel: str,
+    pause: float,
+    log: logging.Logger,
+) -> str:
+    """`send()`; when Slack's answer is lost (it may have done the call), `find()`
+    the result in the thread before sending again, `pause` x attempt later.
+    A refusal (`Refused`) or any other error goes to the caller."""
+    for attempt in range(1, LOST_ANSWER_ATTEMPTS + 1):
+        try:
+            return await send()
+        except Refused:
+            raise
+        except Exception as exc:
+            if not answer_lost(exc):
+                raise
+            log.warning("%s: Slack's answer was lost (%s); looking for it in the thread before sending again",
+                        what, describe(exc))
+            found = await find()
+            if found is not None:
+                return found
+            if attempt == LOST_ANSWER_ATTEMPTS:
+                raise SlackPostError(f"answer lost: {describe(exc)}", channel, False) from exc
+            await asyncio.sleep(pause * attempt)
+    raise AssertionError("unreachable")
 
 
 class MessageSender:
@@ -48,27 +80,11 @@ class MessageSender:
         payload: dict[str, Any],
     ) -> str:
         """Post, and if Slack's answer is lost, look the post up before posting again."""
-        for attempt in range(1, LOST_ANSWER_ATTEMPTS + 1):
-            try:
-                return await self._send(client, channel, thread_ts, message, payload)
-            except Refused:
-                raise
-            except Exception as exc:
-                if not answer_lost(exc):
-                    raise
-                self._log.warning(
-                    "post %s#%s: Slack's answer was lost (%s); looking for it in the thread before posting again",
-                    step,
-                    part,
-                    describe(exc),
-                )
-                found = await self._search.find_post(client, channel, thread_ts, step, part)
-                if found is not None:
-                    return found
-                if attempt == LOST_ANSWER_ATTEMPTS:
-                    raise SlackPostError(f"answer lost: {describe(exc)}", channel, False) from exc
-                await asyncio.sleep(self._lost_answer_pause * attempt)
-        raise AssertionError("unreachable")
+        return await until_answered(
+            lambda: self._send(client, channel, thread_ts, message, payload),
+            lambda: self._search.find_post(client, channel, thread_ts, step, part),
+            what=f"post {step}#{part}", channel=channel, pause=self._lost_answer_pause, log=self._log,
+        )
 
     async def _send(
         self, client: AsyncWebClient, channel: str, thread_ts: str, message: SlackMessage, payload: dict[str, Any]

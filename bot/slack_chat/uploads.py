@@ -16,7 +16,14 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.formatting import plan_file_name, split_plan_title
-from bot.slack_chat.errors import FILE_REFUSALS, THREAD_GONE_ERRORS, Refused, SlackPostError, describe, slack_error
+from bot.slack_chat.errors import (
+    FILE_REFUSALS,
+    THREAD_GONE_ERRORS,
+    Refused,
+    SlackPostError,
+    slack_error,
+)
+from bot.slack_chat.sending import until_answered
 from bot.slack_chat.thread_search import ThreadSearch, thread_parts
 from bot.slack_client import LOST_ANSWER_ATTEMPTS, answer_lost
 from workflows.exactly_once import ExactlyOnce
@@ -51,32 +58,22 @@ class PlanFiles:
                 self._log.info("plan file %s was already in the thread (%s)", ledger_key, found)
             return found
 
+        async def upload_once() -> str:
+            try:
+                return await self._upload(client, channel, thread_ts, ledger_key, content, filename, title)
+            except Refused as refused:
+                if refused.error in THREAD_GONE_ERRORS or refused.error in FILE_REFUSALS:
+                    self._log.warning("could not share the plan file in %s/%s: %s", channel, thread_ts, refused.error)
+                    return ""
+                raise SlackPostError(refused.error, channel, False) from refused
+
         async def upload() -> str:
-            for attempt in range(1, LOST_ANSWER_ATTEMPTS + 1):
-                try:
-                    return await self._upload(client, channel, thread_ts, ledger_key, content, filename, title)
-                except Refused as refused:
-                    if refused.error in THREAD_GONE_ERRORS or refused.error in FILE_REFUSALS:
-                        self._log.warning(
-                            "could not share the plan file in %s/%s: %s", channel, thread_ts, refused.error
-                        )
-                        return ""
-                    raise SlackPostError(refused.error, channel, False) from refused
-                except Exception as exc:
-                    if not answer_lost(exc):
-                        raise
-                    self._log.warning(
-                        "sharing the plan file %s: Slack's answer was lost (%s); looking for it in the thread",
-                        ledger_key,
-                        describe(exc),
-                    )
-                    found = await self._find_shared_upload(client, channel, thread_ts, ledger_key, filename)
-                    if found is not None:
-                        return found
-                    if attempt == LOST_ANSWER_ATTEMPTS:
-                        raise SlackPostError(f"answer lost: {describe(exc)}", channel, False) from exc
-                    await asyncio.sleep(self._lost_answer_pause * attempt)
-            raise AssertionError("unreachable")
+            return await until_answered(
+                upload_once,
+                lambda: self._find_shared_upload(client, channel, thread_ts, ledger_key, filename),
+                what=f"sharing the plan file {ledger_key}", channel=channel, pause=self._lost_answer_pause,
+                log=self._log,
+            )
 
         return await self._once.post(ledger_key, upload, find=shared_already)
 
