@@ -71,8 +71,12 @@ def _unprivileged_user() -> str | None:
     return None
 
 
+#: util-linux's runuser lives in /usr/sbin, which a non-login PATH may lack.
+RUNUSER = shutil.which("runuser") or "/usr/sbin/runuser"
+
+
 def _can_run(user: str, program: Path) -> bool:
-    return subprocess.run(["runuser", "-u", user, "--", "test", "-x", str(program)], capture_output=True).returncode == 0
+    return subprocess.run([RUNUSER, "-u", user, "--", "test", "-x", str(program)], capture_output=True).returncode == 0
 
 
 def _binaries_for(user: str | None, bin_dir: Path) -> Path:
@@ -126,7 +130,7 @@ class EmbeddedPostgres:
     def _run(self, *args: str) -> None:
         command = list(args)
         if self.user is not None:
-            command = ["runuser", "-u", self.user, "--", *command]
+            command = [RUNUSER, "-u", self.user, "--", *command]
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
         if done.returncode != 0:  # say why: initdb and pg_ctl explain on stderr
             raise RuntimeError(f"{' '.join(command)} exited {done.returncode}: {(done.stderr or done.stdout).strip()[-2000:]}")
