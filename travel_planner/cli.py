@@ -66,35 +66,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging(env, args.command)
     try:
-        # The processes (`processes/`), imported only when started.
-        if args.command == "chat":
-            from processes import chat
+        if args.command in ("chat", "run", "web", "worker"):
+            from processes.telemetry import start_telemetry
 
-            return chat.main(env, trip_id=args.trip, request=" ".join(args.request))
-        if args.command == "run":
-            from processes import run
-
-            return run.main(env)
-        if args.command == "web":
-            from processes import web
-
-            return web.main(env)
-        if args.command == "worker":
-            from processes import worker
-
-            return worker.main(env)
-        if args.command == "trips":
-            from travel_planner.trips import trips_command
-
-            return trips_command(args, env)
-        if args.command == "db":
-            from travel_planner.db import db_command
-
-            return db_command(args, env, sys.stdout, sys.stderr)
-        if args.command == "tool":
-            from workflows.tools.cli import tool_command
-
-            return tool_command(list(args.args), env)
+            stop_telemetry = start_telemetry(env, args.command)
+            if stop_telemetry is not None:
+                try:
+                    return _command(args, env)
+                finally:
+                    stop_telemetry()
+        return _command(args, env)
     except ConfigError as exc:
         print(f"travel-planner: configuration error: {exc}", file=sys.stderr)
         return CONFIG_ERROR
@@ -106,6 +87,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return STATE_UNUSABLE
     except KeyboardInterrupt:
         return 130
+
+
+def _command(args: argparse.Namespace, env: dict[str, str]) -> int:
+    """Run the command; the processes (`processes/`) are imported only when started."""
+    if args.command == "chat":
+        from processes import chat
+
+        return chat.main(env, trip_id=args.trip, request=" ".join(args.request))
+    if args.command == "run":
+        from processes import run
+
+        return run.main(env)
+    if args.command == "web":
+        from processes import web
+
+        return web.main(env)
+    if args.command == "worker":
+        from processes import worker
+
+        return worker.main(env)
+    if args.command == "trips":
+        from travel_planner.trips import trips_command
+
+        return trips_command(args, env)
+    if args.command == "db":
+        from travel_planner.db import db_command
+
+        return db_command(args, env, sys.stdout, sys.stderr)
+    if args.command == "tool":
+        from workflows.tools.cli import tool_command
+
+        return tool_command(list(args.args), env)
     return 1
 
 

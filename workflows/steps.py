@@ -18,7 +18,7 @@ from typing import Any
 
 from resonate.context import Context
 
-from workflows import failpoints
+from workflows import failpoints, tracing
 from workflows.failpoints import boundary
 from workflows.llm import LlmOutcome
 from workflows.ports import ChatPort, Inbox, PostFailed, Reply, ThreadRef
@@ -26,6 +26,7 @@ from workflows.posts import Ask, Notice, Plan, Post, Progress, ProgressDone
 from workflows.services import TripServices
 from workflows.tool_calls import ToolCall
 from workflows.text import scrub, scrub_text
+from workflows.tools.outcomes import is_tool_error
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,8 @@ async def llm_step(
     if controls:
         return LlmOutcome(failure="control", detail=",".join(controls)).to_dict()
     await svc.chat.set_status(thread, THINKING_STATUS)
-    outcome: LlmOutcome = await svc.model.complete(messages, tools, svc.settings.context_chars)
+    with tracing.in_segment(ctx):  # the model's `chat {model}` spans (processes/telemetry.py)
+        outcome: LlmOutcome = await svc.model.complete(messages, tools, svc.settings.context_chars)
     return scrub(outcome.to_dict())  # a lone surrogate from the model could never be stored
 
 
@@ -56,7 +58,13 @@ TOOL_STEP = "tool_step"
 
 @boundary(TOOL_STEP)
 async def tool_step(ctx: Context, call: ToolCall) -> str:
-    svc = ctx.get_dependency(TripServices)
+    with tracing.in_segment(ctx), tracing.tool_span(ctx, call.name, call.call_id, call.arguments) as span:
+        result = await _run_tool(ctx.get_dependency(TripServices), call)
+        tracing.tool_result(span, result, failed=is_tool_error(result) or result.startswith("Error:"))
+    return result
+
+
+async def _run_tool(svc: TripServices, call: ToolCall) -> str:
     try:
         if call.name == "internet_search":
             return scrub_text(await svc.tools.internet_search(
@@ -88,13 +96,15 @@ async def post_step(
     the thread can never be posted to; a transient failure raises (retried).
     """
     svc = ctx.get_dependency(TripServices)
-    try:
-        await _post(svc.chat, thread, post, key)
-    except PostFailed as exc:
-        if not exc.permanent:
-            raise
-        logger.error("cannot post to the thread of %s: %s", key, exc)
-        return str(exc)
+    with tracing.in_segment(ctx), tracing.post_span(ctx, post.kind, key) as span:
+        try:
+            await _post(svc.chat, thread, post, key)
+        except PostFailed as exc:
+            if not exc.permanent:
+                raise
+            logger.error("cannot post to the thread of %s: %s", key, exc)
+            tracing.failed(span, str(exc))
+            return str(exc)
     await failpoints.reached_async(f"after:chat_{post.kind}")  # posted; the trip record not updated yet
     if trip is not None:
         await svc.directory.update_trip(trip[0], **trip[1])
@@ -220,7 +230,11 @@ async def claim_step(ctx: Context, trip_id: str) -> list[dict[str, str]]:
     """Take the replies that arrived (a burst together); idempotent under this step's own id."""
     svc = ctx.get_dependency(TripServices)
     await _gather_burst(svc.inbox, trip_id)
+    waited = await svc.directory.get_trip(trip_id) if tracing.enabled() else None
     replies = await svc.inbox.claim_replies(trip_id, claim_id=ctx.info.id)
+    if replies and waited is not None and waited.state in ("waiting", "parked"):
+        with tracing.in_segment(ctx):
+            tracing.record_wait(ctx, waited.updated_at, len(replies), waited.state)
     if replies:
         await svc.directory.update_trip(trip_id, state="active")
     # Replies handled concurrently can reach the inbox a hair out of order;

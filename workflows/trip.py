@@ -22,7 +22,7 @@ from typing import Any
 from resonate.context import Context
 from resonate.retry import Exponential
 
-from workflows import failpoints
+from workflows import failpoints, tracing
 from workflows.llm import LlmOutcome
 from workflows.ports import Reply
 from workflows.posts import Ask, Notice, Plan, Post, Progress, ProgressDone
@@ -411,6 +411,7 @@ class _Segment:
         """Start the successor with a compacted state and end this segment."""
         self.s.messages = compact_history(self.s.messages, self.svc.settings.context_chars)
         self.s.segment += 1
+        self.s.started_at_ms = tracing.wall_clock_ms()
         await failpoints.reached_async("before:handover")
         successor = await self.ctx.options(
             timeout=UNTIL_TRIP_DEADLINE, version=self.svc.versions.current
@@ -422,14 +423,17 @@ class _Segment:
 async def _run_segment(ctx: Context, state: dict[str, Any], version: int) -> dict[str, Any]:
     # A private copy: the SDK hands every replay the same decoded arguments.
     segment = _Segment(ctx, TripState.from_dict(copy.deepcopy(state)), version)
+    number, started_at_ms = segment.s.segment, segment.s.started_at_ms
     try:
-        return await segment.run()
+        outcome = await segment.run()
     except ThreadUnavailable as exc:
         # Nobody can read this trip any more: stop instead of retrying forever.
         await leaf(ctx, _OUTAGE_RETRY).run(
             TRIP_STATE_STEP, segment.s.trip_id, {"state": "failed", "last_question": ""}
         )
-        return {"status": "failed", "reason": str(exc), "usage": segment.s.usage}
+        outcome = {"status": "failed", "reason": str(exc), "usage": segment.s.usage}
+    tracing.record_segment(ctx, number, started_at_ms, outcome)
+    return outcome
 
 
 async def trip_v1(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ class TripState:
     finishing: bool = False  # people asked for the plan with what we have
     last_question: str = ""
     expires_at: int = 0  # epoch ms the trip ends at if it is still open (v2; 0: not known yet)
+    started_at_ms: int = 0  # wall time this segment was started, for its trace span only (0: unknown)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -36,4 +38,6 @@ class TripState:
 def new_trip_state(
     trip_id: str, thread: dict[str, str], starter: str, request: str, today: str
 ) -> dict[str, Any]:
-    return TripState(trip_id, dict(thread), starter, request.strip(), today).to_dict()
+    state = TripState(trip_id, dict(thread), starter, request.strip(), today)
+    state.started_at_ms = time.time_ns() // 1_000_000
+    return state.to_dict()
