@@ -15,9 +15,11 @@ from testing.fakes.scenario import QUESTIONS
 from testing.fakes.slack_api import TEAM_ID
 from testing.fakes.slack_requests import event_envelope, send_signed, thread_reply
 from testing.cluster import running_cluster, travel_planner
+from testing.fakes.otlp_receiver import OTLPReceiver
 from testing.redis_server import RedisServer
 from workflows.postgres.schema import apply_schema
 from workflows.prompts import EXPIRED_NOTICE
+from workflows.tracing import trip_trace_id
 from workflows.registry import RedisThreadRegistry
 from workflows.registry.redis_registry import open_redis_client
 
@@ -73,8 +75,10 @@ def test_sigkill_of_the_worker_inside_an_llm_call_moves_the_trip_to_the_other(
         calls["n"] += 1
         return 4.0 if calls["n"] == 3 else 0.0  # the first research decision after the first answer
 
-    with running_cluster(tmp_path, resonate_db, private_redis_server.url, workers=2,
-                         llm_kwargs={"latency": latency}) as c:
+    with OTLPReceiver() as receiver, running_cluster(
+        tmp_path, resonate_db, private_redis_server.url, workers=2, llm_kwargs={"latency": latency},
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_BSP_SCHEDULE_DELAY="50",
+    ) as c:
         player = c.player
         root_ts = player.plan_trip("Lisbon in May, 4 people")["ts"]
         player.wait_questions(root_ts, 1, timeout=60)
@@ -90,12 +94,29 @@ def test_sigkill_of_the_worker_inside_an_llm_call_moves_the_trip_to_the_other(
         player.reply(root_ts, "vegetarian", "U0ANA")
         plans = c.slack.wait_for(lambda: _plans(c, root_ts), timeout=60)
         assert all(w.proc.poll() is None for w in c.workers if w is not victim)
+        c.slack.wait_for(lambda: any(s.name == "invoke_workflow trip" for s in receiver.received_spans()), timeout=30)
 
     assert len(plans) == 1 and duplicate_posts(c.slack) == []
     assert c.llm.repeated_answers() == []  # only the call in flight ran again, and it was never answered before
     assert [call.fingerprint for call in c.llm.calls].count(in_flight) == 2
     assert set(c.serper.counts().values()) == {1} and set(c.site.counts().values()) == {1}  # none read twice
     assert moved_after < 15.0, moved_after
+    # Traced across processes: one trace, one `chat` span per answered LLM
+    # call (the killed call's span never ended; the taken-over steps' results
+    # were read from the store, not reported again), each tool once, one span
+    # for the segment both workers ran.
+    spans = receiver.received_spans()
+    trip_id = trip_id_for_thread(TEAM_ID, CHANNEL, root_ts)
+    assert {s.trace_id for s in spans} == {f"{trip_trace_id(trip_id):032x}"}
+    chats = [s for s in spans if s.name.startswith("chat ")]
+    assert sorted(s.attributes["gen_ai.response.id"] for s in chats) == sorted(
+        f"chatcmpl-{call.fingerprint}" for call in c.llm.answered()
+    )
+    assert len([s for s in spans if s.name.startswith("execute_tool ")]) == 4
+    [segment] = [s for s in spans if s.name == "invoke_workflow trip"]
+    assert {s.parent_span_id for s in chats} == {segment.span_id}
+    assert {s.resource["travel_planner.process"] for s in chats} == {"worker"}
+    assert len({s.resource["service.instance.id"] for s in chats}) == 2  # both workers made some
 
 
 def _answers_seen(c) -> list[str]:  # type: ignore[no-untyped-def]
