@@ -14,7 +14,9 @@ id comes from the message (`slack-{team}-{D...}-{ts}`), so a retry of the
 event, or a crash before the ack, reaches the same trip and never starts a
 second one. What is not a start: anything an app posted (our own questions
 and notices come back as `message.im` events), edits, deletions, joins and
-other subtypes, thread replies (answers, or nothing).
+other subtypes, thread replies (answers, or nothing). A top-level message
+that is only `cancel`, `finish` or `status` starts nothing either: it is
+answered, in its thread, with where those words work.
 
 Controls: the person's own message cannot carry our buttons, so in a DM
 trip's thread a bare `cancel`, `finish` or `status` is the command (no
@@ -28,8 +30,14 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.controls import command_word
 from bot.listeners.events import REPLY_SUBTYPES, reply_text
 from bot.services import BotServices
+
+COMMAND_HELP = (
+    "To cancel, finish or check on a trip, write `cancel`, `finish` or `status` in that trip's thread. "
+    "To plan a new trip, tell me where and when, e.g. _Rome for a long weekend in May_."
+)
 
 
 def is_top_level_dm(event: dict[str, Any]) -> bool:
@@ -72,9 +80,21 @@ async def handle_direct_message(services: BotServices, body: dict[str, Any], eve
     if await services.from_an_app(event, team):
         return None
     request = await reply_text(services, event, mention=True, team=team)
+    if command_word(request) is not None:
+        # "cancel" / "finish" / "status" on its own is meant for a trip, not a trip to plan.
+        if await services.first_time(f"msg:{team}:{channel}:{ts}"):
+            services.in_background(_explain_commands(services, team, channel, ts), name="dm-command-help")
+        return None
     # Idempotent: the trip id is the message's, so a retried event starts nothing new.
     await services.start_trip(team=team, channel=channel, root_ts=ts, starter=user, request=request)
     return ts
 
 
-__all__ = ["handle_direct_message", "is_top_level_dm", "register"]
+async def _explain_commands(services: BotServices, team: str, channel: str, ts: str) -> None:
+    try:
+        await (await services.client(team)).chat_postMessage(channel=channel, thread_ts=ts, text=COMMAND_HELP)
+    except Exception as exc:
+        services.logger.warning("could not answer a bare command in the DM %s: %r", channel, exc)
+
+
+__all__ = ["COMMAND_HELP", "handle_direct_message", "is_top_level_dm", "register"]

@@ -104,7 +104,7 @@ def test_a_bare_cancel_in_a_dm_trip_thread_cancels_it(slack, tmp_path):
     assert any("cancelled" in n.lower() for n in notices)
 
 
-def test_a_dm_from_an_app_or_an_edit_starts_nothing(slack, tmp_path):
+def test_a_dm_from_an_app_an_edit_or_a_bare_command_starts_nothing(slack, tmp_path):
     with research_fakes(lambda url: lambda messages: say("Which dates?")) as (llm, serper, site):
         env = research_env(llm, serper, tmp_path)
         with slack_planner(slack, env) as sp:
@@ -120,8 +120,21 @@ def test_a_dm_from_an_app_or_an_edit_starts_nothing(slack, tmp_path):
                 status, _, _ = send_signed(sp.events_url, json.dumps(event_envelope(event)),
                                            signing_secret=SIGNING_SECRET)
                 assert status == 200
+            bare = ana.say("Status")  # a command word on its own plans no trip "Status"
+            [help_] = sp.wait(lambda: slack.posts(ana.dm, thread_ts=bare))
             started = ana.say("Rome")  # and a person's DM still starts one, after all of those
             sp.wait(lambda: ana.questions(started))
             trips = sp.run(sp.runtime.registry.list_trips())
 
     assert [t.thread["thread_ts"] for t in trips] == [started]
+    assert "in that trip's thread" in help_["text"]
+
+
+def test_the_home_tab_says_a_dm_trip_is_in_the_dm() -> None:
+    from bot.home import trip_block
+    from workflows.ports import TripRecord
+
+    record = TripRecord(trip_id="slack-T0001-D0ANA-1_1", thread_key="k", starter="U0ANA", request="Rome",
+                        thread={"team": "T0001", "channel": "D0ANA", "thread_ts": "1.1"}, state="waiting")
+    text = trip_block(record)["text"]["text"]
+    assert "direct message" in text and "<#D0ANA>" not in text
