@@ -33,6 +33,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.controls import command_word
 from bot.listeners.events import REPLY_SUBTYPES, reply_text
 from bot.services import BotServices
+from workflows import failpoints
 
 COMMAND_HELP = (
     "To cancel, finish or check on a trip, write `cancel`, `finish` or `status` in that trip's thread. "
@@ -87,6 +88,7 @@ async def handle_direct_message(services: BotServices, body: dict[str, Any], eve
         return None
     # Idempotent: the trip id is the message's, so a retried event starts nothing new.
     await services.start_trip(team=team, channel=channel, root_ts=ts, starter=user, request=request)
+    failpoints.reached("after:dm_start")  # started, Slack not acked yet: it will retry
     return ts
 
 
