@@ -1,4 +1,5 @@
-"""The App Home tab: how to start a trip, and the trips this person started,
+"""The App Home tab: how to start a trip (with the "Plan a trip" button,
+`bot.trip_form`), and the trips this person started,
 grouped by state (planning, waiting, parked, plan ready, closed), newest
 first, each with a link to its thread. Within Block Kit's 100 blocks a view.
 """
@@ -9,6 +10,7 @@ import time
 from typing import Any
 
 from bot.formatting import escape_mrkdwn, neutralise_mentions, truncate
+from bot.trip_form import open_form_button
 from workflows.ports import TripRecord
 from workflows.usage import usage_words
 
@@ -26,9 +28,10 @@ GROUPS: tuple[tuple[str, frozenset[str]], ...] = (
 _CLOSED_WORDS = {"cancelled": "cancelled", "expired": "closed: planning window ended", "failed": "stopped"}
 
 INTRO = (
-    "Type `/plan-trip Lisbon in May, 4 people` in a channel (or mention me with your request). "
-    "I'll ask questions in the thread, research options and post an itinerary there. "
-    "Anyone in the channel can answer; the buttons on the trip's first message finish or cancel it."
+    "Press *Plan a trip*, or type `/plan-trip Lisbon in May, 4 people` in a channel (or mention me with your "
+    "request). I'll ask questions in the thread, research options and post an itinerary there. "
+    "Anyone in the channel can answer; the buttons on the trip's first message finish or cancel it. "
+    "For a trip of your own, send me a direct message: I'll plan it in that message's thread."
 )
 
 
@@ -54,7 +57,7 @@ def trip_block(record: TripRecord, link: str = "") -> dict[str, Any]:
     details = []
     channel = record.thread.get("channel", "")
     if channel:
-        details.append(f"<#{channel}>")
+        details.append("direct message" if channel.startswith("D") else f"<#{channel}>")
     details.append(f"started {_date(record.created_at, '{date_short_pretty}')}")
     details.append(f"last activity {_date(record.updated_at, '{ago}')}")
     if record.state in _CLOSED_WORDS:
@@ -74,6 +77,7 @@ def home_view(trips: list[TripRecord], links: dict[str, str] | None = None) -> d
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "Travel Planner"}},
         {"type": "section", "text": {"type": "mrkdwn", "text": INTRO}},
+        open_form_button(),
     ]
     if not trips:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "You haven't started a trip yet."}]})

@@ -49,6 +49,7 @@ BOT_SCOPES = (
     "files:write",
     "groups:history",
     "groups:read",
+    "im:history",
     "users:read",
 )
 #: How long an install link's `state` stays valid.

@@ -1,10 +1,12 @@
 """Bolt listeners, one module per Slack surface.
 
 - `commands`: the `/plan-trip` slash command.
+- `direct_messages`: a top-level message in the app's DM starts a trip.
 - `events`: `app_mention` and `message` events (trip starts, thread replies,
   and the `@bot cancel | finish | status` commands in a trip thread).
 - `actions`: the Finish / Cancel / Continue buttons (`block_actions`).
 - `home`: the App Home tab (`app_home_opened`).
+- `trip_form`: the Home tab's "Plan a trip" button and its modal.
 - `uninstall`: `app_uninstalled` / `tokens_revoked` (forget the workspace,
   stop its trips).
 - `fallback`: everything else gets a 2xx (see `register_fallback`).
@@ -18,15 +20,17 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.listeners import actions, commands, events, fallback, home, uninstall
+from bot.listeners import actions, commands, direct_messages, events, fallback, home, trip_form, uninstall
 from bot.services import BotServices
 
 
 def register_listeners(app: AsyncApp, services: BotServices, *, command: str = "/plan-trip") -> None:
     commands.register(app, services, command=command)
+    direct_messages.register(app, services)  # before `events`: the first matching listener runs
     events.register(app, services)
     actions.register(app, services)
     home.register(app, services)
+    trip_form.register(app, services)
     uninstall.register(app, services)
     fallback.register(app, services.logger)
 

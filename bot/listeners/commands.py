@@ -12,6 +12,7 @@ Ack at once (empty body: nothing shown), then, off the ack path:
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -31,11 +32,16 @@ def root_message_text(user_id: str, request: str) -> str:
     return root_message(user_id, request).text
 
 
-def invite_instructions(bot_user_id: str | None, bot_name: str | None) -> str:
+#: What to do once the bot is invited, for a start from /plan-trip.
+RUN_AGAIN = "run `/plan-trip` again"
+
+
+def invite_instructions(bot_user_id: str | None, bot_name: str | None, *, channel: str = "", again: str = RUN_AGAIN) -> str:
     who = f"<@{bot_user_id}>" if bot_user_id else f"@{bot_name or 'Travel Planner'}"
+    where = f"<#{channel}>" if channel else "this channel"
     return (
-        "I can't post in this channel yet: it is private and I'm not a member. "
-        f"Invite me with `/invite {who}`, then run `/plan-trip` again."
+        f"I can't post in {where} yet: it is private and I'm not a member. "
+        f"Invite me with `/invite {who}`, then {again}."
     )
 
 
@@ -54,17 +60,29 @@ async def handle_plan_trip(services: BotServices, command: dict[str, Any], respo
     request = (await services.people.readable(str(command.get("text") or ""), team=team)).strip()
     log = services.logger
 
+    async def tell(text: str) -> None:
+        await _ephemeral(respond, text, log)
+
     try:
-        await _start_joining(services, team, channel, user, request, respond)
+        await start_in_channel(services, team=team, channel=channel, user=user, request=request, tell=tell)
     except Exception:
         log.exception("could not start a trip in %s", channel)
         await _ephemeral(respond, "Sorry, the trip planner is unavailable right now. Try again in a minute.", log)
 
 
-async def _start_joining(
-    services: BotServices, team: str, channel: str, user: str, request: str, respond: AsyncRespond
+async def start_in_channel(
+    services: BotServices,
+    *,
+    team: str,
+    channel: str,
+    user: str,
+    request: str,
+    tell: Callable[[str], Awaitable[None]],
+    again: str = RUN_AGAIN,
 ) -> None:
-    """Start the trip; join a public channel first if Slack says we are not in it."""
+    """Start the trip; join a public channel first if Slack says we are not in
+    it. What stops it is said to the user with `tell` (`again`: what to do
+    once the bot is invited to a private channel)."""
     log = services.logger
     try:
         await _start(services, team, channel, user, request)
@@ -75,15 +93,14 @@ async def _start_joining(
         error = exc.response.get("error")
     if error not in _NOT_A_MEMBER:
         log.error("cannot post the trip root in %s: %s", channel, error)
-        await _ephemeral(respond, f"Sorry, I couldn't start a trip here (Slack said `{error}`).", log)
+        await tell(f"Sorry, I couldn't start a trip in <#{channel}> (Slack said `{error}`).")
         return
     if not await services.join_if_public(channel, team=team):
         identity = await services.bot_identity(team)
-        await _ephemeral(
-            respond,
-            invite_instructions(identity.user_id if identity else None, identity.user_name if identity else None),
-            log,
-        )
+        await tell(invite_instructions(
+            identity.user_id if identity else None, identity.user_name if identity else None,
+            channel=channel, again=again,
+        ))
         return
     try:
         await _start(services, team, channel, user, request)
@@ -91,7 +108,7 @@ async def _start_joining(
         if answer_lost(again):
             raise
         log.error("cannot post the trip root in %s after joining: %s", channel, again.response.get("error"))
-        await _ephemeral(respond, "Sorry, I joined the channel but still can't post in it.", log)
+        await tell(f"Sorry, I joined <#{channel}> but still can't post in it.")
 
 
 async def _start(services: BotServices, team: str, channel: str, user: str, request: str) -> str:
@@ -105,4 +122,4 @@ async def _ephemeral(respond: AsyncRespond, text: str, log: Any) -> None:
         log.warning("could not answer through the response_url: %r", exc)
 
 
-__all__ = ["handle_plan_trip", "invite_instructions", "register", "root_message_text"]
+__all__ = ["RUN_AGAIN", "handle_plan_trip", "invite_instructions", "register", "root_message_text", "start_in_channel"]

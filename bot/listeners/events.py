@@ -30,7 +30,9 @@ Mentions: a top-level `@bot <request>` starts a trip in that message's thread;
 a mention inside a trip thread is an answer, unless its text (mention
 stripped) is just `cancel`, `finish` or `status` (any case): then it is a
 command (`bot.controls`), on the `app_mention` event and on its `message`
-twin alike, so a command never reaches the planner as an answer. A mention
+twin alike, so a command never reaches the planner as an answer. In the
+app's DM (`channel_type: "im"`) the bare word is a command, mention or not:
+everything there is said to the bot (DM starts: `direct_messages`). A mention
 inside any other thread starts a trip in that thread. The bot's mention is
 stripped from the text.
 
@@ -197,6 +199,8 @@ async def handle_message(services: BotServices, body: dict[str, Any], event: dic
         return
     markup = await message_markup(services, event, mention=False, team=team)
     command = await _command_to_bot(services, event, markup, team)
+    if command is None and event.get("channel_type") == "im":
+        command = _command_in(markup)  # in the app's DM every message is said to the bot
     if command is not None:
         # The `message` twin of an `@bot cancel`: a command, never an answer.
         await handle_command(services, command, team=team, channel=channel, thread_ts=thread_ts, ts=ts, user=user,

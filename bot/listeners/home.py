@@ -48,6 +48,19 @@ async def trip_links(services: BotServices, trips: list[TripRecord], team: str) 
     return {k: v for k, v in links.items() if v}
 
 
+async def publish_home(services: BotServices, *, team: str, user: str) -> None:
+    """(Re)publish `user`'s Home tab: the Plan a trip button and their trips."""
+    try:
+        trips = [
+            t for t in await services.directory.list_trips(starter=user)
+            if not is_pending_start(t) and t.thread.get("team", team) == team  # this workspace's trips only
+        ]
+        view = home_view(trips, await trip_links(services, trips, team))
+        await (await services.client(team)).views_publish(user_id=user, view=view)
+    except Exception as exc:  # the home tab is decoration
+        services.logger.warning("could not publish the home tab for %s: %r", user, exc)
+
+
 def register(app: AsyncApp, services: BotServices) -> None:
     async def on_app_home_opened(body: dict[str, Any], event: dict[str, Any]) -> None:
         if event.get("tab", "home") != "home":
@@ -56,17 +69,9 @@ def register(app: AsyncApp, services: BotServices) -> None:
         team = str(body.get("team_id") or "")
         if not user:
             return
-        try:
-            trips = [
-                t for t in await services.directory.list_trips(starter=user)
-                if not is_pending_start(t) and t.thread.get("team", team) == team  # this workspace's trips only
-            ]
-            view = home_view(trips, await trip_links(services, trips, team))
-            await (await services.client(team)).views_publish(user_id=user, view=view)
-        except Exception as exc:  # the home tab is decoration
-            services.logger.warning("could not publish the home tab for %s: %r", user, exc)
+        await publish_home(services, team=team, user=user)
 
     app.event("app_home_opened")(on_app_home_opened)
 
 
-__all__ = ["register", "trip_links"]
+__all__ = ["publish_home", "register", "trip_links"]

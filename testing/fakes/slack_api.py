@@ -9,7 +9,9 @@ What it does, like Slack:
 - methods: chat.postMessage / chat.update / chat.postEphemeral /
   chat.getPermalink, conversations.join / .info / .replies,
   assistant.threads.setStatus, auth.test, users.info (with is_admin /
-  is_owner), views.publish (at most 100 blocks), files.getUploadURLExternal +
+  is_owner), views.publish (at most 100 blocks), views.open (a modal, checked
+  like Slack: `trip_views.check_modal`; a trigger_id the fake issued
+  (`issue_trigger`), once and within 3 s), files.getUploadURLExternal +
   the upload URL + files.completeUploadExternal (which, like Slack, shares the
   file as a message from the app in the channel or thread); anything else
   answers ``{"ok": false, "error": "unknown_method"}``;
@@ -27,6 +29,8 @@ What it does, like Slack:
   with a payload that is not an object (``invalid_metadata_format``), and is
   rate limited per channel like Slack (about one post a second, bursts
   allowed: HTTP 429, ``ratelimited``, ``Retry-After``);
+- chat.postMessage to a user id posts in the app's DM with that person
+  (`dm_channel(user)`), as Slack does;
 - chat.update refuses a message the bot did not post
   (``cant_update_message``) and one that does not exist
   (``message_not_found``);
@@ -68,6 +72,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from testing.fakes.slack_views import TriggerIds, ViewError, check_input_block, check_modal, view_submission
 from testing.loopback import LoopbackHTTP
 from testing.waiting import poll_until
 
@@ -197,6 +202,9 @@ class FakeSlackWebAPI:
         self._event_thread: threading.Thread | None = None
         #: (event envelope, HTTP status or exception name) of every echoed event
         self.delivered_events: list[tuple[dict[str, Any], str]] = []
+        self.triggers = TriggerIds()
+        #: view id -> the modal views.open opened, with who it is for
+        self.opened_views: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------
     # lifecycle
@@ -303,6 +311,26 @@ class FakeSlackWebAPI:
                 "is_primary_owner": False,
                 "profile": {"display_name": display_name, "real_name": real_name or display_name},
             }
+
+    def dm_channel(self, user: str) -> str:
+        """The id of the app's DM with `user` (the fake's own: "D" + the user id)."""
+        channel = "D" + user.removeprefix("U").removeprefix("W")
+        self._channel(channel)
+        return channel
+
+    def issue_trigger(self, user: str, *, age: float = 0.0) -> str:
+        """A trigger_id as Slack puts in an interaction payload for `user`;
+        `age`: issued that many seconds ago (an expired one: more than 3)."""
+        return self.triggers.issue(user, age=age)
+
+    def submission(self, view_id: str, answers: dict[str, Any], *, user: str = "") -> str:
+        """The view_submission request body Slack sends when `user` submits the
+        modal `view_id` with `answers` (block_id -> the value typed or picked).
+        Like Slack's client, refuses to submit what Slack would not send: an
+        unknown block, a required input left empty."""
+        with self._lock:
+            opened = self.opened_views[view_id]
+        return view_submission(opened, answers, user=user or opened["user"], trigger_id=self.issue_trigger(opened["user"]))
 
     def next_ts(self) -> str:
         with self._lock:
@@ -738,7 +766,10 @@ class FakeSlackWebAPI:
             raise _SlackFailure("not_in_channel")
 
     def _m_chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
-        channel = self._channel(str(params.get("channel") or ""))
+        target = str(params.get("channel") or "")
+        if target[:1] in ("U", "W"):  # a person: the app's DM with them
+            target = self.dm_channel(target)
+        channel = self._channel(target)
         self._check_can_post(channel)
         text = params.get("text")
         blocks = _json_value(params.get("blocks"))
@@ -917,6 +948,24 @@ class FakeSlackWebAPI:
             self.views[str(params.get("user_id"))] = view
         return {"ok": True, "view": {"id": "V" + uuid.uuid4().hex[:8].upper(), **view}}
 
+    def _m_views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        view = _json_value(params.get("view"))
+        try:
+            user = self.triggers.take(str(params.get("trigger_id") or ""))
+            check_modal(view)
+        except ViewError as exc:
+            raise _SlackFailure(exc.error) from exc
+        _check_blocks(view["blocks"], False, max_blocks=100)
+        view_id = "V" + uuid.uuid4().hex[:10].upper()
+        opened = {
+            "id": view_id, "team_id": self._ws().team_id, "app_id": APP_ID, "bot_id": self._ws().bot_id,
+            "private_metadata": "", "state": {"values": {}}, "hash": uuid.uuid4().hex[:16],
+            "root_view_id": view_id, "previous_view_id": None, **view,
+        }
+        with self._lock:
+            self.opened_views[view_id] = {"view": opened, "user": user, "team": self._ws().team_id}
+        return {"ok": True, "view": opened}
+
     def _m_files_getUploadURLExternal(self, params: dict[str, Any]) -> dict[str, Any]:
         if not params.get("filename") or not params.get("length"):
             raise _SlackFailure("invalid_arguments")
@@ -1090,6 +1139,11 @@ def _check_blocks(blocks: Any, reject_markdown: bool, max_blocks: int = 50) -> N
             elements = block.get("elements") or []
             if not elements or len(elements) > 25:
                 raise _SlackFailure("invalid_blocks")
+        elif kind == "input":
+            try:
+                check_input_block(block)
+            except ViewError as exc:
+                raise _SlackFailure(exc.error) from exc
     if markdown_total > 12_000:
         raise _SlackFailure("msg_blocks_too_long")
 

@@ -158,6 +158,16 @@ def _message(channel: str, text: str, user: str, ts: str | None, thread_ts: str 
     return event
 
 
+def direct_message(
+    channel: str, text: str, *, user: str = "U0ANA", ts: str | None = None, thread_ts: str | None = None,
+    team: str = TEAM_ID,
+) -> dict[str, Any]:
+    """A person's message in the app's DM (`message.im`: channel_type "im"), top-level or in a thread."""
+    event = _message(channel, text, user, ts, thread_ts, team)
+    event["channel_type"] = "im"
+    return event
+
+
 def channel_message(
     channel: str, text: str, *, user: str = "U0BOB", ts: str | None = None, team: str = TEAM_ID
 ) -> dict[str, Any]:
@@ -440,6 +450,38 @@ def block_actions(
     return urlencode({"payload": json.dumps(payload)})
 
 
+def home_block_actions(
+    *, action_id: str, trigger_id: str, user_id: str = "U0ANA", team_id: str = TEAM_ID, view_id: str = "VHOME01",
+    action_ts: str | None = None,
+) -> str:
+    """A block_actions request body for a button on the App Home tab: the
+    container is the view (no channel, no message), with the click's trigger_id."""
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": team_id},
+        "api_app_id": APP_ID,
+        "token": "verification-token",
+        "container": {"type": "view", "view_id": view_id},
+        "trigger_id": trigger_id,
+        "team": {"id": team_id, "domain": "test"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": {"id": view_id, "team_id": team_id, "type": "home", "blocks": [], "private_metadata": "",
+                 "callback_id": "", "state": {"values": {}}, "app_id": APP_ID, "bot_id": BOT_ID},
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": "plan_trip",
+                "text": {"type": "plain_text", "text": "Plan a trip", "emoji": True},
+                "value": "open",
+                "type": "button",
+                "action_ts": action_ts or f"{time.time():.6f}",
+            }
+        ],
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
 def json_body(payload: dict[str, Any]) -> str:
     return json.dumps(payload)
 
@@ -523,8 +565,10 @@ __all__ = [
     "bot_message",
     "channel_message",
     "compute_signature",
+    "direct_message",
     "event_envelope",
     "file_share",
+    "home_block_actions",
     "json_body",
     "message_changed",
     "message_deleted",

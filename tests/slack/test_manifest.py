@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "tests" / "data" / "manifest.schema.json"
 
 REQUIRED_SCOPES = set(BOT_SCOPES)  # what an install asks for
-REQUIRED_EVENTS = {"app_mention", "message.channels", "message.groups", "app_home_opened"}
+REQUIRED_EVENTS = {"app_mention", "message.channels", "message.groups", "message.im", "app_home_opened"}
 
 
 def load(name: str) -> dict[str, Any]:
@@ -46,7 +46,11 @@ def test_manifest_is_valid(name: str) -> None:
     assert REQUIRED_SCOPES <= set(manifest["oauth_config"]["scopes"]["bot"])
     assert REQUIRED_EVENTS <= set(manifest["settings"]["event_subscriptions"]["bot_events"])
     assert manifest["settings"]["interactivity"]["is_enabled"] is True  # the trip's buttons
-    assert manifest["features"]["app_home"]["home_tab_enabled"] is True  # the trips you started
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True  # the trips you started, Plan a trip
+    # People DM the app to plan a trip of their own: the Messages tab takes their messages.
+    assert manifest["features"]["app_home"]["messages_tab_enabled"] is True
+    assert manifest["features"]["app_home"]["messages_tab_read_only_enabled"] is False
+    assert "im:history" in manifest["oauth_config"]["scopes"]["bot"]  # message.im
 
 
 def test_http_manifest_points_everything_at_slack_events() -> None:
