@@ -85,6 +85,10 @@ def test_sigkill_of_the_worker_inside_an_llm_call_moves_the_trip_to_the_other(
         player.reply(root_ts, "May 1-4", "U0ANA")
         victim = c.slack.wait_for(lambda: c.llm.in_flight.is_set() and c.worker_in_llm_call(), timeout=60)
         in_flight = c.llm.calls[-1].fingerprint
+        # Spans still in the victim's export batch die with it (never sent
+        # twice, never sent at all): let the finished steps' spans reach the
+        # receiver first, so the checks below count what was exported.
+        c.slack.wait_for(lambda: _spans_exported(receiver, c), timeout=30)
         victim.kill()
         killed_at = time.monotonic()
         player.wait_questions(root_ts, 2, timeout=60)
@@ -95,6 +99,7 @@ def test_sigkill_of_the_worker_inside_an_llm_call_moves_the_trip_to_the_other(
         plans = c.slack.wait_for(lambda: _plans(c, root_ts), timeout=60)
         assert all(w.proc.poll() is None for w in c.workers if w is not victim)
         c.slack.wait_for(lambda: any(s.name == "invoke_workflow trip" for s in receiver.received_spans()), timeout=30)
+        c.slack.wait_for(lambda: _spans_exported(receiver, c), timeout=30)
 
     assert len(plans) == 1 and duplicate_posts(c.slack) == []
     assert c.llm.repeated_answers() == []  # only the call in flight ran again, and it was never answered before
@@ -117,6 +122,14 @@ def test_sigkill_of_the_worker_inside_an_llm_call_moves_the_trip_to_the_other(
     assert {s.parent_span_id for s in chats} == {segment.span_id}
     assert {s.resource["travel_planner.process"] for s in chats} == {"worker"}
     assert len({s.resource["service.instance.id"] for s in chats}) == 2  # both workers made some
+
+
+def _spans_exported(receiver: OTLPReceiver, c) -> bool:  # type: ignore[no-untyped-def]
+    """Every answered LLM call and every finished search and page read so far has its span."""
+    spans = receiver.received_spans()
+    chats = sum(s.name.startswith("chat ") for s in spans)
+    tools = sum(s.name.startswith("execute_tool ") for s in spans)
+    return chats >= len(c.llm.answered()) and tools >= sum(c.serper.counts().values()) + sum(c.site.counts().values())
 
 
 def _answers_seen(c) -> list[str]:  # type: ignore[no-untyped-def]
