@@ -220,7 +220,10 @@ def parse_itinerary(args: dict[str, Any]) -> Itinerary | list[str]:
         errors.add("end_date", f"{last.isoformat()} is before start_date {first.isoformat()}")
         first = last = None
     travellers = args.get("travellers")
-    if isinstance(travellers, bool) or not isinstance(travellers, int) or not 1 <= travellers <= MAX_TRAVELLERS:
+    if travellers is None:
+        errors.add("travellers", "is required (how many people travel)")
+        travellers = 0
+    elif isinstance(travellers, bool) or not isinstance(travellers, int) or not 1 <= travellers <= MAX_TRAVELLERS:
         errors.add("travellers", f"{travellers!r} must be a whole number of people, 1 to {MAX_TRAVELLERS}")
         travellers = 0
     currency = _text(errors, args, "currency", "")
