@@ -42,7 +42,7 @@ def test_the_calendar_has_one_event_per_item_field_by_field() -> None:
     start = castle.decoded("DTSTART")
     assert start == datetime(2026, 5, 1, 10, 0, tzinfo=LISBON_TZ) and str(start.tzinfo) == "Europe/Lisbon"
     assert castle["DTSTART"].params["TZID"] == "Europe/Lisbon"
-    assert castle.decoded("DTEND") == datetime(2026, 5, 1, 13, 0, tzinfo=LISBON_TZ)  # until the next item
+    assert castle.decoded("DTEND") == datetime(2026, 5, 1, 12, 0, tzinfo=LISBON_TZ)  # two hours
     assert str(castle["LOCATION"]) == "Castelo de São Jorge, Lisbon"
     assert str(castle["DESCRIPTION"]) == (
         "Buy tickets online; the queue is long by 11.\nCost per person: 15 EUR\n"
@@ -51,12 +51,13 @@ def test_the_calendar_has_one_event_per_item_field_by_field() -> None:
     assert str(castle["URL"]) == "https://castelodesaojorge.pt/en/tickets?lang=en&x=1"
     assert castle.decoded("DTSTAMP") == STAMP
 
-    assert lunch.decoded("DTEND") == datetime(2026, 5, 1, 21, 0, tzinfo=LISBON_TZ)
+    assert lunch.decoded("DTEND") == datetime(2026, 5, 1, 15, 0, tzinfo=LISBON_TZ)
     assert str(lunch["DESCRIPTION"]) == "Cost per person: 20 EUR" and "URL" not in lunch
     # The day's last timed item lasts the default two hours.
     assert fado.decoded("DTEND") - fado.decoded("DTSTART") == timedelta(hours=2)
     assert str(train["DESCRIPTION"]) == "Cost per person: 4.60 EUR"
-    assert pena.decoded("DTSTART") == datetime(2026, 5, 2, 11, 0, tzinfo=LISBON_TZ)
+    # The train lasts until the next item, which starts within two hours.
+    assert train.decoded("DTEND") == pena.decoded("DTSTART") == datetime(2026, 5, 2, 11, 0, tzinfo=LISBON_TZ)
 
     # No time: an all-day event, DTSTART;VALUE=DATE and the next day as DTEND.
     assert str(river["SUMMARY"]) == "Free day by the river"

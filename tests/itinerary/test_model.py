@@ -86,6 +86,7 @@ def test_the_finish_call_takes_the_structured_plan_and_still_the_free_text_one()
     broken = finished_plan(FINISH_TOOL, broken_lisbon())
     assert isinstance(broken, str) and broken.startswith("Error: the plan given to finish_trip has 4 problems")
     assert all(f"- {field}" in broken for field in BROKEN_FIELDS)
+    assert broken.endswith("call it with 'plan' alone, the whole plan in Markdown.)")  # a way out
 
 
 def test_the_tool_schema_accepts_both_shapes_and_refuses_wrong_top_level_types() -> None:

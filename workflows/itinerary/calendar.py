@@ -1,7 +1,8 @@
 """The itinerary as an iCalendar file (RFC 5545), built with `icalendar`.
 
 One VEVENT per item (every item sits on a dated day): a timed event from its
-time to the next item's time that day (else `DEFAULT_DURATION`), in the
+time for `DEFAULT_DURATION`, or until the day's next item when that starts
+sooner, in the
 itinerary's time zone when it names one (floating local time otherwise), or
 an all-day event (DTSTART;VALUE=DATE) when the item has no time. UIDs come
 from the trip and the item's place in the plan, and DTSTAMP is passed in, so
@@ -40,14 +41,13 @@ def _clock(value: str) -> time:
 
 
 def _end(day: Day, index: int, start: datetime) -> datetime:
-    """The next timed item's start that day if it is later, else the default length."""
+    """The default length, or less when the day's next timed item starts sooner."""
+    end = start + DEFAULT_DURATION
     for later in day.items[index + 1 :]:
         if later.time:
             nxt = datetime.combine(start.date(), _clock(later.time), tzinfo=start.tzinfo)
-            if nxt > start:
-                return nxt
-            break
-    return start + DEFAULT_DURATION
+            return min(nxt, end) if nxt > start else end
+    return end
 
 
 def itinerary_calendar(itinerary: Itinerary, *, trip_id: str, stamp: datetime) -> bytes:

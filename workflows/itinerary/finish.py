@@ -38,7 +38,8 @@ def finished_plan(tool: str, args: dict[str, Any]) -> FinishedPlan | str:
         problems = "\n".join(f"- {p}" for p in parsed)
         return (
             f"Error: the plan given to {tool} has {len(parsed)} problem{'s' if len(parsed) != 1 else ''}; "
-            f"nothing was posted. Fix each and call {tool} again with the whole plan:\n{problems}"
+            f"nothing was posted. Fix each and call {tool} again with the whole plan:\n{problems}\n"
+            "(Only if you cannot give the structure: call it with 'plan' alone, the whole plan in Markdown.)"
         )
     return FinishedPlan(itinerary_markdown(parsed), parsed.to_dict())
 
