@@ -23,6 +23,8 @@ from bot.formatting import (
     escape_mrkdwn,
     footer_block,
     header_block,
+    neutralise_mentions,
+    plain_title,
     truncate,
 )
 from workflows.itinerary.markdown import date_range, day_cost, day_heading, money, total_cost, travellers_words
@@ -40,15 +42,20 @@ def map_link(place: str) -> str:
     return MAPS_SEARCH + quote_plus(place)
 
 
+def _safe(text: str) -> str:
+    """The LLM's text as literal mrkdwn: escaped, and no mention or broadcast."""
+    return neutralise_mentions(escape_mrkdwn(text))
+
+
 def _link(url: str, label: str) -> str:
     # `|`, `<` and `>` would end a mrkdwn link early; in a URL they are encoded.
     safe = url.replace("|", quote("|")).replace("<", quote("<")).replace(">", quote(">"))
-    return f"<{safe}|{escape_mrkdwn(label)}>"
+    return f"<{safe}|{_safe(label)}>"
 
 
 def _item_text(item: Item, currency: str) -> str:
     when = f"*{item.time}*" if item.time else "*All day*"
-    parts = [f"{when} {escape_mrkdwn(item.title)}"]
+    parts = [f"{when} {_safe(item.title)}"]
     if item.place:
         parts.append("📍 " + _link(map_link(item.place), item.place))
     if item.cost_per_person is not None:
@@ -57,7 +64,7 @@ def _item_text(item: Item, currency: str) -> str:
         parts.append(_link(item.source_url, "source"))
     line = "• " + " · ".join(parts)
     if item.notes:
-        line += "\n      _" + escape_mrkdwn(" ".join(item.notes.split())) + "_"
+        line += "\n      _" + _safe(" ".join(item.notes.split())) + "_"
     return line
 
 
@@ -67,7 +74,7 @@ def _section(text: str) -> dict[str, Any]:
 
 def _day_sections(number: int, day: Day, currency: str) -> list[dict[str, Any]]:
     """The day as sections of at most 3,000 characters, cut between items."""
-    heading = f"*{escape_mrkdwn(day_heading(number, day))}*"
+    heading = f"*{_safe(day_heading(number, day))}*"
     texts: list[str] = []
     current = heading
     for item in day.items:
@@ -111,7 +118,9 @@ def _text_of(blocks: Sequence[dict[str, Any]]) -> str:
     pieces: list[str] = []
     for block in blocks:
         text = block.get("text")
-        if isinstance(text, dict):
+        if block.get("type") == "header":  # plain text: as a bold mrkdwn line
+            pieces.append(f"*{escape_mrkdwn(plain_title(str(text.get('text', ''))))}*")
+        elif isinstance(text, dict):
             pieces.append(str(text.get("text", "")))
         elif block.get("type") == "context":
             pieces.extend(str(e.get("text", "")) for e in block.get("elements", []))
@@ -128,7 +137,7 @@ def itinerary_messages(
         {"type": "context", "elements": [{"type": "mrkdwn", "text": escape_mrkdwn(intro)}]},
     ]
     if itinerary.summary:
-        body.append(_section(truncate(escape_mrkdwn(itinerary.summary), SECTION_TEXT_LIMIT)))
+        body.append(_section(truncate(_safe(itinerary.summary), SECTION_TEXT_LIMIT)))
     for n, day in enumerate(itinerary.days, start=1):
         body.append({"type": "divider"})
         body.extend(_day_sections(n, day, itinerary.currency))
@@ -146,6 +155,5 @@ def itinerary_messages(
     if len(chunks[-1]) + len(tail) > MAX_BLOCKS:
         chunks.append([])
     chunks[-1].extend(tail[:MAX_BLOCKS])
-    heading = f"*{escape_mrkdwn(itinerary.title)}*"
-    messages = [SlackMessage(text=_text_of(chunk) or heading, blocks=chunk) for chunk in chunks]
-    return messages
+    heading = f"*{escape_mrkdwn(plain_title(itinerary.title))}*"
+    return [SlackMessage(text=_text_of(chunk) or heading, blocks=chunk) for chunk in chunks]

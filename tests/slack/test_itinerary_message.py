@@ -77,8 +77,21 @@ def test_the_itinerary_renders_as_header_days_map_links_budget_table_and_footer(
     assert all(c["type"] == "raw_text" for row in table["rows"] for c in row)
     assert table["column_settings"] == [{"is_wrapped": True}, {"align": "right"}, {"align": "right"}]
     assert blocks[-1] == {"type": "context", "elements": [{"type": "mrkdwn", "text": FOOTER}]}
-    assert post["text"].startswith("Lisbon & Sintra in May") or "Day 1" in post["text"]  # fallback text
-    assert "&lt;" not in day1 and "&amp;" not in blocks[0]["text"]["text"]
+    # The fallback text (notifications) is mrkdwn: the title in bold, escaped, then the days.
+    assert post["text"].startswith("*Lisbon &amp; Sintra in May*\n📅 1 May – 3 May 2026")
+    assert "*Day 3 · Sun 3 May*" in post["text"] and "*Budget per person*" in post["text"]
+
+
+def test_the_llms_text_cannot_mention_or_break_the_mrkdwn() -> None:
+    hostile = copy.deepcopy(LISBON)
+    hostile["days"][0]["items"][0].update(title="<!channel> free <@U123> tickets", notes="a > b & c",
+                                          place="Bar <x|y>")
+    [message] = itinerary_messages(Itinerary.from_dict(_finished(hostile).itinerary or {}))
+    day1 = message.blocks[4]["text"]["text"]
+    assert "<!channel>" not in day1 and "<@U123>" not in day1
+    assert "&lt;\u200b!channel&gt; free &lt;\u200b@U123&gt; tickets" in day1
+    assert "_a &gt; b &amp; c_" in day1
+    assert "query=Bar+%3Cx%7Cy%3E|Bar &lt;x|y&gt;>" in day1  # the URL is encoded, the label escaped
 
 
 def test_map_links_encode_the_whole_place() -> None:
