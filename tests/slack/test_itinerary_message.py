@@ -205,3 +205,11 @@ def test_trailing_blocks_go_last_on_the_last_message() -> None:
                                                 "action_id": "good"}]}
     messages = itinerary_messages(Itinerary.from_dict(_finished().itinerary or {}), FOOTER, trailing=[buttons])
     assert messages[-1].blocks[-1] == buttons and messages[-1].blocks[-2]["type"] == "context"
+
+
+def test_a_refused_calendar_upload_does_not_fail_the_plan(clocked_chat: Chat) -> None:
+    chat = clocked_chat
+    chat.api.error("files.getUploadURLExternal", "file_uploads_disabled", times=None)
+    _post_plan(chat, 5)
+    assert len(plan_posts(chat)) == 1 and chat.api.shared_files == []
+    assert chat.run(chat.registry.post_record(f"{chat.key(5)}#ics")) == PostRecord("done", "")
