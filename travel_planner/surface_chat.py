@@ -67,8 +67,10 @@ class SurfaceChatPort:
     async def progress_done(self, thread: ThreadRef, text: str, *, key: str) -> None:
         await self._port(thread).progress_done(thread, text, key=key)
 
-    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> None:
-        await self._port(thread).final_plan(thread, plan, key=key, footer=footer)
+    async def final_plan(
+        self, thread: ThreadRef, plan: str, *, key: str, footer: str = "", itinerary: dict[str, Any] | None = None
+    ) -> None:
+        await self._port(thread).final_plan(thread, plan, key=key, footer=footer, itinerary=itinerary)
 
     async def show_state(self, thread: ThreadRef, state: str, *, trip: TripRecord, plan_key: str = "") -> None:
         await self._port(thread).show_state(thread, state, trip=trip, plan_key=plan_key)

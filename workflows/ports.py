@@ -294,8 +294,11 @@ class ChatPort(Protocol):
         """Rewrite, in place, the round line posted under `key`."""
         ...
 
-    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> None:
-        """Post the finished plan (and share it as a Markdown file)."""
+    async def final_plan(
+        self, thread: ThreadRef, plan: str, *, key: str, footer: str = "", itinerary: dict[str, Any] | None = None
+    ) -> None:
+        """Post the finished plan (and share it as a Markdown file). `itinerary`:
+        the structured plan `plan` was written from (`Itinerary.to_dict()`), if any."""
         ...
 
     async def show_state(self, thread: ThreadRef, state: str, *, trip: TripRecord, plan_key: str = "") -> None:

@@ -14,7 +14,7 @@ and in the crash tests' `after:chat_<kind>` points.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +52,12 @@ class Notice:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """The finished plan, and its usage footer."""
+    """The finished plan (Markdown), its usage footer, and the structured
+    itinerary it was built from (`Itinerary.to_dict()`; None for a free-text plan)."""
 
     plan: str
     footer: str = ""
+    itinerary: dict[str, Any] | None = None
     kind: ClassVar[str] = "plan"
 
 

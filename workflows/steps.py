@@ -122,8 +122,8 @@ async def _post(chat: ChatPort, thread: ThreadRef, post: Post, key: str) -> None
         case ProgressDone(text):
             await chat.progress_done(thread, text, key=key)
             return
-        case Plan(plan, footer):
-            await chat.final_plan(thread, plan, key=key, footer=footer)
+        case Plan(plan, footer, itinerary):
+            await chat.final_plan(thread, plan, key=key, footer=footer, itinerary=itinerary)
         case Notice(text):
             await chat.notice(thread, text, key=key)
     await chat.set_status(thread, "")  # the turn is people's now

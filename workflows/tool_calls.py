@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from workflows.itinerary.finish import FINISH_PARAMETERS
 from workflows.text import scrub
 
 FINISH_TOOL = "finish_trip"
@@ -24,17 +25,11 @@ FINISH_TOOL_SPEC: dict[str, Any] = {
     "function": {
         "name": FINISH_TOOL,
         "description": (
-            "Call exactly once, when the itinerary is complete, with the whole "
-            "final plan in Markdown. Ends the planning conversation."
+            "Call exactly once, when the itinerary is complete, with the structured plan: "
+            "title, dates, travellers, currency and the days with their items (time, title, "
+            "place, notes, cost per person, source URL). Ends the planning conversation."
         ),
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "plan": {"type": "string", "description": "The complete final plan, in Markdown."}
-            },
-            "required": ["plan"],
-            "additionalProperties": False,
-        },
+        "parameters": FINISH_PARAMETERS,
     },
 }
 

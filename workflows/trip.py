@@ -23,6 +23,7 @@ from resonate.context import Context
 from resonate.retry import Exponential
 
 from workflows import failpoints, tracing
+from workflows.itinerary.finish import POSTED, FinishedPlan, finished_plan
 from workflows.llm import LlmOutcome
 from workflows.ports import Reply
 from workflows.posts import Ask, Notice, Plan, Post, Progress, ProgressDone
@@ -342,7 +343,7 @@ class _Segment:
             if calls:
                 plan = await self.run_tools(calls, specs)
                 if plan is not None:
-                    return await self.finish(plan)
+                    return await self.finish(plan.text, plan.itinerary)
                 continue
             text, complete = strip_sentinel(message.get("content") or "")
             if complete or self.s.finishing:
@@ -366,7 +367,7 @@ class _Segment:
     def _over_budget(self) -> bool:
         return self._budget_level_used() > self.s.budget_level
 
-    async def run_tools(self, calls: list[dict[str, Any]], specs: list[dict[str, Any]]) -> str | None:
+    async def run_tools(self, calls: list[dict[str, Any]], specs: list[dict[str, Any]]) -> FinishedPlan | None:
         """Run one research round; returns the plan if the LLM finished.
 
         The round shows as one line in the thread, rewritten in place when the
@@ -378,14 +379,15 @@ class _Segment:
         futures = {
             p.call_id: leaf(self.ctx).run(TOOL_STEP, p) for p in runnable
         }
-        finish_plan: str | None = None
+        finish_plan: FinishedPlan | None = None
         failed: list[bool] = []
         for p in parsed:
             if isinstance(p, BrokenToolCall):
                 content = p.error
             elif p.name == FINISH_TOOL:
-                finish_plan = str(p.arguments["plan"])
-                content = "The plan has been posted to the team."
+                finished = finished_plan(FINISH_TOOL, p.arguments)  # a broken plan goes back to the LLM
+                content = finished if isinstance(finished, str) else POSTED
+                finish_plan = finish_plan if isinstance(finished, str) else finished
             else:
                 content = await futures[p.call_id]
                 failed.append(is_tool_error(content) or content.startswith("Error:"))
@@ -396,10 +398,10 @@ class _Segment:
             await self.post(ProgressDone(research_done_line(round_calls, failed)), key=line_key)
         return finish_plan
 
-    async def finish(self, plan: str) -> dict[str, Any]:
+    async def finish(self, plan: str, itinerary: dict[str, Any] | None = None) -> dict[str, Any]:
         plan = strip_sentinel(plan)[0]
         footer = usage_footer(self.s.usage, self.svc.settings.price_per_mtok)
-        key = await self.post(Plan(plan, footer), {"last_question": "", "usage": self.s.usage})
+        key = await self.post(Plan(plan, footer, itinerary), {"last_question": "", "usage": self.s.usage})
         await self.show_state("done", plan_key=key)
         return {"status": "done", "plan": plan, "usage": self.s.usage}
 

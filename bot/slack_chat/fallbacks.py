@@ -4,20 +4,51 @@ blocks as mrkdwn, then plain text; a part that is too long, in two halves."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
-from bot.formatting import MAX_BLOCKS, SlackMessage, render_part_as_mrkdwn
+from bot.formatting import MAX_BLOCKS, SECTION_TEXT_LIMIT, SlackMessage, escape_mrkdwn, render_part_as_mrkdwn
 
 #: Plain-text fallback of a message whose blocks Slack refused.
 PLAIN_TEXT_CHARS = 3_000
 
 
 def fallbacks(message: SlackMessage) -> Iterator[SlackMessage]:
-    """Plainer versions of `message`, for blocks Slack refuses: mrkdwn, then text."""
+    """Plainer versions of `message`, for blocks Slack refuses: its tables as
+    text, then mrkdwn, then text."""
+    tableless = without_tables(message)
+    if tableless is not None:
+        yield tableless
+        message = tableless
     converted = as_mrkdwn(message)
     if converted is not None:
         yield converted
     if message.blocks:
         yield plain(message)
+
+
+def without_tables(message: SlackMessage) -> SlackMessage | None:
+    """The same message with each `table` block as a section of aligned text
+    (a workspace or client that does not take tables); None without tables."""
+    if not any(b.get("type") == "table" for b in message.blocks):
+        return None
+    blocks = [table_as_section(b) if b.get("type") == "table" else b for b in message.blocks]
+    return SlackMessage(text=message.text, blocks=blocks)
+
+
+def table_as_section(table: dict[str, Any]) -> dict[str, Any]:
+    """A table block's rows as a monospaced mrkdwn section."""
+    rows = [[_cell_text(c) for c in row] for row in table.get("rows") or []]
+    widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(max(map(len, rows), default=0))]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in rows]
+    text = "```\n" + "\n".join(lines) + "\n```"
+    if len(text) > SECTION_TEXT_LIMIT:
+        text = text[: SECTION_TEXT_LIMIT - 5] + "…\n```"
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _cell_text(cell: Any) -> str:
+    text = str(cell.get("text", "")) if isinstance(cell, dict) else str(cell)
+    return escape_mrkdwn(" ".join(text.split()))
 
 
 def plain(message: SlackMessage) -> SlackMessage:

@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.formatting import DEFAULT_PART_CHARS, MAX_BLOCKS, SlackMessage, Style, plan_messages, render
+from bot.formatting import (
+    DEFAULT_PART_CHARS,
+    MAX_BLOCKS,
+    SlackMessage,
+    Style,
+    plan_file_name,
+    plan_messages,
+    render,
+)
 from bot.root_message import choice_buttons, root_message
 from bot.slack_chat.errors import (
     NOT_INSTALLED,
@@ -21,6 +30,7 @@ from bot.slack_chat.errors import (
     SlackPostError,
 )
 from bot.slack_chat.fallbacks import halves
+from bot.slack_chat.plan_blocks import itinerary_messages
 from bot.slack_chat.sending import MessageSender
 from bot.slack_chat.status import ThreadStatus
 from bot.slack_chat.thread_search import ThreadSearch, thread_parts, trip_id_of
@@ -28,6 +38,8 @@ from bot.slack_chat.uploads import PlanFiles
 from bot.workspaces import SingleWorkspace, WorkspaceUnknown, Workspaces
 from workflows import failpoints
 from workflows.exactly_once import ExactlyOnce
+from workflows.itinerary.calendar import calendar_file_name, itinerary_calendar
+from workflows.itinerary.model import Itinerary
 from workflows.ports import PostLedger, ThreadRef, TripRecord
 
 log = logging.getLogger("bot.slack_chat")
@@ -52,6 +64,7 @@ class SlackChatPort:
         replies_page_size: int = 200,
         lost_answer_pause_seconds: float = 0.5,
         logger: logging.Logger | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         # A bare client serves one workspace: the team its token belongs to.
         self._workspaces: Workspaces = (
@@ -60,6 +73,7 @@ class SlackChatPort:
         self._once = ExactlyOnce(ledger)
         self._style: Style = style
         self._part_chars = part_chars
+        self._clock = clock  # the calendar's DTSTAMP
         self._log = logger or log
         search = ThreadSearch(replies_page_size, self._log)
         self._search = search
@@ -94,13 +108,34 @@ class SlackChatPort:
             )
             await self.post(thread, text, key=f"{key}/again", kind="progress")
 
-    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> None:
+    async def final_plan(
+        self, thread: ThreadRef, plan: str, *, key: str, footer: str = "", itinerary: dict[str, Any] | None = None
+    ) -> None:
         """The plan as a structured message (header, day sections, usage
         footer; split into parts when long), then the whole plan as a Markdown
-        file in the thread. Both exactly once per `key`."""
-        messages = plan_messages(plan, footer, style=self._style, part_chars=self._part_chars)
+        file in the thread; a structured `itinerary` is rendered from its
+        fields (`plan_blocks`) and also shared as an .ics calendar. Each
+        exactly once per `key`."""
+        if itinerary is None:
+            messages = plan_messages(plan, footer, style=self._style, part_chars=self._part_chars)
+        else:
+            messages = itinerary_messages(Itinerary.from_dict(itinerary), footer)
         await self.post(thread, plan, key=key, kind="plan", messages=messages)
         await self.share_plan_file(thread, plan, key=key, footer=footer)
+        if itinerary is not None:
+            failpoints.reached("after:plan_file")  # the Markdown file shared, the calendar not yet
+            await self.share_calendar_file(thread, Itinerary.from_dict(itinerary), key=key)
+
+    async def share_calendar_file(self, thread: ThreadRef, itinerary: Itinerary, *, key: str) -> str:
+        """The itinerary as an .ics file in the thread (exactly once per `key`): its file id.
+
+        Its events' UIDs come from the trip; DTSTAMP is when it is built (an
+        upload after a crash builds it again, and only one upload lands)."""
+        calendar = itinerary_calendar(itinerary, trip_id=trip_id_of(key), stamp=self._clock())
+        filename = calendar_file_name(plan_file_name(itinerary.title))
+        return await self._in_workspace(
+            thread, lambda client: self._files.share_calendar(client, thread, calendar, key, filename, itinerary.title)
+        )
 
     async def share_plan_file(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> str:
         """The plan as a Markdown file in the thread (`PlanFiles.share`): its file id."""

@@ -1,4 +1,4 @@
-"""The plan as a Markdown file in its thread, exactly once.
+"""The plan as files in its thread (Markdown, and a calendar), each exactly once.
 
 The upload runs Slack's three steps itself (files.getUploadURLExternal, the
 upload, files.completeUploadExternal) so that the file id is in the ledger
@@ -46,24 +46,44 @@ class PlanFiles:
         """Upload the plan as a Markdown file to the thread, exactly once per
         `key` (ledger key ``f"{key}#file"``). Returns the file id ("" when Slack
         refused it for good: the plan itself is already in the thread)."""
-        channel, thread_ts = thread_parts(thread)
-        ledger_key = f"{key}#file"
         title = split_plan_title(plan)[0] or "Trip plan"
-        filename = plan_file_name(title)
         content = plan.strip() + ("\n\n---\n\n_" + footer.strip() + "_\n" if footer.strip() else "\n")
+        return await self._share(
+            client, thread, content.encode("utf-8"), f"{key}#file", plan_file_name(title), title, "markdown"
+        )
+
+    async def share_calendar(
+        self, client: AsyncWebClient, thread: ThreadRef, calendar: bytes, key: str, filename: str, title: str
+    ) -> str:
+        """Upload the plan's calendar (.ics) to the thread, exactly once per
+        `key` (ledger key ``f"{key}#ics"``); its file id, or "" when refused for good."""
+        return await self._share(client, thread, calendar, f"{key}#ics", filename, title, "")
+
+    async def _share(
+        self,
+        client: AsyncWebClient,
+        thread: ThreadRef,
+        data: bytes,
+        ledger_key: str,
+        filename: str,
+        title: str,
+        snippet_type: str,
+    ) -> str:
+        channel, thread_ts = thread_parts(thread)
 
         async def shared_already() -> str | None:
             found = await self._find_shared_upload(client, channel, thread_ts, ledger_key, filename)
             if found is not None:
-                self._log.info("plan file %s was already in the thread (%s)", ledger_key, found)
+                self._log.info("file %s was already in the thread (%s)", ledger_key, found)
             return found
 
         async def upload_once() -> str:
             try:
-                return await self._upload(client, channel, thread_ts, ledger_key, content, filename, title)
+                return await self._upload(client, channel, thread_ts, ledger_key, data, filename, title, snippet_type)
             except Refused as refused:
                 if refused.error in THREAD_GONE_ERRORS or refused.error in FILE_REFUSALS:
-                    self._log.warning("could not share the plan file in %s/%s: %s", channel, thread_ts, refused.error)
+                    self._log.warning("could not share the file %s in %s/%s: %s", filename, channel, thread_ts,
+                                      refused.error)
                     return ""
                 raise SlackPostError(refused.error, channel, False) from refused
 
@@ -71,7 +91,7 @@ class PlanFiles:
             return await until_answered(
                 upload_once,
                 lambda: self._find_shared_upload(client, channel, thread_ts, ledger_key, filename),
-                what=f"sharing the plan file {ledger_key}", channel=channel, pause=self._lost_answer_pause,
+                what=f"sharing the file {ledger_key}", channel=channel, pause=self._lost_answer_pause,
                 log=self._log,
             )
 
@@ -83,14 +103,15 @@ class PlanFiles:
         channel: str,
         thread_ts: str,
         ledger_key: str,
-        content: str,
+        data: bytes,
         filename: str,
         title: str,
+        snippet_type: str,
     ) -> str:
         """Slack's external upload, with the file id recorded before it is shared."""
-        data = content.encode("utf-8")
+        kind = {"snippet_type": snippet_type} if snippet_type else {}
         try:
-            slot = await client.files_getUploadURLExternal(filename=filename, length=len(data), snippet_type="markdown")
+            slot = await client.files_getUploadURLExternal(filename=filename, length=len(data), **kind)
         except SlackApiError as exc:
             if answer_lost(exc):
                 raise

@@ -21,7 +21,11 @@ What it does, like Slack:
 - chat.postMessage and chat.update enforce the message limits (50 blocks,
   3,000 characters a section, 12,000 for all markdown blocks together, a
   plain_text header of at most 150 characters, context and actions sizes,
-  40,000 characters of text: ``msg_too_long``) and channel membership
+  40,000 characters of text: ``msg_too_long``), refuse block types Slack
+  does not know and check `table` blocks (at most 100 rows of 1 to 20
+  raw_text / raw_number / rich_text cells, column_settings of `align` and
+  `is_wrapped`, one table a message, none in a view: ``invalid_blocks``;
+  `reject_table_blocks` refuses every table), and channel membership
   (``not_in_channel`` in a public channel until the bot joined it,
   ``channel_not_found`` in a private one it was not invited to);
 - chat.postMessage refuses a ``thread_ts`` that names no message of the
@@ -160,6 +164,9 @@ class FakeSlackWebAPI:
     latency: float = 0.0
     #: when True, chat.postMessage answers `invalid_blocks` to any markdown block
     reject_markdown_blocks: bool = False
+    #: when True, chat.postMessage and chat.update answer `invalid_blocks` to
+    #: any table block (a workspace that does not take them yet)
+    reject_table_blocks: bool = False
     #: conversations.replies page size cap (Slack caps some apps at 15)
     replies_page_cap: int = 1000
     #: chat.postMessage per channel: a bucket of `post_burst` posts refilled
@@ -779,7 +786,7 @@ class FakeSlackWebAPI:
         if text and len(str(text)) > MAX_TEXT_CHARS:
             raise _SlackFailure("msg_too_long")
         if blocks is not None:
-            _check_blocks(blocks, self.reject_markdown_blocks)
+            _check_blocks(blocks, self.reject_markdown_blocks, tables=not self.reject_table_blocks)
         if metadata is not None:
             _check_metadata(metadata)
         thread_ts = str(params.get("thread_ts") or "")
@@ -821,7 +828,7 @@ class FakeSlackWebAPI:
     def _m_chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
         channel_id, ts = str(params.get("channel") or ""), str(params.get("ts") or "")
         if "blocks" in params and params["blocks"] is not None:
-            _check_blocks(_json_value(params["blocks"]), self.reject_markdown_blocks)
+            _check_blocks(_json_value(params["blocks"]), self.reject_markdown_blocks, tables=not self.reject_table_blocks)
         if len(str(params.get("text") or "")) > MAX_TEXT_CHARS:
             raise _SlackFailure("msg_too_long")
         with self._lock:
@@ -943,7 +950,7 @@ class FakeSlackWebAPI:
             raise _SlackFailure("invalid_arguments")
         if len(view.get("blocks") or []) > 100:
             raise _SlackFailure("invalid_arguments")
-        _check_blocks(view.get("blocks") or [], False, max_blocks=100)
+        _check_blocks(view.get("blocks") or [], False, max_blocks=100, tables=False)
         with self._lock:
             self.views[str(params.get("user_id"))] = view
         return {"ok": True, "view": {"id": "V" + uuid.uuid4().hex[:8].upper(), **view}}
@@ -955,7 +962,7 @@ class FakeSlackWebAPI:
             check_modal(view)
         except ViewError as exc:
             raise _SlackFailure(exc.error) from exc
-        _check_blocks(view["blocks"], False, max_blocks=100)
+        _check_blocks(view["blocks"], False, max_blocks=100, tables=False)
         view_id = "V" + uuid.uuid4().hex[:10].upper()
         opened = {
             "id": view_id, "team_id": self._ws().team_id, "app_id": APP_ID, "bot_id": self._ws().bot_id,
@@ -1106,15 +1113,68 @@ def _truthy(value: Any) -> bool:
     return value is True or str(value).lower() in ("1", "true")
 
 
-def _check_blocks(blocks: Any, reject_markdown: bool, max_blocks: int = 50) -> None:
+#: Block types Slack knows; any other is refused (`invalid_blocks`).
+KNOWN_BLOCK_TYPES = frozenset({
+    "actions", "context", "context_actions", "divider", "file", "header", "image", "input", "markdown",
+    "rich_text", "section", "table", "video", "task_card", "plan",
+})
+#: Slack's table block: rows, cells a row, column settings; one table a message.
+MAX_TABLE_ROWS, MAX_TABLE_CELLS = 100, 20
+_TABLE_CELL_TYPES = frozenset({"raw_text", "raw_number", "rich_text"})
+
+
+def _check_table(block: dict[str, Any]) -> None:
+    if set(block) - {"type", "block_id", "rows", "column_settings"}:
+        raise _SlackFailure("invalid_blocks")
+    rows = block.get("rows")
+    if not isinstance(rows, list) or not 1 <= len(rows) <= MAX_TABLE_ROWS:
+        raise _SlackFailure("invalid_blocks")
+    for row in rows:
+        if not isinstance(row, list) or not 1 <= len(row) <= MAX_TABLE_CELLS:
+            raise _SlackFailure("invalid_blocks")
+        for cell in row:
+            if not isinstance(cell, dict) or cell.get("type") not in _TABLE_CELL_TYPES:
+                raise _SlackFailure("invalid_blocks")
+            if cell["type"] == "raw_text" and not isinstance(cell.get("text"), str):
+                raise _SlackFailure("invalid_blocks")
+            if cell["type"] == "rich_text" and not isinstance(cell.get("elements"), list):
+                raise _SlackFailure("invalid_blocks")
+    settings = block.get("column_settings", [])
+    if not isinstance(settings, list) or len(settings) > MAX_TABLE_CELLS:
+        raise _SlackFailure("invalid_blocks")
+    for setting in settings:
+        if setting is None:
+            continue
+        if not isinstance(setting, dict) or set(setting) - {"align", "is_wrapped"}:
+            raise _SlackFailure("invalid_blocks")
+        if "align" in setting and setting["align"] not in ("left", "center", "right"):
+            raise _SlackFailure("invalid_blocks")
+        if "is_wrapped" in setting and not isinstance(setting["is_wrapped"], bool):
+            raise _SlackFailure("invalid_blocks")
+
+
+def _check_blocks(blocks: Any, reject_markdown: bool, max_blocks: int = 50, *, tables: bool = True) -> None:
+    """Refuse what Slack refuses. `tables`: whether table blocks are taken
+    (messages take them; views do not)."""
     if not isinstance(blocks, list) or not all(isinstance(b, dict) for b in blocks):
         raise _SlackFailure("invalid_blocks_format")
     if len(blocks) > max_blocks:
         raise _SlackFailure("invalid_blocks")
+    if any(b.get("type") not in KNOWN_BLOCK_TYPES for b in blocks):
+        raise _SlackFailure("invalid_blocks")
+    if any(len(str(b.get("block_id", ""))) > 255 for b in blocks):
+        raise _SlackFailure("invalid_blocks")
+    if sum(b.get("type") == "table" for b in blocks) > (1 if tables else 0):
+        raise _SlackFailure("invalid_blocks")  # one table a message, none where tables are not taken
     markdown_total = 0
     for block in blocks:
         kind = block.get("type")
-        if kind == "markdown":
+        if kind == "table":
+            _check_table(block)
+        elif kind == "divider":
+            if set(block) - {"type", "block_id"}:
+                raise _SlackFailure("invalid_blocks")
+        elif kind == "markdown":
             if reject_markdown:
                 raise _SlackFailure("invalid_blocks")
             text = block.get("text")

@@ -41,6 +41,7 @@ class RecordingChat:
     statuses: list[str] = field(default_factory=list)
     choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
     footers: list[str] = field(default_factory=list)
+    itineraries: list[dict[str, Any] | None] = field(default_factory=list)
     states: list[tuple[str, str]] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -68,9 +69,12 @@ class RecordingChat:
                 post.text = text  # in place, like chat.update
         self.changed.set()
 
-    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> None:
+    async def final_plan(
+        self, thread: ThreadRef, plan: str, *, key: str, footer: str = "", itinerary: dict[str, Any] | None = None
+    ) -> None:
         await self._post("plan", plan, key)
         self.footers.append(footer)
+        self.itineraries.append(itinerary)
 
     async def show_state(self, thread: ThreadRef, state: str, *, trip: TripRecord, plan_key: str = "") -> None:
         self.states.append((state, plan_key))
