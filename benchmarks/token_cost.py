@@ -135,7 +135,9 @@ async def _until(chat: _Chat, done: Any) -> None:
     await asyncio.wait_for(wait(), DEADLINE)
 
 
-async def run_ours(trip: ScriptedTrip, llm: ScriptedLLM, serper: FakeSerper, state_dir: str) -> _RecordingTools:
+async def run_ours(
+    trip: ScriptedTrip, llm: ScriptedLLM, serper: FakeSerper, state_dir: str, extra_env: dict[str, str]
+) -> _RecordingTools:
     env = {
         "OPENAI_BASE_URL": llm.base_url,
         "OPENAI_API_KEY": llm.api_key,
@@ -148,6 +150,7 @@ async def run_ours(trip: ScriptedTrip, llm: ScriptedLLM, serper: FakeSerper, sta
         "TRAVEL_PLANNER_MAX_LLM_CALLS": "1000000",
         "TRAVEL_PLANNER_MAX_TOOL_CALLS": "1000000",
         "TRAVEL_PLANNER_MAX_TOKENS": "1000000000",
+        **extra_env,
     }
     chat = _Chat()
     parts = research_collaborators(env, lambda ledger: chat)  # type: ignore[arg-type, return-value]
@@ -257,8 +260,9 @@ class Comparison:
         return "\n".join(lines)
 
 
-def compare(turns: int = 7) -> Comparison:
-    """Run the scripted trip through both sides and count their requests."""
+def compare(turns: int = 7, extra_env: dict[str, str] | None = None) -> Comparison:
+    """Run the scripted trip through both sides and count their requests
+    (`extra_env`: planner settings for our side, e.g. TRAVEL_PLANNER_CONTEXT_CHARS)."""
     started = time.perf_counter()
     trip = ScriptedTrip(turns)
     with PageSite(trip.pages()) as site, FakeSerper() as serper:
@@ -267,7 +271,7 @@ def compare(turns: int = 7) -> Comparison:
         ref_script = ScriptedAnswers(trip.answers(site.url), trip.expected_last_roles())
         with ScriptedLLM(ours_script) as ours_llm, ScriptedLLM(ref_script) as ref_llm:
             with tempfile.TemporaryDirectory(prefix="tp-token-bench-") as state_dir:
-                tools = asyncio.run(run_ours(trip, ours_llm, serper, state_dir))
+                tools = asyncio.run(run_ours(trip, ours_llm, serper, state_dir, extra_env or {}))
             first = ours_llm.answered()[0]
             asyncio.run(run_reference(trip, ref_llm, first.messages[:2], first.tool_specs, tools.outputs))
             for llm, script in ((ours_llm, ours_script), (ref_llm, ref_script)):
@@ -283,9 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=7, help="turns of the scripted trip (7 turns = 50 steps)")
     parser.add_argument("--check", action="store_true", help="exit 1 if a goal fails")
+    parser.add_argument("--context-chars", type=int, help="our context budget (default: the planner's)")
     parser.add_argument("--per-request", action="store_true", help="also print every request's size and share")
     args = parser.parse_args(argv)
-    result = compare(args.turns)
+    extra = {"TRAVEL_PLANNER_CONTEXT_CHARS": str(args.context_chars)} if args.context_chars else {}
+    result = compare(args.turns, extra)
     print(f"Scripted trip: {ScriptedTrip(args.turns).steps} steps, {args.turns} turns "
           f"(tokens: o200k_base; {result.seconds:.1f} s)\n")
     print(result.table())
