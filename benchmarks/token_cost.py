@@ -63,6 +63,12 @@ class SideCost:
         return sum(self.request_tokens)
 
     @property
+    def uncached_tokens(self) -> int:
+        """Input tokens outside the prefix each request shares with the one before (all of the first)."""
+        shared = sum(round(share * n) for share, n in zip(self.prefix_shares, self.request_tokens[1:]))
+        return self.input_tokens - shared
+
+    @property
     def largest(self) -> int:
         return max(self.request_tokens, default=0)
 
@@ -245,6 +251,7 @@ class Comparison:
             "| --- | ---: | ---: | ---: |",
             row("requests", len(o.request_tokens), len(r.request_tokens)),
             row("input tokens total", o.input_tokens, r.input_tokens),
+            row("input tokens outside the shared prefix", o.uncached_tokens, r.uncached_tokens),
             row("output tokens total", o.output_tokens, r.output_tokens),
             row("largest request (tokens)", o.largest, r.largest),
             row("avg cacheable prefix share", o.avg_prefix_share, r.avg_prefix_share, "{:.2f}"),
