@@ -127,7 +127,7 @@ def _flatten(head: list[list[Message]], tail: list[list[Message]], dropped: int)
 # as it can: when it passes the budget, the newest research rounds the LLM has
 # read are replaced by their digests (once: a digest is never digested again)
 # until it fits, and only if that is not enough are the oldest turns dropped,
-# in one chunk, down to half the budget. Between two such edits every request
+# in one chunk, down to about half the budget. Between two such edits every request
 # repeats the previous one and appends to it. Everything here is a pure
 # function of the messages: the body computes it, and a replay computes it again.
 
@@ -141,7 +141,9 @@ _DIGEST_MARK = DIGEST_NOTE.split("{", 1)[0]
 DIGEST_MIN_CHARS = 800
 #: The start of a digested output's text that is kept (cut at a line break).
 DIGEST_HEAD_CHARS = 320
-#: After dropping old turns, the transcript is at most this share of the budget.
+#: Dropping old turns leaves this share of the room the latest unit leaves in
+#: the budget (half the budget when that unit is small), so the calls after a
+#: drop append again for a while.
 DROP_TO_SHARE = 0.5
 
 _FENCE_OPEN = f"<<<{FENCE_NAME} "
@@ -224,9 +226,10 @@ def compact_in_steps(messages: list[Message], budget_chars: int) -> list[Message
     sent exactly as before, so the cache still serves it. The latest round is
     never digested here (the LLM has not read it yet, or reads it again now).
     If digests are not enough, the oldest turns after the trip's request go,
-    in whole units, down to `DROP_TO_SHARE` of the budget, counted in one note
-    that replaces any earlier one; `fit_to_budget` still guards a single unit
-    too big to send."""
+    in whole units, down to the latest unit and `DROP_TO_SHARE` of the rest of
+    the budget, counted in one note that replaces any earlier one. A latest
+    unit bigger than the whole budget drops nothing (no history would make it
+    fit): `fit_to_budget` cuts it when it is sent."""
     if total_chars(messages) <= budget_chars:
         return messages
     units = _units(messages)
@@ -238,13 +241,19 @@ def compact_in_steps(messages: list[Message], budget_chars: int) -> list[Message
         units[i] = digested
         if size <= budget_chars:
             return [m for u in units for m in u]
-    head = units[:1] if units and units[0][0].get("role") == "user" else []
+    # The latest round and what follows it stay whole: the LLM is about to read them, or just has.
+    protected = len(units) - (rounds[-1] if rounds else len(units) - 1)
+    latest = total_chars([m for u in units[-protected:] for m in u])
+    if latest > budget_chars:
+        # Dropping the history would not make it fit: `fit_to_budget` cuts it when it is sent.
+        return [m for u in units for m in u]
+    head = units[:1] if units and units[0][0].get("role") == "user" and protected < len(units) else []
     tail = units[len(head) :]
     dropped = 0
-    if tail and (count := _note_count(tail[0][0])) >= 0:
+    if len(tail) > protected and (count := _note_count(tail[0][0])) >= 0:
         dropped, tail = count, tail[1:]
-    target = int(budget_chars * DROP_TO_SHARE)
-    while len(tail) > 1 and total_chars(_flatten(head, tail, max(dropped, 1))) > target:
+    target = latest + int((budget_chars - latest) * DROP_TO_SHARE)
+    while len(tail) > protected and total_chars(_flatten(head, tail, max(dropped, 1))) > target:
         dropped += len(tail[0])
         tail = tail[1:]
     return _flatten(head, tail, dropped)

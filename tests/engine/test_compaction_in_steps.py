@@ -156,3 +156,23 @@ def test_when_digests_are_not_enough_old_turns_go_in_one_chunk_with_one_note():
     # A drop goes down to half the budget, so the calls after it append again.
     counts = [int(m["content"].split(": ")[1].split(" ")[0]) for r in with_note for m in r if note in (m.get("content") or "")]
     assert counts == sorted(counts) and len(set(counts)) < len(counts)  # cumulative, and stable between drops
+
+
+def test_a_latest_round_bigger_than_the_budget_drops_no_history_and_is_cut_only_when_sent():
+    from workflows.transcript import fit_to_budget
+
+    history = [m for step in _trip(2) for m in step]
+    huge = _round(99, [_page(9, k) for k in range(6)])  # six pages at once, ~66,000 characters
+    stored = compact_in_steps([*history, *huge], BUDGET)
+    assert stored[-len(huge):] == huge  # unread: never digested
+    assert [m.get("content") for m in stored[:1]] == [history[0]["content"]]
+    assert len(stored) == len(history) + len(huge)  # nothing dropped: it would not have helped
+    sent = fit_to_budget(stored, BUDGET)  # what the LLM step sends
+    assert total_chars(sent) <= BUDGET and tool_sequence_error([{"role": "system", "content": "s"}, *sent]) is None
+
+
+def test_drops_keep_the_latest_round_whole_when_the_team_has_answered_after_it():
+    steps = _trip(10)
+    requests = _requests(steps, budget=30_000)
+    last_round = steps[-2]  # the last turn's pages, read; then the question and the answer
+    assert requests[-1][-len(last_round) - 2 : -2] == last_round
