@@ -11,6 +11,7 @@ So the counts are tiktoken's, byte for byte, and nothing is fetched.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import hashlib
 import os
@@ -67,13 +68,8 @@ def _tiktoken_cache(directory: Path) -> Iterator[None]:
             os.environ["TIKTOKEN_CACHE_DIR"] = before
 
 
-_encoding: Encoding | None = None
-
-
+@functools.cache
 def o200k() -> Encoding:
     """tiktoken's o200k_base encoding, built offline (once per process)."""
-    global _encoding
-    if _encoding is None:
-        with _tiktoken_cache(_seeded_cache()):
-            _encoding = tiktoken.get_encoding(ENCODING)
-    return _encoding
+    with _tiktoken_cache(_seeded_cache()):
+        return tiktoken.get_encoding(ENCODING)

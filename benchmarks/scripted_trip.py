@@ -11,11 +11,11 @@ fixed seeds: both sides of the benchmark see the same bytes.
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from testing.fakes.llm_server import call_tools
 from testing.fakes.research import article
 
 REQUEST = "5 days in Lisbon in May for 4 adults, one vegetarian; we like food, views and day trips"
@@ -139,11 +139,11 @@ class ScriptedTrip:
         """What the LLM answers, request by request (ScriptedLLM answer dicts)."""
         out: list[dict[str, Any]] = []
         for turn in range(self.turns):
-            out.append(_calls(("internet_search", {"search_query": self.query(turn), "num_results": 10})))
+            out.append(call_tools(("internet_search", {"search_query": self.query(turn), "num_results": 10})))
             a, b = self.result_paths(turn)[:2]
-            out.append(_calls(("scrape_website", {"url": site_url + a}), ("scrape_website", {"url": site_url + b})))
+            out.append(call_tools(("scrape_website", {"url": site_url + a}), ("scrape_website", {"url": site_url + b})))
             out.append({"content": _QUESTIONS[turn]})
-        out.append(_calls(("finish_trip", {"plan": self.plan()})))
+        out.append(call_tools(("finish_trip", {"plan": self.plan()})))
         return out
 
     def expected_last_roles(self) -> list[str]:
@@ -163,10 +163,6 @@ class ScriptedTrip:
     @property
     def steps(self) -> int:
         return self.turns * 7 + 1
-
-
-def _calls(*calls: tuple[str, dict[str, Any]]) -> dict[str, Any]:
-    return {"tool_calls": [{"name": n, "arguments": json.dumps(a)} for n, a in calls]}
 
 
 @dataclass
