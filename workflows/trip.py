@@ -70,7 +70,7 @@ from workflows.tool_calls import (
     parse_tool_call,
     trim_for_transcript,
 )
-from workflows.transcript import compact_history
+from workflows.transcript import compact_in_steps, total_chars
 
 logger = logging.getLogger(__name__)
 
@@ -249,6 +249,9 @@ class _Segment:
         if self.s.finishing:
             extra = [*extra, {"role": "user", "content": FINISH_NOW}]
             tools = [FINISH_TOOL_SPEC]
+        # Edited rarely and in one go, so requests share their prefix (workflows/transcript.py).
+        budget = self.svc.settings.context_chars - total_chars(extra)
+        self.s.messages = compact_in_steps(self.s.messages, budget)
         messages = [
             {"role": "system", "content": system_prompt(self.s.today, self.svc.untrusted_rule)},
             *self.s.messages,
@@ -411,7 +414,7 @@ class _Segment:
 
     async def hand_over(self) -> dict[str, Any]:
         """Start the successor with a compacted state and end this segment."""
-        self.s.messages = compact_history(self.s.messages, self.svc.settings.context_chars)
+        self.s.messages = compact_in_steps(self.s.messages, self.svc.settings.context_chars)
         self.s.segment += 1
         self.s.started_at_ms = tracing.wall_clock_ms()
         await failpoints.reached_async("before:handover")

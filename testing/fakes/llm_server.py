@@ -209,6 +209,7 @@ class LlmCall:
     status: int = 0
     refused: str = ""  # OpenAI's error message when the fake refused the request itself
     client_port: int = 0  # the caller's TCP port: which process asked (a worker of several)
+    tool_specs: list[dict[str, Any]] = field(default_factory=list)  # the `tools` entries as sent (token counts)
 
 
 class ScriptedLLM:
@@ -273,6 +274,7 @@ class ScriptedLLM:
             messages=messages,
             tools=[str((t.get("function") or {}).get("name")) for t in body.get("tools") or []],
             started=time.monotonic(),
+            tool_specs=list(body.get("tools") or []),
         )
         with self._lock:
             self.calls.append(call)

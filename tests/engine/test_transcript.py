@@ -8,7 +8,7 @@ import asyncio
 import random
 from typing import Any
 
-from workflows.transcript import OMITTED_NOTE, compact_history, fit_to_budget, total_chars
+from workflows.transcript import OMITTED_NOTE, compact_in_steps, fit_to_budget, total_chars
 
 from tests.engine.harness import planner
 from testing.research_fakes import research_env, research_fakes
@@ -41,8 +41,8 @@ def test_compaction_never_breaks_a_tool_sequence():
         messages = _random_transcript(rng, rng.randint(1, 8))
         assert tool_sequence_error(messages) is None  # the generator itself is valid
         budget = rng.choice([300, 1_000, 2_500, 6_000, 15_000, 48_000])
-        for out in (fit_to_budget(messages, budget), compact_history(messages, budget),
-                    fit_to_budget(compact_history(messages, budget), budget // 2)):
+        for out in (fit_to_budget(messages, budget), compact_in_steps(messages, budget),
+                    fit_to_budget(compact_in_steps(messages, budget), budget // 2)):
             assert tool_sequence_error([{"role": "system", "content": "s"}, *out]) is None, out
             assert out[0]["content"][:30] == messages[0]["content"][:30]  # the request is always kept
             shrunk += total_chars(out) < total_chars(messages)
