@@ -99,7 +99,9 @@ class _Chat:
         self.questions.append(question)
         self.changed.set()
 
-    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> None:
+    async def final_plan(
+        self, thread: ThreadRef, plan: str, *, key: str, footer: str = "", itinerary: dict[str, Any] | None = None
+    ) -> None:
         self.plans.append(plan)
         self.changed.set()
 
