@@ -17,6 +17,7 @@ from workflows.ports import PostLedger, Reply, ThreadRef, ThreadRegistry, TripRe
 from workflows.runtime import Runtime, open_embedded, research_collaborators
 from workflows.trip import TRIP_VERSIONS
 from workflows.versions import TripVersions
+from workflows.votes import VoteView
 
 from testing.clock import ManualClock
 from testing.waiting import until as wait_on_loop
@@ -43,6 +44,8 @@ class RecordingChat:
     footers: list[str] = field(default_factory=list)
     states: list[tuple[str, str]] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Each vote's renderings, by its key: posted, then rewritten in place.
+    votes: dict[str, list[VoteView]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._once = ExactlyOnce(self.ledger)
@@ -81,6 +84,11 @@ class RecordingChat:
 
     async def set_status(self, thread: ThreadRef, status: str) -> None:
         self.statuses.append(status)
+
+    async def vote(self, thread: ThreadRef, view: VoteView, *, key: str) -> None:
+        await self._post("vote", view.question, key)  # once; later renderings rewrite it in place
+        self.votes.setdefault(key, []).append(view)
+        self.changed.set()
 
     def of(self, kind: str) -> list[str]:
         return [p.text for p in self.posts if p.kind == kind]
