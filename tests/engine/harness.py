@@ -121,15 +121,10 @@ class Planner:
     async def outcome(self, trip_id: str, timeout: float = DEADLINE) -> dict[str, Any]:
         return await asyncio.wait_for(self.runtime.engine.outcome(trip_id), timeout)
 
-    def settled_on_a_timer(self) -> bool:
-        """The trip sleeps: its workflow is suspended and one durable timer runs."""
-        assert self.runtime.connection is not None
-        state = self.runtime.connection.state
-        timers = [x for x in state.promises.values() if x.tags.get("resonate:timer") == "true"]
-        timer_ids = {x.id for x in timers}
-        workflows = [t for t in state.tasks.values() if t.id not in timer_ids and t.state != "fulfilled"]
-        pending = [x for x in timers if x.state == "pending"]
-        return len(pending) == 1 and bool(workflows) and all(t.state == "suspended" for t in workflows)
+    def settled_on_a_timer(self, timers: int = 1) -> bool:
+        """The trip sleeps: its workflow is suspended and `timers` durable timers run
+        (two while a vote is open: the quiet phase's and the vote's)."""
+        return sleeps_on_timers(self.runtime, timers)
 
     def caught_up(self, clock: ManualClock) -> bool:
         """Nothing is due at `clock`'s time and the trip sleeps on its timer:
@@ -137,6 +132,18 @@ class Planner:
         assert self.runtime.connection is not None
         due = self.runtime.connection.state.tick_is_due(int(clock() * 1000))
         return not due and self.settled_on_a_timer()
+
+
+def sleeps_on_timers(runtime: Runtime, count: int = 1) -> bool:
+    """The embedded store's trip is suspended on `count` pending durable timers
+    (move a manual clock only then: a step running while it jumps loses its lease)."""
+    assert runtime.connection is not None
+    state = runtime.connection.state
+    timers = [x for x in state.promises.values() if x.tags.get("resonate:timer") == "true"]
+    timer_ids = {x.id for x in timers}
+    workflows = [t for t in state.tasks.values() if t.id not in timer_ids and t.state != "fulfilled"]
+    pending = [x for x in timers if x.state == "pending"]
+    return len(pending) == count and bool(workflows) and all(t.state == "suspended" for t in workflows)
 
 
 async def until(predicate: Callable[[], Any], timeout: float = DEADLINE) -> None:

@@ -110,9 +110,10 @@ def test_a_vote_closes_at_its_deadline_on_a_durable_timer(tmp_path):
                 [vote_id] = p.chat.votes
                 await p.runtime.engine.deliver_reply("trip-d", click(vote_id, "U0ANA", 1, 1))
                 await until(lambda: p.chat.votes[vote_id][-1].voters[1] == ("Ana",))
+                await until(lambda: p.settled_on_a_timer(timers=2))  # the reminder's and the vote's
                 clock.advance(hours=1.9)
                 await asyncio.sleep(0.3)  # ticks at 1.9 h: nothing is due yet
-                assert not p.chat.votes[vote_id][-1].closed
+                assert not p.chat.votes[vote_id][-1].closed and p.settled_on_a_timer(timers=2)
                 clock.advance(hours=0.2)
                 outcome = await p.outcome("trip-d")
                 return outcome, p.chat
