@@ -209,3 +209,40 @@ def test_bad_vote_arguments_go_back_to_the_llm_as_a_tool_error(tmp_path):
         "Error: `closes_in_hours` must be a number of hours greater than 0.",
         "Error: `quorum` must be a whole number of voters from 1 to 100.",
     ]
+
+
+def test_an_open_vote_travels_to_the_next_segment_and_closes_there(tmp_path):
+    with research_fakes(vote_script(vote_args(quorum=2))) as (llm, serper, site):
+        env = research_env(llm, serper, tmp_path, TRAVEL_PLANNER_TURNS_PER_SEGMENT="1")
+
+        async def scenario():  # type: ignore[no-untyped-def]
+            async with planner(env) as p:
+                await p.start("trip-h", "Lisbon")
+                await p.wait_for("ask", 1)
+                [vote_id] = p.chat.votes
+                await p.runtime.engine.deliver_reply("trip-h", click(vote_id, "U0ANA", 1, 1))
+                await until(lambda: p.chat.votes[vote_id][-1].voters[1] == ("Ana",))
+                await p.reply("trip-h", "May 1-4", author="Ana")  # a full segment: the next one asks
+                await p.wait_for("ask", 2)
+                await p.runtime.engine.deliver_reply("trip-h", click(vote_id, "U0BEN", 1, 2))
+                return await p.outcome("trip-h"), p.chat
+
+        outcome, chat = asyncio.run(scenario())
+
+    assert outcome["status"] == "done"
+    first, second = [post.key for post in chat.posts if post.kind == "ask"]
+    assert first.split("/")[0] != second.split("/")[0]  # asked by two segments
+    [views] = chat.votes.values()
+    assert views[-1].why == "quorum of 2 reached" and views[-1].voters == ((), ("Ana", "Ben"), ())
+    assert len([post for post in chat.posts if post.kind == "vote"]) == 1  # rewritten in place, across segments
+    assert _results(llm.calls[-1].messages)[0].endswith("Winner: Baixa Inn.")
+
+
+def test_a_vote_never_outlives_the_trip():
+    from workflows.votes import vote_deadline
+
+    hour = 3_600_000
+    assert vote_deadline(0, 2, expires_at=100 * hour) == 2 * hour
+    assert vote_deadline(0, 200, expires_at=100 * hour) == 100 * hour - hour // 2  # half an hour before the end
+    assert vote_deadline(0, 200, expires_at=2 * hour) == 2 * hour - 2 * hour // 10  # a tenth of what is left
+    assert vote_deadline(0, 200, expires_at=0) == 200 * hour  # a trip that does not know its end (v1)
