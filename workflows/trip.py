@@ -325,7 +325,10 @@ class _Segment:
                 return await self.hand_over()
             if not self.s.finishing and self._over_budget():
                 level = self.s.budget_level
-                await self.ask_and_wait(budget_question(self.s.usage, self._caps()), choices=("continue", "finish"))
+                replies = await self.ask_and_wait(budget_question(self.s.usage, self._caps()), choices=("continue", "finish"))
+                while not replies:  # only a vote closed: the question still waits for its answer
+                    replies = await self.wait_for_replies()
+                    self.take(replies)
                 if not self.s.finishing and self.s.budget_level == level:
                     self.s.budget_level += 1  # any answer but "finish" means go on
                 continue

@@ -246,3 +246,30 @@ def test_a_vote_never_outlives_the_trip():
     assert vote_deadline(0, 200, expires_at=100 * hour) == 100 * hour - hour // 2  # half an hour before the end
     assert vote_deadline(0, 200, expires_at=2 * hour) == 2 * hour - 2 * hour // 10  # a tenth of what is left
     assert vote_deadline(0, 200, expires_at=0) == 200 * hour  # a trip that does not know its end (v1)
+
+
+def test_a_vote_closing_during_the_budget_question_is_no_answer_to_it(tmp_path):
+    with research_fakes(vote_script(vote_args(quorum=1))) as (llm, serper, site):
+        env = research_env(llm, serper, tmp_path, TRAVEL_PLANNER_MAX_LLM_CALLS="2")
+
+        async def scenario():  # type: ignore[no-untyped-def]
+            async with planner(env) as p:
+                await p.start("trip-q", "Lisbon")
+                await p.wait_for("ask", 1)  # the second LLM call: the budget is spent
+                [vote_id] = p.chat.votes
+                await p.reply("trip-q", "May 1-4", author="Ana")
+                [_, budget] = await p.wait_for("ask", 2)
+                await p.runtime.engine.deliver_reply("trip-q", click(vote_id, "U0ANA", 2, 1))  # the quorum of 1
+                await until(lambda: p.chat.votes[vote_id][-1].closed)
+                await asyncio.sleep(0.5)
+                calls_before_continue = len(llm.calls)
+                await p.runtime.engine.deliver_reply("trip-q", Reply(key="c1", author="Ben", text="continue", kind="continue"))
+                return await p.outcome("trip-q"), p.chat, budget, calls_before_continue
+
+        outcome, chat, budget, calls_before_continue = asyncio.run(scenario())
+
+    assert outcome["status"] == "done"
+    assert chat.choices[[post.key for post in chat.posts if post.kind == "ask"][1]] == ("continue", "finish")
+    assert calls_before_continue == 2  # the closed vote did not answer the budget question
+    assert len(chat.of("ask")) == 2  # nor was the question asked again
+    assert _results(llm.calls[-1].messages)[0].endswith("Winner: Belem Suites.")
