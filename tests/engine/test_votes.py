@@ -273,3 +273,39 @@ def test_a_vote_closing_during_the_budget_question_is_no_answer_to_it(tmp_path):
     assert calls_before_continue == 2  # the closed vote did not answer the budget question
     assert len(chat.of("ask")) == 2  # nor was the question asked again
     assert _results(llm.calls[-1].messages)[0].endswith("Winner: Belem Suites.")
+
+
+#: The steps of the standard Lisbon trip (tests/engine/test_conversation.py)
+#: as the code before team votes ran them, read from the embedded store: a
+#: trip that never opens a vote must replay exactly these.
+LISBON_STEPS = [
+    "now_step", "llm_step", "post_step", "wait", "publish_waiter_step", "now_step", "sleep", "choice_step",
+    "record", "claim_step", "llm_step", "post_step", "tool_step", "post_step", "llm_step", "post_step",
+    "tool_step", "post_step", "llm_step", "post_step", "wait", "publish_waiter_step", "now_step", "sleep",
+    "choice_step", "record", "claim_step", "llm_step", "post_step", "tool_step", "tool_step", "post_step",
+    "llm_step", "post_step", "wait", "publish_waiter_step", "now_step", "sleep", "choice_step", "record",
+    "claim_step", "llm_step", "post_step", "record",
+]
+
+
+def test_a_trip_without_a_vote_runs_the_same_steps_as_before_votes(tmp_path):
+    from testing.fakes.scenario import lisbon_script
+    from workflows.durable.history import read_embedded, step_name, trip_segments
+    from workflows.durable.state_dir import DB_NAME
+
+    with research_fakes(lisbon_script) as (llm, serper, site):
+
+        async def scenario():  # type: ignore[no-untyped-def]
+            async with planner(research_env(llm, serper, tmp_path)) as p:
+                await p.start("trip-1", "Lisbon in May, 4 people")
+                for n, answer in enumerate(("May 1-4", "2000 EUR", "vegetarian"), start=1):
+                    await p.wait_for("ask", n)
+                    await p.reply("trip-1", answer)
+                return await p.outcome("trip-1")
+
+        assert asyncio.run(scenario())["status"] == "done"
+    history = read_embedded(tmp_path / DB_NAME, "trip-1")
+    assert history is not None
+    [segment] = trip_segments(history, "trip-1")
+    assert [step_name(s) for s in segment.steps] == LISBON_STEPS
+    assert "ask_team_vote" in llm.calls[0].tools  # the tool was offered
