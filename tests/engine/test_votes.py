@@ -309,3 +309,27 @@ def test_a_trip_without_a_vote_runs_the_same_steps_as_before_votes(tmp_path):
     [segment] = trip_segments(history, "trip-1")
     assert [step_name(s) for s in segment.steps] == LISBON_STEPS
     assert "ask_team_vote" in llm.calls[0].tools  # the tool was offered
+
+
+def test_the_terminal_shows_a_vote_once_and_its_outcome_once() -> None:
+    import io
+
+    from testing.memory_registry import memory_registry
+    from travel_planner.terminal import TerminalChatPort
+    from workflows.votes import OpenVote
+
+    async def scenario() -> str:
+        out = io.StringIO()
+        port = TerminalChatPort(memory_registry(), out)
+        vote = OpenVote("t/vote1", "Which hotel?", HOTELS, 2, 0)
+        await port.vote({}, vote.view(), key="t/vote1")
+        await port.vote({}, vote.view(), key="t/vote1")  # a tally: a terminal cannot rewrite a line above
+        await port.vote({}, vote.view(closed=True, why="its time ran out"), key="t/vote1")
+        await port.vote({}, vote.view(closed=True, why="its time ran out"), key="t/vote1")
+        return out.getvalue()
+
+    assert asyncio.run(scenario()) == (
+        "planner> Team vote: Which hotel?\n  [1] Casa Alfama  [2] Baixa Inn  [3] Belem Suites\n"
+        "  (no buttons here: answer in words)\n"
+        "planner> Vote closed (its time ran out): No votes\n"
+    )
