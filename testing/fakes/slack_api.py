@@ -1112,7 +1112,7 @@ def _truthy(value: Any) -> bool:
 #: Block types Slack knows; any other is refused (`invalid_blocks`).
 BLOCK_TYPES = frozenset({
     "actions", "context", "divider", "file", "header", "image", "input", "markdown", "rich_text",
-    "section", "table", "video", "context_actions",
+    "section", "table", "video", "context_actions", "card", "carousel",
 })
 #: Interactive elements an actions block (or a section's accessory) may hold.
 _ELEMENT_TYPES = frozenset({
@@ -1120,7 +1120,7 @@ _ELEMENT_TYPES = frozenset({
     "static_select", "external_select", "users_select", "conversations_select", "channels_select",
     "multi_static_select", "multi_users_select", "multi_conversations_select", "multi_channels_select",
     "multi_external_select", "image", "workflow_button", "rich_text_input", "plain_text_input",
-    "email_text_input", "url_text_input", "number_input", "file_input",
+    "email_text_input", "url_text_input", "number_input", "file_input", "feedback_buttons", "icon_button",
 })
 
 
