@@ -126,12 +126,12 @@ class Planner:
         (two while a vote is open: the quiet phase's and the vote's)."""
         return sleeps_on_timers(self.runtime, timers)
 
-    def caught_up(self, clock: ManualClock) -> bool:
+    def caught_up(self, clock: ManualClock, timers: int = 1) -> bool:
         """Nothing is due at `clock`'s time and the trip sleeps on its timer:
         after moving the clock, what that time brings has happened."""
         assert self.runtime.connection is not None
         due = self.runtime.connection.state.tick_is_due(int(clock() * 1000))
-        return not due and self.settled_on_a_timer()
+        return not due and self.settled_on_a_timer(timers)
 
 
 def sleeps_on_timers(runtime: Runtime, count: int = 1) -> bool:

@@ -112,8 +112,8 @@ def test_a_vote_closes_at_its_deadline_on_a_durable_timer(tmp_path):
                 await until(lambda: p.chat.votes[vote_id][-1].voters[1] == ("Ana",))
                 await until(lambda: p.settled_on_a_timer(timers=2))  # the reminder's and the vote's
                 clock.advance(hours=1.9)
-                await asyncio.sleep(0.3)  # ticks at 1.9 h: nothing is due yet
-                assert not p.chat.votes[vote_id][-1].closed and p.settled_on_a_timer(timers=2)
+                await until(lambda: p.caught_up(clock, timers=2))  # 1.9 h: nothing is due yet
+                assert not p.chat.votes[vote_id][-1].closed
                 clock.advance(hours=0.2)
                 outcome = await p.outcome("trip-d")
                 return outcome, p.chat
@@ -333,3 +333,43 @@ def test_the_terminal_shows_a_vote_once_and_its_outcome_once() -> None:
         "  (no buttons here: answer in words)\n"
         "planner> Vote closed (its time ran out): No votes\n"
     )
+
+
+def waits(p) -> set[str]:  # type: ignore[no-untyped-def]
+    """The reply promises the trip waits on now."""
+    state = p.runtime.connection.state
+    return {x.id for x in state.promises.values() if x.state == "pending" and x.tags.get("resonate:external") == "true"}
+
+
+def test_a_click_on_a_closed_vote_wakes_nobody(tmp_path):
+    def script(messages: list[dict[str, Any]]) -> dict[str, Any]:
+        last = messages[-1]
+        if len(messages) == 1:
+            return call_tools(("ask_team_vote", vote_args(quorum=1)))
+        if last["role"] == "tool":
+            return say("While you vote: which dates?")
+        if last["content"].startswith("Team vote result"):
+            return say("Casa Alfama it is. Which dates?")
+        return call_tools(("finish_trip", {"plan": "# Lisbon\n\n" + last["content"]}))
+
+    with research_fakes(lambda url: script) as (llm, serper, site):
+
+        async def scenario():  # type: ignore[no-untyped-def]
+            async with planner(research_env(llm, serper, tmp_path)) as p:
+                await p.start("trip-l", "Lisbon")
+                await p.wait_for("ask", 1)
+                [vote_id] = p.chat.votes
+                await p.runtime.engine.deliver_reply("trip-l", click(vote_id, "U0ANA", 0, 1))  # the quorum of 1
+                await p.wait_for("ask", 2)
+                await until(p.settled_on_a_timer)
+                calls, views, before = len(llm.calls), len(p.chat.votes[vote_id]), waits(p)
+                await p.runtime.engine.deliver_reply("trip-l", click(vote_id, "U0BEN", 1, 2))  # buttons still on screen
+                await until(lambda: waits(p) - before and p.settled_on_a_timer())  # read, and waiting again
+                late = (len(llm.calls) - calls, len(p.chat.votes[vote_id]) - views)
+                await p.reply("trip-l", "May 1-4", author="Ana")
+                return await p.outcome("trip-l"), late
+
+        outcome, late = asyncio.run(scenario())
+
+    assert outcome["status"] == "done" and outcome["plan"] == "# Lisbon\n\n[Ana] May 1-4"
+    assert late == (0, 0)  # no LLM call, no rewrite

@@ -126,7 +126,7 @@ def test_a_vote_in_slack_tallies_in_place_counts_a_changed_vote_once_and_closes_
     print("VOTE CLOSED:", json.dumps({"text": closed["text"], "blocks": closed["blocks"]}, ensure_ascii=False, indent=1))
 
 
-def test_a_vote_closes_at_its_deadline_when_the_clock_gets_there_and_a_late_click_is_ignored(slack, tmp_path):
+def test_a_vote_closes_at_its_deadline_when_the_clock_gets_there_and_a_late_click_is_told_so(slack, tmp_path):
     clock = ManualClock()
     with research_fakes(vote_script(closes_in_hours=2, quorum=3)) as (llm, serper, site):
         env = research_env(llm, serper, tmp_path)
@@ -140,12 +140,14 @@ def test_a_vote_closes_at_its_deadline_when_the_clock_gets_there_and_a_late_clic
             clock.advance(hours=2.1)
             outcome = sp.outcome(root_ts)
             closed = _vote(slack, root_ts)
-            # A click from a screen still showing the buttons, after the close: stored, counted nowhere.
+            # A click from a screen still showing the buttons, after the trip's end: the person is told.
             assert _press(sp, posted, "vote_option_0", "U0ANA", "1700000009.000001")[0] == 200
+            [told] = sp.wait(lambda: slack.ephemerals)
             after = _vote(slack, root_ts)
 
     assert outcome["status"] == "done"
     assert closed is not None and closed == after
+    assert told["user"] == "U0ANA" and "no longer running" in told["text"]
     assert "Closed* (its time ran out). Winner: Baixa Inn (1 vote)" in closed["blocks"][-1]["elements"][0]["text"]
     assert _results(llm.calls[-1].messages)[0].startswith('Team vote result for "Which hotel?" (closed: its time ran out; 1 voted)')
 
