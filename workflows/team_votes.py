@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from workflows.ports import Reply
 from workflows.posts import Vote
 from workflows.tool_calls import ToolCall
-from workflows.votes import CLOSE, VOTE_REPLY, OpenVote, VoteClick, opened_message, parse_vote_args, vote_deadline
+from workflows.votes import CLOSE, MAX_OPEN_VOTES, VOTE_REPLY, OpenVote, VoteClick, opened_message, parse_vote_args, vote_deadline
 
 if TYPE_CHECKING:
     from workflows.trip import _Segment
@@ -43,6 +43,8 @@ class TeamVotes:
         spec = parse_vote_args(call.arguments)
         if isinstance(spec, str):
             return spec
+        if len(self._votes) >= MAX_OPEN_VOTES:
+            return f"Error: {len(self._votes)} votes are open already; wait for one to close before asking another."
         now = await self.seg.time.now_ms()
         closes_at = vote_deadline(now, spec.closes_in_hours, self.seg.s.expires_at)
         if closes_at <= now:

@@ -12,6 +12,7 @@ deduplicated by its key and never lost.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,10 @@ MAX_OPTION_CHARS = 75
 MAX_QUESTION_CHARS = 300
 #: Nobody waits for more voters than this.
 MAX_QUORUM = 100
+#: Longer is capped (and the trip's own end caps it further: `vote_deadline`).
+MAX_HOURS = 24.0 * 366
+#: More open votes at once would bury the thread in buttons.
+MAX_OPEN_VOTES = 3
 #: `VoteClick.option` of the "Close vote" button.
 CLOSE = -1
 
@@ -94,12 +99,12 @@ def parse_vote_args(args: dict[str, Any]) -> VoteSpec | str:
     if len({o.casefold() for o in options}) != len(options):
         return "Error: the vote options must be distinct."
     hours = args.get("closes_in_hours")
-    if isinstance(hours, bool) or not isinstance(hours, int | float) or not hours > 0:
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or not math.isfinite(hours) or not hours > 0:
         return "Error: `closes_in_hours` must be a number of hours greater than 0."
     quorum = args.get("quorum")
     if isinstance(quorum, bool) or not isinstance(quorum, int) or not 1 <= quorum <= MAX_QUORUM:
         return f"Error: `quorum` must be a whole number of voters from 1 to {MAX_QUORUM}."
-    return VoteSpec(question, options, float(hours), quorum)
+    return VoteSpec(question, options, min(float(hours), MAX_HOURS), quorum)
 
 
 @dataclass(frozen=True, slots=True)

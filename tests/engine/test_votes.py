@@ -183,6 +183,11 @@ def test_bad_vote_arguments_go_back_to_the_llm_as_a_tool_error(tmp_path):
         vote_args(options=["x" * 76, "B"]),
         vote_args(closes_in_hours=0),
         vote_args(quorum=0),
+        '{"question": "Which hotel?", "options": ["A", "B"], "closes_in_hours": Infinity, "quorum": 2}',
+        vote_args(question="Hotel A or B?", options=["A", "B"], closes_in_hours=1e12),  # capped: opens
+        vote_args(question="Dates?", options=["May", "June"]),
+        vote_args(question="Day trip?", options=["Sintra", "Cascais"]),
+        vote_args(question="One too many?", options=["Yes", "No"]),
     ]
 
     def script(messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -200,15 +205,22 @@ def test_bad_vote_arguments_go_back_to_the_llm_as_a_tool_error(tmp_path):
 
         outcome, chat = asyncio.run(scenario())
 
-    assert outcome["status"] == "done" and chat.votes == {}
-    errors = [m["content"] for m in llm.calls[-1].messages if m["role"] == "tool"]
+    assert outcome["status"] == "done" and len(chat.votes) == 3
+    answers = [m["content"] for m in llm.calls[-1].messages if m["role"] == "tool"]
+    errors = answers[:6] + answers[9:10]
     assert errors == [
         "Error: a vote has 2 to 6 options; you gave 1.",
         "Error: the vote options must be distinct.",
         "Error: each vote option is at most 75 characters (it is a button); shorten 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'…",
         "Error: `closes_in_hours` must be a number of hours greater than 0.",
         "Error: `quorum` must be a whole number of voters from 1 to 100.",
+        "Error: `closes_in_hours` must be a number of hours greater than 0.",
+        "Error: 3 votes are open already; wait for one to close before asking another.",
     ]
+    assert all(a.startswith("The vote is open") for a in answers[6:9])
+    closed = [views[-1] for views in chat.votes.values()]
+    assert [v.question for v in closed] == ["Hotel A or B?", "Dates?", "Day trip?"]
+    assert all(v.closed and v.why == "the plan was made" for v in closed)
 
 
 def test_an_open_vote_travels_to_the_next_segment_and_closes_there(tmp_path):
