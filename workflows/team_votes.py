@@ -19,7 +19,16 @@ from typing import TYPE_CHECKING, Any
 from workflows.ports import Reply
 from workflows.posts import Vote
 from workflows.tool_calls import ToolCall
-from workflows.votes import CLOSE, MAX_OPEN_VOTES, VOTE_REPLY, OpenVote, VoteClick, opened_message, parse_vote_args, vote_deadline
+from workflows.votes import (
+    CLOSE,
+    MAX_OPEN_VOTES,
+    VOTE_REPLY,
+    OpenVote,
+    VoteClick,
+    opened_message,
+    parse_vote_args,
+    vote_deadline,
+)
 
 if TYPE_CHECKING:
     from workflows.trip import _Segment
@@ -33,10 +42,6 @@ class TeamVotes:
         self._votes = [OpenVote.from_dict(v) for v in segment.s.votes]
         self._timer_due = 0  # the deadline the last `timers()` waits for
         self._fired_at = 0  # that deadline, once its timer won the race
-
-    @property
-    def any_open(self) -> bool:
-        return bool(self._votes)
 
     async def open_vote(self, call: ToolCall) -> str:
         """Post the vote the LLM asked for; the tool message it reads now."""
@@ -124,4 +129,4 @@ class TeamVotes:
         self.seg.s.votes = [v.to_dict() for v in self._votes]
 
 
-__all__ = ["CLOSE", "TeamVotes"]
+__all__ = ["TeamVotes"]
