@@ -81,6 +81,9 @@ class SurfaceChatPort:
     async def set_status(self, thread: ThreadRef, status: str) -> None:
         await self._port(thread).set_status(thread, status)
 
+    async def vote(self, thread: ThreadRef, view: Any, *, key: str) -> None:
+        await self._port(thread).vote(thread, view, key=key)
+
     async def aclose(self) -> None:
         if self._slack is not None:
             await self._slack.aclose()

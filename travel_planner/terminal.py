@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from workflows.exactly_once import ExactlyOnce
 from workflows.ports import PostLedger, ThreadRef, TripRecord
+from workflows.votes import VoteView
 
 PLANNER = "planner>"
 #: The lines that frame a plan (tests and people look for them).
@@ -120,6 +121,15 @@ class TerminalChatPort:
 
     async def set_status(self, thread: ThreadRef, status: str) -> None:
         return None  # the terminal shows steps as they post
+
+    async def vote(self, thread: ThreadRef, view: VoteView, *, key: str) -> None:
+        """The vote once, and its outcome once closed (a terminal has no
+        buttons: answer in words; its tallies come only from Slack)."""
+        if not view.closed:
+            options = "  ".join(f"[{i + 1}] {o}" for i, o in enumerate(view.options))
+            await self._print_once(key, f"{PLANNER} Team vote: {view.question}\n  {options}\n  (no buttons here: answer in words)")
+        else:
+            await self._print_once(f"{key}#closed", f"{PLANNER} Vote closed ({view.why}): {view.outcome}")
 
 
 def _plan_block(plan: str, footer: str) -> str:

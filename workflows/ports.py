@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from workflows.votes import VoteView
 
 #: Where a trip talks to its people. Opaque to the workflow; the chat port that
 #: created it knows how to read it (Slack: team, channel, thread_ts).
@@ -312,6 +315,12 @@ class ChatPort(Protocol):
 
     async def set_status(self, thread: ThreadRef, status: str) -> None:
         """A transient "is thinking..." indicator; "" clears it. Best effort."""
+        ...
+
+    async def vote(self, thread: ThreadRef, view: VoteView, *, key: str) -> None:
+        """Show a team vote: posted the first time under `key` (with a button
+        per option and one to close it), rewritten in place after (tallies
+        with the voters' names; once closed, the outcome and no buttons)."""
         ...
 
 

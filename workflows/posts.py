@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from workflows.votes import VoteView
+
 
 @dataclass(frozen=True, slots=True)
 class Ask:
@@ -61,4 +63,13 @@ class Plan:
     kind: ClassVar[str] = "plan"
 
 
-type Post = Ask | Progress | ProgressDone | Notice | Plan
+@dataclass(frozen=True, slots=True)
+class Vote:
+    """A team vote: posted once, then rewritten in place (same key) with
+    each new tally and when it closes."""
+
+    view: VoteView
+    kind: ClassVar[str] = "vote"
+
+
+type Post = Ask | Progress | ProgressDone | Notice | Plan | Vote

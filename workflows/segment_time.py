@@ -87,6 +87,10 @@ class SegmentTime:
             due, then = self.s.expires_at, "expire"
         return self._timer_due_at(due), then
 
+    def timer_at(self, due_ms: int) -> Any:
+        """A durable timer due at `due_ms` (epoch ms), whatever the version."""
+        return self._timer_due_at(due_ms)
+
     def _timer_due_at(self, due_ms: int) -> Any:
         """A durable timer due at `due_ms` (epoch ms).
 

@@ -22,7 +22,7 @@ from workflows import failpoints, tracing
 from workflows.failpoints import boundary
 from workflows.llm import LlmOutcome
 from workflows.ports import ChatPort, Inbox, PostFailed, Reply, ThreadRef
-from workflows.posts import Ask, Notice, Plan, Post, Progress, ProgressDone
+from workflows.posts import Ask, Notice, Plan, Post, Progress, ProgressDone, Vote
 from workflows.services import TripServices
 from workflows.tool_calls import ToolCall
 from workflows.text import scrub, scrub_text
@@ -126,6 +126,8 @@ async def _post(chat: ChatPort, thread: ThreadRef, post: Post, key: str) -> None
             await chat.final_plan(thread, plan, key=key, footer=footer, itinerary=itinerary)
         case Notice(text):
             await chat.notice(thread, text, key=key)
+        case Vote(view):
+            await chat.vote(thread, view, key=key)
     await chat.set_status(thread, "")  # the turn is people's now
 
 

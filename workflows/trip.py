@@ -49,6 +49,7 @@ from workflows.prompts import (
 )
 from workflows.segment_time import UNTIL_TRIP_DEADLINE, SegmentTime, TripExpired, expiry_moment, leaf
 from workflows.services import TripServices
+from workflows.team_votes import TeamVotes
 from workflows.steps import (
     CANCEL_TIMER_STEP,
     CLAIM_STEP,
@@ -71,6 +72,7 @@ from workflows.tool_calls import (
     trim_for_transcript,
 )
 from workflows.transcript import compact_in_steps, total_chars
+from workflows.votes import VOTE_TOOL, VOTE_TOOL_SPEC
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +124,7 @@ class _Segment:
         self.posts = 0
         self.turns_here = 0
         self.steps_here = 0
+        self.votes = TeamVotes(self)
 
     # -- durable building blocks -------------------------------------------------
 
@@ -137,15 +140,18 @@ class _Segment:
 
         Returns the post's key (pass it back to rewrite the same post).
         `failpoint` names this post for the crash tests (workflows/failpoints.py)."""
-        if not key:
-            self.posts += 1
-            key = f"{self.ctx.info.id}/{post.kind}{self.posts}"
+        key = key or self.new_key(post.kind)
         trip = (self.s.trip_id, trip_fields) if trip_fields is not None else None
         named = {"failpoint": failpoint} if failpoint else {}
         failure = await self.durably(POST_STEP, post, self.s.thread, key, trip, **named)
         if failure:
             raise ThreadUnavailable(failure)
         return key
+
+    def new_key(self, kind: str) -> str:
+        """The key of this segment's next new post of `kind`."""
+        self.posts += 1
+        return f"{self.ctx.info.id}/{kind}{self.posts}"
 
     async def durably(self, step: str, *args: Any, **kwargs: Any) -> Any:
         """Run a step that talks to Slack or the registry until it succeeds.
@@ -182,11 +188,14 @@ class _Segment:
                     self.time.closing = True
                     await self.durably(CANCEL_TIMER_STEP, promise_id)
                 raise
+            if self.votes.deadline_fired:  # a vote's deadline, not a reply, ended the wait
+                await self.durably(CANCEL_TIMER_STEP, promise_id)
             claimed = await self.durably(CLAIM_STEP, self.s.trip_id)
             if parked:
                 await self.show_state("active")
-            if claimed:
-                return [Reply.from_dict(r) for r in claimed]
+            replies, vote_closed = await self.votes.absorb([Reply.from_dict(r) for r in claimed])
+            if replies or vote_closed:
+                return replies
 
     async def _quiet_phases(self, p: Any) -> bool:
         """Remind, park, expire, until the reply promise `p` settles; True if
@@ -200,12 +209,17 @@ class _Segment:
         )
         for pause, then in phases:
             timer, then = await self.time.bounded_timer(pause, then)
-            winner, rejected = await self.time.first_settled(p, timer)
+            vote_timers = self.votes.timers()  # none unless a vote is open
+            winner, rejected = await self.time.first_settled(p, timer, *vote_timers)
+            if vote_timers and winner != 2:
+                await self.durably(CANCEL_TIMER_STEP, await vote_timers[0].id())
             if rejected:  # an engine that times promises out (Postgres) ended the wait
                 await self.durably(CANCEL_TIMER_STEP, await timer.id())
                 raise TripExpired
-            if winner == 0:
+            if winner != 1:  # a reply (or a vote's deadline: `votes.timers`)
                 await self.durably(CANCEL_TIMER_STEP, await timer.id())
+                if winner == 2:
+                    self.votes.deadline_came()
                 break
             if then == "expire":
                 raise TripExpired
@@ -285,11 +299,13 @@ class _Segment:
         except _Cancelled as cancel:
             self.time.closing = True
             await self.post(Notice(cancelled_notice(cancel.by)), {"last_question": ""})
+            await self.votes.close_all("the trip was cancelled")
             await self.show_state("cancelled")
             return {"status": "cancelled", "by": cancel.by, "usage": self.s.usage}
         except TripExpired:
             self.time.closing = True
             await self.post(Notice(EXPIRED_NOTICE), {"last_question": ""})
+            await self.votes.close_all("the trip ended")
             await self.show_state("expired")
             return {"status": "expired", "usage": self.s.usage}
 
@@ -303,7 +319,7 @@ class _Segment:
             await self.ask_and_wait(ASK_FOR_REQUEST)
             if self.s.messages:  # words, not only a control
                 self.s.request = self.s.messages.pop()["content"]
-        specs = [*self.svc.tool_specs, FINISH_TOOL_SPEC]
+        specs = [*self.svc.tool_specs, VOTE_TOOL_SPEC, FINISH_TOOL_SPEC]
         unusable = ""  # the failure kind of the answers asked again in a row
         retries = 0
         outage_told = False
@@ -313,7 +329,10 @@ class _Segment:
                 return await self.hand_over()
             if not self.s.finishing and self._over_budget():
                 level = self.s.budget_level
-                await self.ask_and_wait(budget_question(self.s.usage, self._caps()), choices=("continue", "finish"))
+                replies = await self.ask_and_wait(budget_question(self.s.usage, self._caps()), choices=("continue", "finish"))
+                while not replies:  # only a vote closed: the question still waits for its answer
+                    replies = await self.wait_for_replies()
+                    self.take(replies)
                 if not self.s.finishing and self.s.budget_level == level:
                     self.s.budget_level += 1  # any answer but "finish" means go on
                 continue
@@ -321,7 +340,8 @@ class _Segment:
             outcome = await self.call_llm(extra, specs)
             if outcome.failure == "control":
                 claimed = await self.durably(CLAIM_STEP, self.s.trip_id)
-                self.take([Reply.from_dict(r) for r in claimed])
+                replies, _ = await self.votes.absorb([Reply.from_dict(r) for r in claimed])
+                self.take(replies)
                 continue
             if outcome.failure == "transient":
                 outages += 1
@@ -376,7 +396,7 @@ class _Segment:
         The round shows as one line in the thread, rewritten in place when the
         round is done."""
         parsed = [parse_tool_call(c, specs) for c in calls]
-        runnable = [p for p in parsed if not isinstance(p, BrokenToolCall) and p.name != FINISH_TOOL]
+        runnable = [p for p in parsed if not isinstance(p, BrokenToolCall) and p.name not in (FINISH_TOOL, VOTE_TOOL)]
         round_calls = [(p.name, p.arguments) for p in runnable]
         line_key = await self.post(Progress(research_line(round_calls))) if runnable else ""
         futures = {
@@ -391,6 +411,8 @@ class _Segment:
                 finished = finished_plan(FINISH_TOOL, p.arguments)  # a broken plan goes back to the LLM
                 content = finished if isinstance(finished, str) else POSTED
                 finish_plan = finish_plan if isinstance(finished, str) else finished
+            elif p.name == VOTE_TOOL:
+                content = await self.votes.open_vote(p)
             else:
                 content = await futures[p.call_id]
                 failed.append(is_tool_error(content) or content.startswith("Error:"))
@@ -404,6 +426,7 @@ class _Segment:
     async def finish(self, plan: str, itinerary: dict[str, Any] | None = None) -> dict[str, Any]:
         plan = strip_sentinel(plan)[0]
         footer = usage_footer(self.s.usage, self.svc.settings.price_per_mtok)
+        await self.votes.close_all("the plan was made")
         key = await self.post(Plan(plan, footer, itinerary), {"last_question": "", "usage": self.s.usage})
         await self.show_state("done", plan_key=key)
         return {"status": "done", "plan": plan, "usage": self.s.usage}

@@ -24,6 +24,7 @@ class TripState:
     finishing: bool = False  # people asked for the plan with what we have
     last_question: str = ""
     expires_at: int = 0  # epoch ms the trip ends at if it is still open (v2; 0: not known yet)
+    votes: list[dict[str, Any]] = field(default_factory=list)  # open team votes (workflows/votes.OpenVote)
     started_at_ms: int = 0  # wall time this segment was started, for its trace span only (0: unknown)
 
     def to_dict(self) -> dict[str, Any]:

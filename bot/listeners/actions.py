@@ -39,7 +39,7 @@ def _listener(services: BotServices, kind: str) -> Any:
     return on_click
 
 
-def _where(body: dict[str, Any]) -> tuple[str, str, str, str]:
+def clicked_at(body: dict[str, Any]) -> tuple[str, str, str, str]:
     """(team, channel, message_ts, thread root ts) of the clicked message."""
     container = body.get("container") or {}
     message = body.get("message") or {}
@@ -51,7 +51,7 @@ def _where(body: dict[str, Any]) -> tuple[str, str, str, str]:
 
 
 async def handle_click(services: BotServices, body: dict[str, Any], action: dict[str, Any], kind: str) -> str:
-    team, channel, message_ts, root_ts = _where(body)
+    team, channel, message_ts, root_ts = clicked_at(body)
     user = str((body.get("user") or {}).get("id") or "")
     if not (team and channel and root_ts and user):
         services.logger.warning("a %s click without team/channel/message/user; ignored", kind)
@@ -103,4 +103,4 @@ async def _close_question(
         services.logger.info("could not close the question %s/%s: %r", channel, message_ts, exc)
 
 
-__all__ = ["handle_click", "register"]
+__all__ = ["clicked_at", "handle_click", "register"]

@@ -35,12 +35,14 @@ from bot.slack_chat.sending import MessageSender
 from bot.slack_chat.status import ThreadStatus
 from bot.slack_chat.thread_search import ThreadSearch, thread_parts, trip_id_of
 from bot.slack_chat.uploads import PlanFiles
+from bot.slack_chat.vote_blocks import vote_message
 from bot.workspaces import SingleWorkspace, WorkspaceUnknown, Workspaces
 from workflows import failpoints
 from workflows.exactly_once import ExactlyOnce
 from workflows.itinerary.calendar import calendar_file_name, itinerary_calendar
 from workflows.itinerary.model import Itinerary
 from workflows.ports import PostLedger, ThreadRef, TripRecord
+from workflows.votes import VoteView
 
 log = logging.getLogger("bot.slack_chat")
 
@@ -172,6 +174,20 @@ class SlackChatPort:
 
     async def set_status(self, thread: ThreadRef, status: str) -> None:
         self._status.set(thread, status)
+
+    async def vote(self, thread: ThreadRef, view: VoteView, *, key: str) -> None:
+        """Post the vote once under `key`; after, rewrite it in place
+        (chat.update is safe to repeat). If Slack refuses the edit (someone
+        deleted the message), the vote goes on without it: logged."""
+        message = vote_message(view)
+        vote_ts = await self._once.posted(f"{key}#0")
+        if vote_ts is None:
+            await self.post(thread, message.text, key=key, kind="vote", messages=[message])
+            return
+        channel, _ = thread_parts(thread)
+        refusal = await self._in_workspace(thread, lambda client: self._sender.update(client, channel, vote_ts, message))
+        if refusal is not None:
+            self._log.warning("could not rewrite the vote %s in %s (%s)", vote_ts, channel, refusal)
 
     # -- more than the port ------------------------------------------------
 

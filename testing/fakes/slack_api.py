@@ -21,8 +21,10 @@ What it does, like Slack:
 - chat.postMessage and chat.update enforce the message limits (50 blocks,
   3,000 characters a section, 12,000 for all markdown blocks together, a
   plain_text header of at most 150 characters, context and actions sizes,
-  40,000 characters of text: ``msg_too_long``), refuse block types Slack
-  does not know and check `table` blocks (at most 100 rows of 1 to 20
+  40,000 characters of text: ``msg_too_long``), refuse block and element
+  types Slack does not know, repeated block_ids and action_ids, buttons as
+  Slack checks them (a plain_text label of 1-75 characters, a value of at
+  most 2,000), and check `table` blocks (at most 100 rows of 1 to 20
   raw_text / raw_number / rich_text cells, column_settings of `align` and
   `is_wrapped`, one table a message, none in a view: ``invalid_blocks``;
   `reject_table_blocks` refuses every table), and channel membership
@@ -1115,8 +1117,8 @@ def _truthy(value: Any) -> bool:
 
 #: Block types Slack knows; any other is refused (`invalid_blocks`).
 KNOWN_BLOCK_TYPES = frozenset({
-    "actions", "context", "context_actions", "divider", "file", "header", "image", "input", "markdown",
-    "rich_text", "section", "table", "video", "task_card", "plan",
+    "actions", "card", "carousel", "context", "context_actions", "divider", "file", "header", "image", "input",
+    "markdown", "plan", "rich_text", "section", "table", "task_card", "video",
 })
 #: Slack's table block: rows, cells a row, column settings; one table a message.
 MAX_TABLE_ROWS, MAX_TABLE_CELLS = 100, 20
@@ -1153,6 +1155,41 @@ def _check_table(block: dict[str, Any]) -> None:
             raise _SlackFailure("invalid_blocks")
 
 
+#: Interactive elements an actions block (or a section's accessory) may hold.
+_ELEMENT_TYPES = frozenset({
+    "button", "checkboxes", "datepicker", "datetimepicker", "timepicker", "overflow", "radio_buttons",
+    "static_select", "external_select", "users_select", "conversations_select", "channels_select",
+    "multi_static_select", "multi_users_select", "multi_conversations_select", "multi_channels_select",
+    "multi_external_select", "image", "workflow_button", "rich_text_input", "plain_text_input",
+    "email_text_input", "url_text_input", "number_input", "file_input", "feedback_buttons", "icon_button",
+})
+
+
+def _check_element(element: Any, action_ids: set[str]) -> None:
+    """An interactive element as Slack checks it: a known type, an action_id
+    (at most 255 characters) unique in the message; a button's label plain
+    text of 1 to 75 characters, its value at most 2,000, its url 3,000, its
+    style primary or danger."""
+    if not isinstance(element, dict) or element.get("type") not in _ELEMENT_TYPES:
+        raise _SlackFailure("invalid_blocks")
+    action_id = element.get("action_id")
+    if action_id is not None:
+        if not isinstance(action_id, str) or not action_id or len(action_id) > 255 or action_id in action_ids:
+            raise _SlackFailure("invalid_blocks")
+        action_ids.add(action_id)
+    if element["type"] != "button":
+        return
+    label = element.get("text") or {}
+    if not isinstance(label, dict) or label.get("type") != "plain_text":
+        raise _SlackFailure("invalid_blocks")
+    if not isinstance(label.get("text"), str) or not 1 <= len(label["text"]) <= 75:
+        raise _SlackFailure("invalid_blocks")
+    if len(str(element.get("value", ""))) > 2000 or len(str(element.get("url", ""))) > 3000:
+        raise _SlackFailure("invalid_blocks")
+    if element.get("style") not in (None, "primary", "danger"):
+        raise _SlackFailure("invalid_blocks")
+
+
 def _check_blocks(blocks: Any, reject_markdown: bool, max_blocks: int = 50, *, tables: bool = True) -> None:
     """Refuse what Slack refuses. `tables`: whether table blocks are taken
     (messages take them; views do not)."""
@@ -1167,8 +1204,17 @@ def _check_blocks(blocks: Any, reject_markdown: bool, max_blocks: int = 50, *, t
     if sum(b.get("type") == "table" for b in blocks) > (1 if tables else 0):
         raise _SlackFailure("invalid_blocks")  # one table a message, none where tables are not taken
     markdown_total = 0
+    block_ids: set[str] = set()
+    action_ids: set[str] = set()
     for block in blocks:
         kind = block.get("type")
+        block_id = block.get("block_id")
+        if block_id is not None:
+            if not isinstance(block_id, str) or not block_id or len(block_id) > 255 or block_id in block_ids:
+                raise _SlackFailure("invalid_blocks")
+            block_ids.add(block_id)
+        if kind == "section" and block.get("accessory") is not None:
+            _check_element(block["accessory"], action_ids)
         if kind == "table":
             _check_table(block)
         elif kind == "divider":
@@ -1199,6 +1245,8 @@ def _check_blocks(blocks: Any, reject_markdown: bool, max_blocks: int = 50, *, t
             elements = block.get("elements") or []
             if not elements or len(elements) > 25:
                 raise _SlackFailure("invalid_blocks")
+            for element in elements:
+                _check_element(element, action_ids)
         elif kind == "input":
             try:
                 check_input_block(block)

@@ -408,6 +408,8 @@ def block_actions(
     message_text: str = "x",
     message_blocks: list[dict[str, Any]] | None = None,
     response_url: str = "https://hooks.slack.com/actions/T0001/1/abc",
+    block_id: str = "b1",
+    button_text: str = "Click",
 ) -> str:
     """A block_actions interactivity request body (form with `payload=` JSON).
 
@@ -439,8 +441,8 @@ def block_actions(
         "actions": [
             {
                 "action_id": action_id,
-                "block_id": "b1",
-                "text": {"type": "plain_text", "text": "Click", "emoji": True},
+                "block_id": block_id,
+                "text": {"type": "plain_text", "text": button_text, "emoji": True},
                 "value": value,
                 "type": "button",
                 "action_ts": action_ts or f"{time.time():.6f}",
@@ -448,6 +450,36 @@ def block_actions(
         ],
     }
     return urlencode({"payload": json.dumps(payload)})
+
+
+def button_click(
+    message: dict[str, Any],
+    action_id: str,
+    *,
+    user_id: str,
+    channel_id: str,
+    team_id: str = TEAM_ID,
+    action_ts: str | None = None,
+) -> str:
+    """The block_actions request Slack sends when `user_id` presses the
+    button `action_id` on `message` as it is now (the fake's copy): the
+    button's own value, label and block_id, and the message's blocks.
+    Raises LookupError if the message shows no such button: nobody could
+    press it."""
+    for block in message.get("blocks") or []:
+        elements = list(block.get("elements") or []) if block.get("type") == "actions" else []
+        if block.get("type") == "section" and block.get("accessory"):
+            elements.append(block["accessory"])
+        for element in elements:
+            if element.get("type") == "button" and element.get("action_id") == action_id:
+                return block_actions(
+                    action_id=action_id, user_id=user_id, user_name=user_id.lower(), channel_id=channel_id,
+                    team_id=team_id, message_ts=str(message["ts"]), thread_ts=message.get("thread_ts"),
+                    action_ts=action_ts, value=str(element.get("value", "")), message_text=str(message.get("text", "")),
+                    message_blocks=message.get("blocks"), block_id=str(block.get("block_id") or "b1"),
+                    button_text=str(element["text"]["text"]),
+                )
+    raise LookupError(f"message {message.get('ts')} shows no button {action_id!r}")
 
 
 def home_block_actions(
@@ -568,6 +600,7 @@ __all__ = [
     "direct_message",
     "event_envelope",
     "file_share",
+    "button_click",
     "home_block_actions",
     "json_body",
     "message_changed",

@@ -17,6 +17,7 @@ from workflows.ports import PostLedger, Reply, ThreadRef, ThreadRegistry, TripRe
 from workflows.runtime import Runtime, open_embedded, research_collaborators
 from workflows.trip import TRIP_VERSIONS
 from workflows.versions import TripVersions
+from workflows.votes import VoteView
 
 from testing.clock import ManualClock
 from testing.waiting import until as wait_on_loop
@@ -44,6 +45,8 @@ class RecordingChat:
     itineraries: list[dict[str, Any] | None] = field(default_factory=list)
     states: list[tuple[str, str]] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Each vote's renderings, by its key: posted, then rewritten in place.
+    votes: dict[str, list[VoteView]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._once = ExactlyOnce(self.ledger)
@@ -86,6 +89,11 @@ class RecordingChat:
     async def set_status(self, thread: ThreadRef, status: str) -> None:
         self.statuses.append(status)
 
+    async def vote(self, thread: ThreadRef, view: VoteView, *, key: str) -> None:
+        await self._post("vote", view.question, key)  # once; later renderings rewrite it in place
+        self.votes.setdefault(key, []).append(view)
+        self.changed.set()
+
     def of(self, kind: str) -> list[str]:
         return [p.text for p in self.posts if p.kind == kind]
 
@@ -117,22 +125,29 @@ class Planner:
     async def outcome(self, trip_id: str, timeout: float = DEADLINE) -> dict[str, Any]:
         return await asyncio.wait_for(self.runtime.engine.outcome(trip_id), timeout)
 
-    def settled_on_a_timer(self) -> bool:
-        """The trip sleeps: its workflow is suspended and one durable timer runs."""
-        assert self.runtime.connection is not None
-        state = self.runtime.connection.state
-        timers = [x for x in state.promises.values() if x.tags.get("resonate:timer") == "true"]
-        timer_ids = {x.id for x in timers}
-        workflows = [t for t in state.tasks.values() if t.id not in timer_ids and t.state != "fulfilled"]
-        pending = [x for x in timers if x.state == "pending"]
-        return len(pending) == 1 and bool(workflows) and all(t.state == "suspended" for t in workflows)
+    def settled_on_a_timer(self, timers: int = 1) -> bool:
+        """The trip sleeps: its workflow is suspended and `timers` durable timers run
+        (two while a vote is open: the quiet phase's and the vote's)."""
+        return sleeps_on_timers(self.runtime, timers)
 
-    def caught_up(self, clock: ManualClock) -> bool:
+    def caught_up(self, clock: ManualClock, timers: int = 1) -> bool:
         """Nothing is due at `clock`'s time and the trip sleeps on its timer:
         after moving the clock, what that time brings has happened."""
         assert self.runtime.connection is not None
         due = self.runtime.connection.state.tick_is_due(int(clock() * 1000))
-        return not due and self.settled_on_a_timer()
+        return not due and self.settled_on_a_timer(timers)
+
+
+def sleeps_on_timers(runtime: Runtime, count: int = 1) -> bool:
+    """The embedded store's trip is suspended on `count` pending durable timers
+    (move a manual clock only then: a step running while it jumps loses its lease)."""
+    assert runtime.connection is not None
+    state = runtime.connection.state
+    timers = [x for x in state.promises.values() if x.tags.get("resonate:timer") == "true"]
+    timer_ids = {x.id for x in timers}
+    workflows = [t for t in state.tasks.values() if t.id not in timer_ids and t.state != "fulfilled"]
+    pending = [x for x in timers if x.state == "pending"]
+    return len(pending) == count and bool(workflows) and all(t.state == "suspended" for t in workflows)
 
 
 async def until(predicate: Callable[[], Any], timeout: float = DEADLINE) -> None:

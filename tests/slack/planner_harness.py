@@ -28,6 +28,7 @@ from bot.slack_client import make_web_client
 from bot.threads import trip_id_for_thread
 from bot.workspaces import SingleWorkspace, Workspaces
 from testing.bot_process import CHANNEL, SIGNING_SECRET
+from testing.clock import ManualClock
 from testing.loop import LoopThread
 from testing.fakes.slack_api import TEAM_ID, FakeSlackWebAPI
 from testing.fakes.slack_requests import block_actions, send_signed
@@ -76,8 +77,11 @@ class SlackPlanner:
 
 
 @contextlib.contextmanager
-def slack_planner(api: FakeSlackWebAPI, env: dict[str, str], *, oauth: bool = False) -> Iterator[SlackPlanner]:
-    """`oauth`: installs through Bolt's OAuth flow (the fake's client id and
+def slack_planner(
+    api: FakeSlackWebAPI, env: dict[str, str], *, oauth: bool = False, clock: ManualClock | None = None
+) -> Iterator[SlackPlanner]:
+    """`clock`: the durable store's clock (timers come due as a test moves it).
+    `oauth`: installs through Bolt's OAuth flow (the fake's client id and
     secret; installations in SQLite beside the state), as `run` does with
     SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_STATE_SECRET; else one token."""
     loop = LoopThread("slack-planner-loop")
@@ -101,7 +105,8 @@ def slack_planner(api: FakeSlackWebAPI, env: dict[str, str], *, oauth: bool = Fa
                 ports.append(SlackChatPort(workspaces, ledger, status_refresh_seconds=0))
                 return ports[-1]
 
-            runtime = await open_embedded(env, research_collaborators(env, chat))
+            timing = {} if clock is None else {"clock": clock, "tick_seconds": 0.02}
+            runtime = await open_embedded(env, research_collaborators(env, chat), **timing)
             state.update(runtime=runtime, ports=ports)
             services = BotServices(
                 workspaces=workspaces,

@@ -157,3 +157,43 @@ def test_external_file_upload_flow(api: FakeSlackWebAPI, loop: LoopThread) -> No
     assert shared["content"] == b"itinerary" and shared["channel_id"] == "C1" and shared["thread_ts"] == root
     api.add_channel("C0OUT")
     assert _error(loop, client.files_upload_v2(channel="C0OUT", content="x", filename="p.md")) == "not_in_channel"
+
+
+def _button(action_id: str, text: str = "Go", value: str = "v", **extra) -> dict:  # type: ignore[no-untyped-def]
+    return {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": text}, "value": value, **extra}
+
+
+@pytest.mark.parametrize(
+    ("blocks", "why"),
+    [
+        ([{"type": "actions", "elements": [_button("a"), _button("a")]}], "an action_id twice in a message"),
+        ([{"type": "actions", "elements": [_button("a")]}, {"type": "actions", "elements": [_button("a")]}],
+         "an action_id twice, in two blocks"),
+        ([{"type": "actions", "elements": [_button(f"b{i}") for i in range(26)]}], "26 elements in an actions block"),
+        ([{"type": "actions", "elements": [_button("a", text="x" * 76)]}], "a button label of 76 characters"),
+        ([{"type": "actions", "elements": [_button("a", text="")]}], "an empty button label"),
+        ([{"type": "actions", "elements": [{**_button("a"), "text": {"type": "mrkdwn", "text": "*x*"}}]}],
+         "a mrkdwn button label"),
+        ([{"type": "actions", "elements": [_button("a", value="v" * 2001)]}], "a button value of 2,001 characters"),
+        ([{"type": "actions", "elements": [_button("a", style="green")]}], "an unknown button style"),
+        ([{"type": "actions", "elements": [{"type": "slider", "action_id": "s"}]}], "an unknown element type"),
+        ([{"type": "poll", "text": "x"}], "an unknown block type"),
+        ([{"type": "divider", "block_id": "x"}, {"type": "divider", "block_id": "x"}], "a block_id twice"),
+        ([{"type": "section", "text": {"type": "mrkdwn", "text": "x"}, "accessory": _button("a", text="y" * 80)}],
+         "a section's accessory button with a long label"),
+    ],
+)
+def test_buttons_and_blocks_slack_refuses_are_refused(api: FakeSlackWebAPI, loop: LoopThread, blocks, why) -> None:  # type: ignore[no-untyped-def]
+    api.add_channel("C1", is_member=True)
+    client = _client(api)
+    assert _error(loop, client.chat_postMessage(channel="C1", text="x", blocks=blocks)) == "invalid_blocks", why
+    ts = loop.run(client.chat_postMessage(channel="C1", text="fine"))["ts"]
+    assert _error(loop, client.chat_update(channel="C1", ts=ts, text="x", blocks=blocks)) == "invalid_blocks", why
+
+
+def test_buttons_within_slacks_limits_are_taken(api: FakeSlackWebAPI, loop: LoopThread) -> None:
+    api.add_channel("C1", is_member=True)
+    buttons = [_button(f"b{i}", text="x" * 75, value="v" * 2000) for i in range(24)] + [_button("z", style="danger")]
+    blocks = [{"type": "actions", "block_id": "row", "elements": buttons}, {"type": "divider"}]
+    loop.run(_client(api).chat_postMessage(channel="C1", text="x", blocks=blocks))
+    assert api.posts()[0]["blocks"] == blocks

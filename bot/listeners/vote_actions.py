@@ -1,0 +1,69 @@
+"""A team vote's buttons (`block_actions` on `vote_option_<i>` / `vote_close`).
+
+Unlike the other buttons, a click is stored before the ack: it goes to the
+trip's durable inbox as a `VoteClick` reply, keyed
+``f"vote:{user}:{action_ts}:{action_id}"``, so a crash before Slack is
+answered loses nothing (the request is sent again and lands once), and a
+retried request counts once. The trip (workflows/team_votes.py) reads the
+click when it next waits, rewrites the tally in place and closes the vote
+at its quorum. The work before the ack is local plus one bounded name lookup.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.controls import RUNNING_STATES, finished_text
+from bot.listeners.actions import clicked_at
+from bot.people import NAME_LOOKUP_SECONDS
+from bot.services import BotServices
+from bot.slack_chat.vote_blocks import VOTE_ACTIONS, read_button
+from bot.threads import trip_id_for_thread
+from workflows import failpoints
+from workflows.votes import VoteClick
+
+
+def register(app: AsyncApp, services: BotServices) -> None:
+    async def on_vote_click(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        # Stored first (see the module docstring). If storing fails, no ack:
+        # Slack shows the person the click failed, and they can click again.
+        await handle_vote_click(services, body, action)
+        failpoints.reached("after:vote_click")  # stored, Slack not answered yet
+        await ack()
+
+    app.action(VOTE_ACTIONS)(on_vote_click)
+
+
+async def handle_vote_click(services: BotServices, body: dict[str, Any], action: dict[str, Any]) -> str:
+    """Deliver one click; "delivered", "duplicate", "not_running" or "ignored"."""
+    team, channel, _, root_ts = clicked_at(body)
+    user = str((body.get("user") or {}).get("id") or "")
+    button = read_button(action)
+    if not (team and channel and root_ts and user) or button is None:
+        services.logger.warning("a vote click without team/channel/message/user/vote; ignored")
+        return "ignored"
+    try:
+        trip_id = trip_id_for_thread(team, channel, root_ts)
+    except ValueError:
+        return "ignored"
+    record = await services.directory.get_trip(trip_id)
+    if record is None:
+        return "ignored"
+    if record.state not in RUNNING_STATES:
+        services.in_background(
+            services.post_ephemeral(team=team, channel=channel, user=user, thread_ts=root_ts, text=finished_text(record)),
+            name="ephemeral-vote-closed",
+        )
+        return "not_running"
+    vote_id, option = button
+    action_ts = str(action.get("action_ts") or "")
+    author = await services.people.author_name(user, NAME_LOOKUP_SECONDS, team=team)
+    click = VoteClick(vote_id, option, user, author, key=f"vote:{user}:{action_ts}:{action.get('action_id')}", ts=action_ts)
+    accepted = await services.engine.deliver_reply(trip_id, click.to_reply())
+    services.logger.info("vote click %s for %s by %s %s", click.key, trip_id, user, "accepted" if accepted else "duplicate")
+    return "delivered" if accepted else "duplicate"
+
+
+__all__ = ["handle_vote_click", "register"]
