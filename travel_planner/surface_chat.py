@@ -67,7 +67,7 @@ class SurfaceChatPort:
     async def progress_done(self, thread: ThreadRef, text: str, *, key: str) -> None:
         await self._port(thread).progress_done(thread, text, key=key)
 
-    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> None:
+    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "", version: int = 1) -> None:
         await self._port(thread).final_plan(thread, plan, key=key, footer=footer)
 
     async def show_state(self, thread: ThreadRef, state: str, *, trip: TripRecord, plan_key: str = "") -> None:

@@ -101,7 +101,7 @@ class TerminalChatPort:
     async def progress_done(self, thread: ThreadRef, text: str, *, key: str) -> None:
         await self._print_once(f"{key}#done", f"  {text}")  # a terminal cannot rewrite a line above
 
-    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> None:
+    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "", version: int = 1) -> None:
         async def send() -> str:
             await self._print(_plan_block(plan, footer))
             self.plan_shown = True

@@ -18,7 +18,7 @@ type ThreadRef = Mapping[str, str]
 
 #: What a person can ask of a trip besides answering it; "stop" comes from
 #: the surface itself (the app was removed: the trip ends and tells nobody).
-CONTROLS = ("cancel", "finish", "continue", "stop")
+CONTROLS = ("cancel", "finish", "continue", "stop", "close")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,7 @@ class Reply:
 
 
 #: Trip states as people see them.
-TRIP_STATES = ("active", "waiting", "parked", "done", "cancelled", "expired", "failed")
+TRIP_STATES = ("active", "waiting", "parked", "done", "closed", "cancelled", "expired", "failed")
 
 
 @dataclass(slots=True)
@@ -68,6 +68,7 @@ class TripRecord:
     created_at: float = 0.0
     updated_at: float = 0.0
     usage: dict[str, Any] = field(default_factory=dict)
+    plan_versions: int = 0  # plans posted (v3 trips: 2 and up after changes); 0: none, or an older trip
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -294,8 +295,11 @@ class ChatPort(Protocol):
         """Rewrite, in place, the round line posted under `key`."""
         ...
 
-    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> None:
-        """Post the finished plan (and share it as a Markdown file)."""
+    async def final_plan(
+        self, thread: ThreadRef, plan: str, *, key: str, footer: str = "", version: int = 1
+    ) -> None:
+        """Post the finished plan (and share it as a Markdown file); `version`
+        2 and up is a revision after a change ("Plan v2")."""
         ...
 
     async def show_state(self, thread: ThreadRef, state: str, *, trip: TripRecord, plan_key: str = "") -> None:

@@ -52,10 +52,12 @@ class Notice:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """The finished plan, and its usage footer."""
+    """The finished plan, and its usage footer; `version` counts the plans
+    of the trip (2 and up: a revision after a change, "Plan v2")."""
 
     plan: str
     footer: str = ""
+    version: int = 1
     kind: ClassVar[str] = "plan"
 
 

@@ -94,7 +94,7 @@ class SlackChatPort:
             )
             await self.post(thread, text, key=f"{key}/again", kind="progress")
 
-    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> None:
+    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "", version: int = 1) -> None:
         """The plan as a structured message (header, day sections, usage
         footer; split into parts when long), then the whole plan as a Markdown
         file in the thread. Both exactly once per `key`."""

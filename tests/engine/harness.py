@@ -68,7 +68,7 @@ class RecordingChat:
                 post.text = text  # in place, like chat.update
         self.changed.set()
 
-    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> None:
+    async def final_plan(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "", version: int = 1) -> None:
         await self._post("plan", plan, key)
         self.footers.append(footer)
 
