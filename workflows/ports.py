@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from workflows.feedback import FeedbackBook
+
 #: Where a trip talks to its people. Opaque to the workflow; the chat port that
 #: created it knows how to read it (Slack: team, channel, thread_ts).
 type ThreadRef = Mapping[str, str]
@@ -255,8 +257,9 @@ class PostLedger(Protocol):
         ...
 
 
-class ThreadRegistry(TripDirectory, DeliveryMarks, Inbox, PostLedger, Protocol):
-    """All four parts on one store, as a runtime opens it (SQLite or Redis).
+class ThreadRegistry(TripDirectory, DeliveryMarks, Inbox, PostLedger, FeedbackBook, Protocol):
+    """All four parts on one store, as a runtime opens it (SQLite or Redis),
+    and the votes on plan versions (`workflows.feedback.FeedbackBook`).
 
     Only what opens the store needs the whole (the runtime, `travel-planner
     trips`, test rigs): it owns the one store and hands each consumer the

@@ -5,6 +5,7 @@
 - `events`: `app_mention` and `message` events (trip starts, thread replies,
   and the `@bot cancel | finish | status` commands in a trip thread).
 - `actions`: the Finish / Cancel / Continue buttons (`block_actions`).
+- `feedback`: the 👍/👎 under every plan version (`feedback_buttons`).
 - `home`: the App Home tab (`app_home_opened`).
 - `trip_form`: the Home tab's "Plan a trip" button and its modal.
 - `uninstall`: `app_uninstalled` / `tokens_revoked` (forget the workspace,
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.listeners import actions, commands, direct_messages, events, fallback, home, trip_form, uninstall
+from bot.listeners import actions, commands, direct_messages, events, fallback, feedback, home, trip_form, uninstall
 from bot.services import BotServices
 
 
@@ -29,6 +30,7 @@ def register_listeners(app: AsyncApp, services: BotServices, *, command: str = "
     direct_messages.register(app, services)  # before `events`: the first matching listener runs
     events.register(app, services)
     actions.register(app, services)
+    feedback.register(app, services)
     home.register(app, services)
     trip_form.register(app, services)
     uninstall.register(app, services)

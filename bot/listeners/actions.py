@@ -50,6 +50,9 @@ def _where(body: dict[str, Any]) -> tuple[str, str, str, str]:
     return team, channel, message_ts, root_ts
 
 
+clicked_message = _where  # also read by the feedback buttons (bot/listeners/feedback.py)
+
+
 async def handle_click(services: BotServices, body: dict[str, Any], action: dict[str, Any], kind: str) -> str:
     team, channel, message_ts, root_ts = _where(body)
     user = str((body.get("user") or {}).get("id") or "")
@@ -103,4 +106,4 @@ async def _close_question(
         services.logger.info("could not close the question %s/%s: %r", channel, message_ts, exc)
 
 
-__all__ = ["handle_click", "register"]
+__all__ = ["clicked_message", "handle_click", "register"]

@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.formatting import DEFAULT_PART_CHARS, MAX_BLOCKS, SlackMessage, Style, plan_messages, render
+from bot.plan_feedback import feedback_block
 from bot.root_message import choice_buttons, root_message
 from bot.slack_chat.errors import (
     NOT_INSTALLED,
@@ -96,15 +97,21 @@ class SlackChatPort:
 
     async def final_plan(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "", version: int = 1) -> None:
         """The plan as a structured message (header, day sections, usage
-        footer; split into parts when long), then the whole plan as a Markdown
-        file in the thread. Both exactly once per `key`."""
-        messages = plan_messages(plan, footer, style=self._style, part_chars=self._part_chars)
-        await self.post(thread, plan, key=key, kind="plan", messages=messages)
-        await self.share_plan_file(thread, plan, key=key, footer=footer)
+        footer; split into parts when long) with 👍/👎 under it, then the
+        whole plan as a Markdown file in the thread. Both exactly once per
+        `key`. A revision (`version` 2 and up) is headed "Plan v2" and its
+        file is `<slug>-v2.md`; earlier versions stay as they are."""
+        messages = plan_messages(plan, footer, style=self._style, part_chars=self._part_chars, version=version)
+        await self.post(thread, plan, key=key, kind="plan", messages=messages, extra_blocks=[feedback_block(version)])
+        await self.share_plan_file(thread, plan, key=key, footer=footer, version=version)
 
-    async def share_plan_file(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> str:
+    async def share_plan_file(
+        self, thread: ThreadRef, plan: str, *, key: str, footer: str = "", version: int = 1
+    ) -> str:
         """The plan as a Markdown file in the thread (`PlanFiles.share`): its file id."""
-        return await self._in_workspace(thread, lambda client: self._files.share(client, thread, plan, key, footer))
+        return await self._in_workspace(
+            thread, lambda client: self._files.share(client, thread, plan, key, footer, version=version)
+        )
 
     async def show_state(self, thread: ThreadRef, state: str, *, trip: TripRecord, plan_key: str = "") -> None:
         """Rewrite the trip's root message: its state, and a link to the plan.
@@ -122,7 +129,7 @@ class SlackChatPort:
             plan_ts = await self._once.posted(f"{plan_key}#0")
             if plan_ts is not None:
                 link = await self._permalink(client, channel, plan_ts)
-        root = root_message(trip.starter, trip.request, state, link)
+        root = root_message(trip.starter, trip.request, state, link, trip.plan_versions)
         refusal = await self._sender.update(client, channel, root_ts, root)
         if refusal is not None:
             self._log.warning(

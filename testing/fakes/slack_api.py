@@ -72,6 +72,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from testing.fakes.context_actions import context_actions_error
 from testing.fakes.slack_views import TriggerIds, ViewError, check_input_block, check_modal, view_submission
 from testing.loopback import LoopbackHTTP
 from testing.waiting import poll_until
@@ -1139,6 +1140,10 @@ def _check_blocks(blocks: Any, reject_markdown: bool, max_blocks: int = 50) -> N
             elements = block.get("elements") or []
             if not elements or len(elements) > 25:
                 raise _SlackFailure("invalid_blocks")
+        elif kind == "context_actions":
+            error = context_actions_error(block)
+            if error:
+                raise _SlackFailure(error)
         elif kind == "input":
             try:
                 check_input_block(block)
