@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from bot.formatting import escape_mrkdwn, neutralise_mentions, truncate
 from bot.people import CONTROL_NAME_LOOKUP_SECONDS, NAME_LOOKUP_SECONDS, People
 from bot.services import BotServices
+from workflows.plan_revisions import takes_changes
 from workflows.ports import TripRecord
 from workflows.usage import NO_PRICES, Prices, usage_words
 
@@ -95,11 +96,6 @@ def refusal_text(record: TripRecord) -> str:
 
 def finished_text(record: TripRecord) -> str:
     return f"This trip is no longer running: {STATE_WORDS.get(record.state, record.state)}."
-
-
-def takes_changes(record: TripRecord) -> bool:
-    """A trip with a plan that still takes changes (workflow v3): `close` ends it."""
-    return record.plan_versions > 0 and (record.state == "done" or record.state in RUNNING_STATES)
 
 
 def nothing_to_close_text(record: TripRecord) -> str:

@@ -75,7 +75,8 @@ async def list_trips(env: Mapping[str, str], out: TextIO) -> int:
     async with open_store(env) as store:
         trips = await store.registry.list_trips() if store.registry is not None else []
         trips = [t for t in trips if not is_pending_start(t)]
-        votes = {t.trip_id: await store.registry.trip_feedback(t.trip_id) for t in trips if t.plan_versions}
+        votes = {t.trip_id: await store.registry.trip_feedback(t.trip_id)
+                 for t in trips if t.plan_versions or t.state == "done"}
     if not trips:
         out.write(f"No trips yet ({store.label}).\n")
         return OK
@@ -162,7 +163,9 @@ async def show_trip(env: Mapping[str, str], trip_id: str, out: TextIO) -> int:
     if live:
         for line in transcript_lines(segment_messages(live[-1])):
             out.write("  " + line.replace("\n", "\n    ") + "\n")  # a long answer stays indented
-    last = segments[-1].result
+    # The newest plan: a trip that takes changes (v3) has a segment waiting after it.
+    planned = [s.result for s in segments if isinstance(s.result, dict) and s.result.get("plan")]
+    last = planned[-1] if planned else segments[-1].result
     if isinstance(last, dict) and last.get("plan"):
         if not live:
             out.write("  (the conversation was compacted after the trip finished)\n")

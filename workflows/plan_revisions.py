@@ -10,9 +10,20 @@ always sees the plan it wrote, and the request for a change below it.
 
 from __future__ import annotations
 
+from workflows.ports import TripRecord
+
+#: States of a trip that is still steered by its people (it waits or works).
+_RUNNING = frozenset({"active", "waiting", "parked"})
+
 #: How much of the latest plan the planner is shown again (the whole plan
 #: normally; a runaway one is cut rather than crowding out the request).
 _PLAN_CHARS = 12_000
+
+
+def takes_changes(record: TripRecord) -> bool:
+    """A trip with a plan (v3) that is still open: a message changes its plan,
+    `close` ends it; not finished, though its state may read "done"."""
+    return record.plan_versions > 0 and (record.state == "done" or record.state in _RUNNING)
 
 
 def plan_context(version: int, plan: str) -> str:
@@ -41,4 +52,4 @@ def lifetime_over_notice(version: int) -> str:
     return f"This trip reached the end of its planning window. The plan (v{version}) above stays; I'm no longer taking changes."
 
 
-__all__ = ["closed_notice", "lifetime_over_notice", "plan_context", "plan_label"]
+__all__ = ["closed_notice", "lifetime_over_notice", "plan_context", "plan_label", "takes_changes"]
