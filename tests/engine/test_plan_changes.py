@@ -13,7 +13,11 @@ from testing.fakes.llm_server import say
 from testing.fakes.scenario import lisbon_script
 from testing.research_fakes import research_env, research_fakes
 from tests.engine.harness import planner, until
+from tests.registry.conftest import open_sqlite
+from tests.registry.records import trip
 from workflows.ports import Reply
+from workflows.registry import SqliteThreadRegistry
+from workflows.runtime import forget_finished_trips
 
 CHANGE = "swap day 1 and 2"
 REVISED = "# Lisbon trip\n\n## Day 1\nSintra.\n\n## Day 2\nAlfama.\n\nTRIP PLANNING COMPLETE"
@@ -146,3 +150,16 @@ def test_the_end_of_the_lifetime_after_a_plan_closes_it_without_an_expiry_failur
     [notice] = chat.of("notice")
     assert "end of its planning window" in notice and "plan (v1) above stays" in notice
     assert record.state == "closed"
+
+
+def test_retention_forgets_a_closed_trip_but_keeps_a_plan_that_still_takes_changes(tmp_path):
+    async def scenario():
+        reg = SqliteThreadRegistry(open_sqlite(tmp_path / "r.sqlite3"), clock=lambda: 1000.0)
+        for trip_id, state, versions in (("open", "done", 2), ("closed", "closed", 2), ("old", "done", 0)):
+            await reg.register_trip(trip(trip_id))
+            await reg.update_trip(trip_id, state=state, plan_versions=versions)
+        forgotten = await forget_finished_trips(reg, finished_before=2000.0)
+        return forgotten, [t.trip_id for t in await reg.list_trips()]
+
+    forgotten, kept = asyncio.run(scenario())
+    assert forgotten == 2 and kept == ["open"]
