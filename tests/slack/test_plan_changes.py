@@ -6,6 +6,7 @@ v3; each version has its file and its 👍/👎; the root links the newest;
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from typing import Any
@@ -20,7 +21,7 @@ from tests.slack.planner_harness import SlackPlanner, slack_planner
 from bot.plan_feedback import FEEDBACK_ACTION
 from bot.threads import trip_id_for_thread
 from testing.fakes.slack_api import TEAM_ID
-from travel_planner.trip_report import list_trips
+from travel_planner.trip_report import list_trips, show_trip
 from workflows.feedback import Feedback
 
 SWAP = "swap day 1 and 2"
@@ -130,13 +131,14 @@ def test_replies_after_the_plan_get_plan_v2_then_v3_each_once_then_close(slack, 
     assert record.state == "closed" and record.plan_versions == 3
     assert "Closed for changes" in str(root["blocks"])
 
-    out = io.StringIO()
-    import asyncio
-
+    out, shown = io.StringIO(), io.StringIO()
     asyncio.run(list_trips(env, out))
     header, row = out.getvalue().splitlines()[:2]
     assert header.split()[:7] == ["TRIP", "STATE", "LAST", "ACTIVITY", "PLANS", "FEEDBACK", "USAGE"]
     assert "closed" in row and " 3 " in row and "👍 3 👎 0" in row
+    asyncio.run(show_trip(env, trip_id, shown))
+    assert "plans:         3 (feedback: v1 👍 1 👎 0; v3 👍 2 👎 0)" in shown.getvalue()
+    assert "fado night" in shown.getvalue().split("\nPlan:\n")[1]  # the newest plan
 
 
 def test_votes_show_on_the_home_tab_with_the_plan_versions(slack, tmp_path):
