@@ -434,7 +434,7 @@ class _Segment:
             return {"status": "done", "plan": plan, "usage": self.s.usage}
         version = self.s.plan_version + 1
         fields = {"last_question": "", "usage": self.s.usage, "plan_versions": version}
-        key = await self.post(Plan(plan, footer, version), fields, failpoint="plan_post")
+        key = await self.post(Plan(plan, footer, version), fields)
         await self.show_state("done", plan_key=key)
         self.s.plan_version, self.s.plan, self.s.plan_key = version, plan, key
         self.s.awaiting_changes, self.s.finishing, self.s.last_question = True, False, ""

@@ -18,6 +18,8 @@ from tests.registry.records import trip
 from workflows.ports import Reply
 from workflows.registry import SqliteThreadRegistry
 from workflows.runtime import forget_finished_trips
+from workflows.trip import trip_v2, trip_v3
+from workflows.versions import TripVersions
 
 CHANGE = "swap day 1 and 2"
 REVISED = "# Lisbon trip\n\n## Day 1\nSintra.\n\n## Day 2\nAlfama.\n\nTRIP PLANNING COMPLETE"
@@ -163,3 +165,42 @@ def test_retention_forgets_a_closed_trip_but_keeps_a_plan_that_still_takes_chang
 
     forgotten, kept = asyncio.run(scenario())
     assert forgotten == 2 and kept == ["open"]
+
+
+def test_a_segment_suspended_on_v2_ends_at_its_plan_as_before_after_v3_rolls_out(tmp_path):
+    """Roll-out of v3: a v2 segment waiting on its last question resumes on
+    v2 and ends at its plan (no successor, no version count), as v2 did."""
+    ran: list[tuple[int, str]] = []
+
+    async def v2(ctx, state):  # type: ignore[no-untyped-def]
+        ran.append((2, ctx.info.id))
+        return await trip_v2(ctx, state)
+
+    async def v3(ctx, state):  # type: ignore[no-untyped-def]
+        ran.append((3, ctx.info.id))
+        return await trip_v3(ctx, state)
+
+    with research_fakes(changes_script) as (llm, serper, site):
+        env = research_env(llm, serper, tmp_path)
+
+        async def before_upgrade():
+            async with planner(env, versions=TripVersions(registered={2: v2}, current=2)) as p:
+                await p.start("roll", "Lisbon in May")
+                for i, answer in enumerate(("May 1-4", "2000 EUR")):
+                    await p.wait_for("ask", i + 1)
+                    await p.reply("roll", answer)
+                await p.wait_for("ask", 3)
+                await until(p.settled_on_a_timer)
+
+        async def after_upgrade():
+            async with planner(env, versions=TripVersions(registered={2: v2, 3: v3}, current=3)) as p:
+                await p.reply("roll", "vegetarian")
+                outcome = await p.outcome("roll")
+                return outcome, await p.runtime.registry.get_trip("roll")
+
+        asyncio.run(before_upgrade())
+        outcome, record = asyncio.run(after_upgrade())
+
+    assert outcome["status"] == "done" and "successor" not in outcome and "version" not in outcome
+    assert {version for version, _ in ran} == {2}  # nothing ran on v3
+    assert record.state == "done" and record.plan_versions == 0
