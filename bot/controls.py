@@ -98,6 +98,13 @@ def finished_text(record: TripRecord) -> str:
     return f"This trip is no longer running: {STATE_WORDS.get(record.state, record.state)}."
 
 
+#: What a finish or cancel on a posted plan that still takes changes is told.
+CHANGES_HINT = (
+    "The plan is posted. Reply in the thread to change it (I'll post a new version), "
+    "or mention me with `close` when it is final."
+)
+
+
 def nothing_to_close_text(record: TripRecord) -> str:
     if record.state in RUNNING_STATES:
         return "There is no plan to close yet. Mention me with `finish` to get one, or `cancel` to stop the trip."
@@ -159,7 +166,7 @@ async def request_control(
             await say(nothing_to_close_text(record))
             return "not_running"
     elif record.state not in RUNNING_STATES:
-        await say(finished_text(record))
+        await say(CHANGES_HINT if takes_changes(record) else finished_text(record))
         return "not_running"
     # A button is acknowledged before this runs, so Slack may take longer to say who clicked.
     wait = NAME_LOOKUP_SECONDS if request.seen else CONTROL_NAME_LOOKUP_SECONDS

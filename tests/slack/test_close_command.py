@@ -41,3 +41,13 @@ def test_at_bot_status_of_a_planned_trip_names_its_versions_and_how_to_change_it
     [status] = bot.wait_for(lambda: bot.api.ephemerals)
     assert "*Plan versions:* 3" in status["text"]
     assert "Reply in the thread to change the plan" in status["text"] and "`close`" in status["text"]
+
+
+def test_finish_on_a_posted_plan_that_takes_changes_says_how_to_change_or_close_it(bot) -> None:
+    trip = start_trip(bot, state="done")
+    bot.run(bot.registry.update_trip(trip.trip_id, plan_versions=1))
+    mention(bot, trip, "finish", user="U0BEN")
+    [told] = bot.wait_for(lambda: bot.api.ephemerals)
+    assert "Reply in the thread to change it" in told["text"] and "`close`" in told["text"]
+    bot.wait_idle()
+    assert bot.trips.deliveries == []
