@@ -122,7 +122,7 @@ async def _post(chat: ChatPort, thread: ThreadRef, post: Post, key: str) -> None
         case ProgressDone(text):
             await chat.progress_done(thread, text, key=key)
             return
-        case Plan(plan, footer, version):
+        case Plan(plan=plan, footer=footer, version=version):  # by name: other fields may follow
             await chat.final_plan(thread, plan, key=key, footer=footer, version=version)
         case Notice(text):
             await chat.notice(thread, text, key=key)
