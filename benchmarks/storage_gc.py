@@ -77,6 +77,8 @@ def run_trips(c: Cluster, n: int) -> None:
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(converse, roots))
     poll_until(lambda: len(_plans(c)) >= n, 300, interval=0.2)
+    for root in roots:  # each plan is final: no segment keeps waiting for changes (workflow v3)
+        player.mention_reply(root, "close", "U0ANA")
 
 
 def _plans(c: Cluster) -> list[dict]:

@@ -100,7 +100,14 @@ class QuietChat:
     async def progress(self, thread: ThreadRef, text: str, *, key: str) -> None: ...
     async def progress_done(self, thread: ThreadRef, text: str, *, key: str) -> None: ...
     async def final_plan(
-        self, thread: ThreadRef, plan: str, *, key: str, footer: str = "", itinerary: dict[str, Any] | None = None
+        self,
+        thread: ThreadRef,
+        plan: str,
+        *,
+        key: str,
+        footer: str = "",
+        itinerary: dict[str, Any] | None = None,
+        version: int = 1,
     ) -> None:
         ...
     async def show_state(self, thread: ThreadRef, state: str, *, trip: TripRecord, plan_key: str = "") -> None: ...

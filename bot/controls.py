@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from bot.formatting import escape_mrkdwn, neutralise_mentions, truncate
 from bot.people import CONTROL_NAME_LOOKUP_SECONDS, NAME_LOOKUP_SECONDS, People
 from bot.services import BotServices
+from workflows.plan_revisions import takes_changes
 from workflows.ports import TripRecord
 from workflows.usage import NO_PRICES, Prices, usage_words
 
 #: Words that, sent to the bot alone in a trip thread, are commands.
-COMMANDS = ("cancel", "finish", "status")
+COMMANDS = ("cancel", "finish", "status", "close")
 #: States in which a trip can still be steered.
 RUNNING_STATES = frozenset({"active", "waiting", "parked"})
 
@@ -39,6 +40,7 @@ STATE_WORDS = {
     "waiting": "💬 Waiting for an answer",
     "parked": "💤 Parked (no answer for a while; any reply wakes it)",
     "done": "✅ Plan ready",
+    "closed": "✅ Plan ready, closed for changes",
     "cancelled": "🛑 Cancelled",
     "expired": "⌛ Closed (the planning window ended)",
     "failed": "⚠️ Stopped (I can no longer post in this thread)",
@@ -78,7 +80,11 @@ def status_text(record: TripRecord, *, waiting_replies: int = 0, prices: Prices 
     lines.append(f"*Usage so far:* {usage_words(record.usage or {}, prices)}")
     starter = f"<@{record.starter}>" if re.fullmatch(r"[UW][A-Z0-9]+", record.starter or "") else (record.starter or "someone")
     lines.append(f"*Started by* {starter} {_when(record.created_at)} · *last activity* {_when(record.updated_at, '{ago}')}")
-    if record.state in RUNNING_STATES:
+    if record.plan_versions:
+        lines.append(f"*Plan versions:* {record.plan_versions}")
+    if takes_changes(record):
+        lines.append("_Reply in the thread to change the plan; mention me with `close` when it is final._")
+    elif record.state in RUNNING_STATES:
         lines.append("_Mention me with `finish` to get the plan with what I have, or `cancel` to stop the trip._")
     return "\n".join(lines)
 
@@ -90,6 +96,19 @@ def refusal_text(record: TripRecord) -> str:
 
 def finished_text(record: TripRecord) -> str:
     return f"This trip is no longer running: {STATE_WORDS.get(record.state, record.state)}."
+
+
+#: What a finish or cancel on a posted plan that still takes changes is told.
+CHANGES_HINT = (
+    "The plan is posted. Reply in the thread to change it (I'll post a new version), "
+    "or mention me with `close` when it is final."
+)
+
+
+def nothing_to_close_text(record: TripRecord) -> str:
+    if record.state in RUNNING_STATES:
+        return "There is no plan to close yet. Mention me with `finish` to get one, or `cancel` to stop the trip."
+    return finished_text(record)
 
 
 CONFIRMATIONS = {
@@ -142,8 +161,12 @@ async def request_control(
             name=f"ephemeral-{request.kind}",
         )
 
-    if record.state not in RUNNING_STATES:
-        await say(finished_text(record))
+    if request.kind == "close":
+        if not takes_changes(record):
+            await say(nothing_to_close_text(record))
+            return "not_running"
+    elif record.state not in RUNNING_STATES:
+        await say(CHANGES_HINT if takes_changes(record) else finished_text(record))
         return "not_running"
     # A button is acknowledged before this runs, so Slack may take longer to say who clicked.
     wait = NAME_LOOKUP_SECONDS if request.seen else CONTROL_NAME_LOOKUP_SECONDS

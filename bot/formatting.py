@@ -417,8 +417,10 @@ def plan_messages(
     *,
     style: Style = "markdown",
     part_chars: int = DEFAULT_PART_CHARS,
+    version: int = 1,
 ) -> list[SlackMessage]:
     """The final plan as one or more messages, each within Slack's limits.
+    A revision (`version` 2 and up) is headed "Plan v2 · <title>".
 
     - a `header` block with the plan's first `# ` heading (plain text, at most
       150 characters; "Your trip plan" when there is none), on the first part;
@@ -433,6 +435,8 @@ def plan_messages(
     """
     title, body = split_plan_title((plan or "").strip())
     title = title or DEFAULT_PLAN_TITLE
+    if version > 1:
+        title = f"Plan v{version} · {title}"
     if not body.strip():
         body = EMPTY_TEXT
     footer_blocks = [footer_block(footer)] if footer.strip() else []
@@ -460,10 +464,12 @@ def plan_messages(
     return messages
 
 
-def plan_file_name(title: str) -> str:
-    """A file name for the plan's Markdown file: `lisbon-in-may.md`."""
+def plan_file_name(title: str, version: int = 1) -> str:
+    """A file name for the plan's Markdown file: `lisbon-in-may.md`, and
+    `lisbon-in-may-v2.md` for the revision after a change."""
     slug = re.sub(r"[^a-z0-9]+", "-", plain_title(title).lower()).strip("-")[:60].strip("-")
-    return f"{slug or 'trip-plan'}.md"
+    suffix = f"-v{version}" if version > 1 else ""
+    return f"{slug or 'trip-plan'}{suffix}.md"
 
 
 __all__ = [

@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.formatting import escape_mrkdwn, neutralise_mentions, truncate
 from bot.trip_form import open_form_button
+from workflows.feedback import Feedback, tally_words
 from workflows.ports import TripRecord
 from workflows.usage import usage_words
 
@@ -22,10 +23,12 @@ GROUPS: tuple[tuple[str, frozenset[str]], ...] = (
     ("🗺️ Planning now", frozenset({"active"})),
     ("💬 Waiting for answers", frozenset({"waiting"})),
     ("💤 Parked", frozenset({"parked"})),
-    ("✅ Plan ready", frozenset({"done"})),
+    ("✅ Plan ready", frozenset({"done", "closed"})),
     ("Closed", frozenset({"cancelled", "expired", "failed"})),
 )
-_CLOSED_WORDS = {"cancelled": "cancelled", "expired": "closed: planning window ended", "failed": "stopped"}
+_CLOSED_WORDS = {
+    "cancelled": "cancelled", "expired": "closed: planning window ended", "failed": "stopped", "closed": "closed for changes",
+}
 
 INTRO = (
     "Press *Plan a trip*, or type `/plan-trip Lisbon in May, 4 people` in a channel (or mention me with your "
@@ -51,7 +54,17 @@ def _date(seconds: float, token: str) -> str:
     return f"<!date^{stamp}^{token}|{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(stamp))}>"
 
 
-def trip_block(record: TripRecord, link: str = "") -> dict[str, Any]:
+def plan_words(record: TripRecord, votes: list[Feedback]) -> str:
+    """"3 plan versions · latest 👍 2 👎 0" (the votes on the newest version), or ""."""
+    if not record.plan_versions:
+        return ""
+    count = record.plan_versions
+    words = f"{count} plan version{'s' if count != 1 else ''}"
+    tally = tally_words(v for v in votes if v.version == count)
+    return f"{words} · latest {tally}" if tally else words
+
+
+def trip_block(record: TripRecord, link: str = "", votes: list[Feedback] | None = None) -> dict[str, Any]:
     request = escape_mrkdwn(neutralise_mentions(truncate(record.request or "(no request yet)", 150))).replace("\n", " ")
     title = f"*<{link}|{request.replace('|', '¦')}>*" if link else f"*{request}*"
     details = []
@@ -66,14 +79,20 @@ def trip_block(record: TripRecord, link: str = "") -> dict[str, Any]:
     if record.state in ("waiting", "parked") and record.last_question:
         question = escape_mrkdwn(neutralise_mentions(truncate(record.last_question, 300))).replace("\n", " ")
         lines.append(f"_Waiting for:_ {question}")
+    plans = plan_words(record, votes or [])
+    if plans:
+        lines.append(f"_Plans:_ {plans}")
     if record.usage:
         lines.append(f"_Used:_ {usage_words(record.usage)}")
     return {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:3000]}}
 
 
-def home_view(trips: list[TripRecord], links: dict[str, str] | None = None) -> dict[str, Any]:
-    """The Home tab for someone who started `trips` (newest first)."""
-    links = links or {}
+def home_view(
+    trips: list[TripRecord], links: dict[str, str] | None = None, votes: dict[str, list[Feedback]] | None = None
+) -> dict[str, Any]:
+    """The Home tab for someone who started `trips` (newest first); `votes`:
+    trip_id -> the feedback on its plans."""
+    links, votes = links or {}, votes or {}
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "Travel Planner"}},
         {"type": "section", "text": {"type": "mrkdwn", "text": INTRO}},
@@ -95,7 +114,7 @@ def home_view(trips: list[TripRecord], links: dict[str, str] | None = None) -> d
         for record in group:
             if room < 1:
                 break
-            blocks.append(trip_block(record, links.get(record.trip_id, "")))
+            blocks.append(trip_block(record, links.get(record.trip_id, ""), votes.get(record.trip_id)))
             room -= 1
             shown += 1
     if shown < len(trips):

@@ -18,7 +18,17 @@ CHOICE_LABELS = {"finish": "Finish with what you have", "cancel": "Cancel trip",
 _RUNNING = frozenset({"active", "waiting", "parked"})
 
 
-def _state_line(state: str, plan_link: str) -> str:
+def _state_line(state: str, plan_link: str, plan_version: int = 0) -> str:
+    if state in ("done", "closed") and plan_version > 1:
+        see = f"<{plan_link}|see plan v{plan_version}>" if plan_link else f"plan v{plan_version} in the thread"
+        if state == "closed":
+            return f"✅ *Plan ready*: {see}. Closed for changes."
+        return f"✅ *Plan ready*: {see}. Reply in the thread to change it."
+    if state == "closed":
+        return f"✅ *Plan ready*: <{plan_link}|see the plan>. Closed for changes." if plan_link else "✅ *Closed.*"
+    if state == "done" and plan_version:
+        see = f"<{plan_link}|see the plan>" if plan_link else "in the thread"
+        return f"✅ *Plan ready*: {see}. Reply in the thread to change it."
     if state == "parked":
         return "💤 *Parked*: no answer for a while. Reply in the thread to wake it up."
     if state == "done":
@@ -56,14 +66,16 @@ def choice_buttons(choices: tuple[str, ...] | list[str], value: str = "") -> dic
     return {"type": "actions", "block_id": "trip_controls", "elements": elements}
 
 
-def root_message(starter: str, request: str, state: str = "active", plan_link: str = "") -> SlackMessage:
+def root_message(
+    starter: str, request: str, state: str = "active", plan_link: str = "", plan_version: int = 0
+) -> SlackMessage:
     who = f"<@{starter}>" if starter else "someone"
     headline = f"Trip planning started by {who}"
     if request:
         headline += f": {escape_mrkdwn(neutralise_mentions(request))}"
     else:
         headline += "."
-    status = _state_line(state, plan_link)
+    status = _state_line(state, plan_link, plan_version)
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": headline[:3000]}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": status}]},

@@ -25,6 +25,7 @@ from bot.identity import BotIdentity
 from bot.people import People
 from bot.threads import slack_thread_ref, thread_key, trip_id_for_thread
 from bot.workspaces import Workspace, Workspaces, served_workspace
+from workflows.feedback import FeedbackBook, FeedbackObserver
 from workflows.ports import DeliveryMarks, Inbox, TripControl, TripDirectory, TripRecord
 from workflows.usage import NO_PRICES, Prices
 
@@ -47,11 +48,17 @@ class BotServices:
     logger: logging.Logger = log
     #: USD per million (input, output) tokens, for the cost in `@bot status`.
     price_per_mtok: Prices = NO_PRICES
+    #: Votes on plan versions; by default the registry's, when `directory` is a whole registry.
+    feedback: FeedbackBook | None = None
+    #: Told of each vote that changed something (telemetry), if set.
+    feedback_observer: FeedbackObserver | None = None
     people: People = field(init=False)
     deliveries: Deliveries = field(init=False)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
+        if self.feedback is None and hasattr(self.directory, "record_feedback"):
+            self.feedback = self.directory  # type: ignore[assignment]  # the registry keeps the votes too
         self.people = People(self.workspaces, self.logger)
         self.deliveries = Deliveries(self.engine, self.people, self.logger)
 

@@ -19,6 +19,7 @@ from bot.settings import SlackSettings
 from bot.slack_client import make_web_client
 from bot.trip_starts import resume_interrupted_starts
 from bot.workspaces import Workspaces
+from processes.feedback_events import feedback_observer
 from workflows.runtime import Runtime
 
 log = logging.getLogger("bot")  # as the processes always logged
@@ -42,6 +43,7 @@ async def serving_slack(
         marks=runtime.registry,
         engine=runtime.engine,
         price_per_mtok=runtime.settings.price_per_mtok,
+        feedback_observer=feedback_observer(),  # votes as evaluation events when traces are exported
     )
     app = create_bolt_app(
         services,

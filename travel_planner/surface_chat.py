@@ -68,9 +68,18 @@ class SurfaceChatPort:
         await self._port(thread).progress_done(thread, text, key=key)
 
     async def final_plan(
-        self, thread: ThreadRef, plan: str, *, key: str, footer: str = "", itinerary: dict[str, Any] | None = None
+        self,
+        thread: ThreadRef,
+        plan: str,
+        *,
+        key: str,
+        footer: str = "",
+        itinerary: dict[str, Any] | None = None,
+        version: int = 1,
     ) -> None:
-        await self._port(thread).final_plan(thread, plan, key=key, footer=footer, itinerary=itinerary)
+        await self._port(thread).final_plan(
+            thread, plan, key=key, footer=footer, itinerary=itinerary, version=version
+        )
 
     async def show_state(self, thread: ThreadRef, state: str, *, trip: TripRecord, plan_key: str = "") -> None:
         await self._port(thread).show_state(thread, state, trip=trip, plan_key=plan_key)

@@ -103,7 +103,14 @@ class TerminalChatPort:
         await self._print_once(f"{key}#done", f"  {text}")  # a terminal cannot rewrite a line above
 
     async def final_plan(
-        self, thread: ThreadRef, plan: str, *, key: str, footer: str = "", itinerary: dict[str, Any] | None = None
+        self,
+        thread: ThreadRef,
+        plan: str,
+        *,
+        key: str,
+        footer: str = "",
+        itinerary: dict[str, Any] | None = None,
+        version: int = 1,
     ) -> None:
         async def send() -> str:
             await self._print(_plan_block(plan, footer))

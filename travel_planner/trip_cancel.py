@@ -31,7 +31,7 @@ from workflows.durable.state_dir import StateDir, StateDirBusy
 from workflows.ports import Inbox, PostLedger, Reply, TripDirectory, TripRecord
 
 #: States after which a trip does nothing more.
-FINAL_STATES = frozenset({"done", "cancelled", "expired", "failed"})
+FINAL_STATES = frozenset({"done", "closed", "cancelled", "expired", "failed"})
 #: How long `cancel` follows the trip before reporting.
 CANCEL_WAIT_SECONDS = 15.0
 

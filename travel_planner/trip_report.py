@@ -28,6 +28,7 @@ from workflows.durable.history import (
     transcript_lines,
     trip_segments,
 )
+from workflows.feedback import Feedback, tally_words
 from workflows.ports import TripRecord
 from workflows.config import prices_from_env
 from workflows.usage import NO_PRICES, Prices, usage_words
@@ -53,6 +54,18 @@ def ago(seconds: float, now: float | None = None) -> str:
     return f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(seconds))} ({rel})"
 
 
+def plans_cell(record: TripRecord) -> str:
+    """How many plan versions the trip posted (a trip from before versions: 1 once done)."""
+    if record.plan_versions:
+        return str(record.plan_versions)
+    return "1" if record.state == "done" else "-"
+
+
+def feedback_cell(votes: list[Feedback]) -> str:
+    """All votes on the trip's plans: "👍 2 👎 1", or "-"."""
+    return tally_words(votes) or "-"
+
+
 # ---------------------------------------------------------------------------
 # list
 
@@ -62,23 +75,38 @@ async def list_trips(env: Mapping[str, str], out: TextIO) -> int:
     async with open_store(env) as store:
         trips = await store.registry.list_trips() if store.registry is not None else []
         trips = [t for t in trips if not is_pending_start(t)]
+        votes = {t.trip_id: await store.registry.trip_feedback(t.trip_id)
+                 for t in trips if t.plan_versions or t.state == "done"}
     if not trips:
         out.write(f"No trips yet ({store.label}).\n")
         return OK
     rows = [
-        (t.trip_id, t.state, ago(t.updated_at), usage_cell(t.usage, prices), one_line(t.request or "-", 60))
+        (t.trip_id, t.state, ago(t.updated_at), plans_cell(t), feedback_cell(votes.get(t.trip_id, [])),
+         usage_cell(t.usage, prices), one_line(t.request or "-", 60))
         for t in trips
     ]
-    header = ("TRIP", "STATE", "LAST ACTIVITY", "USAGE", "REQUEST")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    header = ("TRIP", "STATE", "LAST ACTIVITY", "PLANS", "FEEDBACK", "USAGE", "REQUEST")
+    last = len(header) - 1
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(last)]
     for row in [header, *rows]:
-        out.write("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4] + "\n")
+        out.write("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:last])) + "  " + row[last] + "\n")
     out.write(f"{len(trips)} trip{'s' if len(trips) != 1 else ''} ({store.label})\n")
     return OK
 
 
 # ---------------------------------------------------------------------------
 # show
+
+
+def _plan_lines(record: TripRecord, votes: list[Feedback]) -> list[str]:
+    if not record.plan_versions:
+        return []
+    per_version = [
+        f"v{v} {tally_words(f for f in votes if f.version == v)}"
+        for v in range(1, record.plan_versions + 1)
+        if any(f.version == v for f in votes)
+    ]
+    return [f"  plans:         {record.plan_versions}" + (f" (feedback: {'; '.join(per_version)})" if per_version else "")]
 
 
 def _record_lines(record: TripRecord, prices: Prices) -> list[str]:
@@ -102,10 +130,11 @@ async def show_trip(env: Mapping[str, str], trip_id: str, out: TextIO) -> int:
     async with open_store(env) as store:
         record = await store.registry.get_trip(trip_id) if store.registry is not None else None
         inbox = await store.registry.unclaimed_replies(trip_id) if record is not None and store.registry else []
+        votes = await store.registry.trip_feedback(trip_id) if record is not None and store.registry else []
     if record is None:
         out.write(f"Unknown trip {trip_id!r} ({store.label}).\n")
         return UNKNOWN_TRIP
-    out.write("\n".join(_record_lines(record, prices_from_env(env))) + "\n")
+    out.write("\n".join([*_record_lines(record, prices_from_env(env)), *_plan_lines(record, votes)]) + "\n")
     if inbox:
         out.write(f"  not read yet:  {'; '.join(reply_text(r.to_dict()) for r in inbox)}\n")
     if store.mode == "server":
@@ -134,7 +163,9 @@ async def show_trip(env: Mapping[str, str], trip_id: str, out: TextIO) -> int:
     if live:
         for line in transcript_lines(segment_messages(live[-1])):
             out.write("  " + line.replace("\n", "\n    ") + "\n")  # a long answer stays indented
-    last = segments[-1].result
+    # The newest plan: a trip that takes changes (v3) has a segment waiting after it.
+    planned = [s.result for s in segments if isinstance(s.result, dict) and s.result.get("plan")]
+    last = planned[-1] if planned else segments[-1].result
     if isinstance(last, dict) and last.get("plan"):
         if not live:
             out.write("  (the conversation was compacted after the trip finished)\n")

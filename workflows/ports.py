@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from workflows.votes import VoteView
 
+from workflows.feedback import FeedbackBook
+
 #: Where a trip talks to its people. Opaque to the workflow; the chat port that
 #: created it knows how to read it (Slack: team, channel, thread_ts).
 type ThreadRef = Mapping[str, str]
@@ -21,7 +23,7 @@ type ThreadRef = Mapping[str, str]
 
 #: What a person can ask of a trip besides answering it; "stop" comes from
 #: the surface itself (the app was removed: the trip ends and tells nobody).
-CONTROLS = ("cancel", "finish", "continue", "stop")
+CONTROLS = ("cancel", "finish", "continue", "stop", "close")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +56,7 @@ class Reply:
 
 
 #: Trip states as people see them.
-TRIP_STATES = ("active", "waiting", "parked", "done", "cancelled", "expired", "failed")
+TRIP_STATES = ("active", "waiting", "parked", "done", "closed", "cancelled", "expired", "failed")
 
 
 @dataclass(slots=True)
@@ -71,6 +73,7 @@ class TripRecord:
     created_at: float = 0.0
     updated_at: float = 0.0
     usage: dict[str, Any] = field(default_factory=dict)
+    plan_versions: int = 0  # plans posted (v3 trips: 2 and up after changes); 0: none, or an older trip
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -257,8 +260,9 @@ class PostLedger(Protocol):
         ...
 
 
-class ThreadRegistry(TripDirectory, DeliveryMarks, Inbox, PostLedger, Protocol):
-    """All four parts on one store, as a runtime opens it (SQLite or Redis).
+class ThreadRegistry(TripDirectory, DeliveryMarks, Inbox, PostLedger, FeedbackBook, Protocol):
+    """All four parts on one store, as a runtime opens it (SQLite or Redis),
+    and the votes on plan versions (`workflows.feedback.FeedbackBook`).
 
     Only what opens the store needs the whole (the runtime, `travel-planner
     trips`, test rigs): it owns the one store and hands each consumer the
@@ -298,10 +302,18 @@ class ChatPort(Protocol):
         ...
 
     async def final_plan(
-        self, thread: ThreadRef, plan: str, *, key: str, footer: str = "", itinerary: dict[str, Any] | None = None
+        self,
+        thread: ThreadRef,
+        plan: str,
+        *,
+        key: str,
+        footer: str = "",
+        itinerary: dict[str, Any] | None = None,
+        version: int = 1,
     ) -> None:
-        """Post the finished plan (and share it as a Markdown file). `itinerary`:
-        the structured plan `plan` was written from (`Itinerary.to_dict()`), if any."""
+        """Post the finished plan (and share it as files). `itinerary`: the
+        structured plan `plan` was written from (`Itinerary.to_dict()`), if
+        any; `version` 2 and up is a revision after a change ("Plan v2")."""
         ...
 
     async def show_state(self, thread: ThreadRef, state: str, *, trip: TripRecord, plan_key: str = "") -> None:

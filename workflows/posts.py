@@ -54,12 +54,15 @@ class Notice:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """The finished plan (Markdown), its usage footer, and the structured
-    itinerary it was built from (`Itinerary.to_dict()`; None for a free-text plan)."""
+    """The finished plan (Markdown), its usage footer, the structured
+    itinerary it was built from (`Itinerary.to_dict()`; None for a free-text
+    plan), and `version`, which counts the plans of the trip (2 and up: a
+    revision after a change, "Plan v2")."""
 
     plan: str
     footer: str = ""
     itinerary: dict[str, Any] | None = None
+    version: int = 1
     kind: ClassVar[str] = "plan"
 
 

@@ -30,6 +30,7 @@ from workflows.durable.journal import DurableJournal, StoreWriteError
 from workflows.durable.state_dir import StateDir
 from workflows.engine import TripEngine
 from workflows.llm import ChatModel, OpenAIChatModel
+from workflows.plan_revisions import takes_changes
 from workflows.ports import ChatPort, PostLedger, ThreadRegistry, TripDirectory
 from workflows.services import ResearchTools, TripServices
 from workflows.steps import STEPS
@@ -363,14 +364,14 @@ async def _collect_garbage(runtime: Runtime, dsn: str, clock: Callable[[], float
 
 
 #: Trip states after which nothing runs any more.
-FINISHED_STATES = frozenset({"done", "cancelled", "expired", "failed"})
+FINISHED_STATES = frozenset({"done", "closed", "cancelled", "expired", "failed"})
 
 
 async def forget_finished_trips(directory: TripDirectory, finished_before: float) -> int:
     """Drop the registry records of trips finished before `finished_before` (epoch s)."""
     forgotten = 0
     for record in await directory.list_trips():
-        if record.state in FINISHED_STATES and record.updated_at < finished_before:
+        if record.state in FINISHED_STATES and not takes_changes(record) and record.updated_at < finished_before:
             await directory.forget_trip(record.trip_id)
             forgotten += 1
     return forgotten

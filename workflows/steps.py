@@ -44,7 +44,7 @@ async def llm_step(
     """One LLM call, unless people asked to cancel or finish: then no call at all."""
     svc = ctx.get_dependency(TripServices)
     waiting = await svc.inbox.unclaimed_replies(trip_id)
-    controls = sorted({r.kind for r in waiting if r.kind in ("cancel", "finish", "stop")})
+    controls = sorted({r.kind for r in waiting if r.kind in ("cancel", "finish", "stop", "close")})
     if controls:
         return LlmOutcome(failure="control", detail=",".join(controls)).to_dict()
     await svc.chat.set_status(thread, THINKING_STATUS)
@@ -122,8 +122,8 @@ async def _post(chat: ChatPort, thread: ThreadRef, post: Post, key: str) -> None
         case ProgressDone(text):
             await chat.progress_done(thread, text, key=key)
             return
-        case Plan(plan, footer, itinerary):
-            await chat.final_plan(thread, plan, key=key, footer=footer, itinerary=itinerary)
+        case Plan(plan=plan, footer=footer, itinerary=itinerary, version=version):  # by name: fields may be added
+            await chat.final_plan(thread, plan, key=key, footer=footer, itinerary=itinerary, version=version)
         case Notice(text):
             await chat.notice(thread, text, key=key)
         case Vote(view):

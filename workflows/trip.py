@@ -22,7 +22,7 @@ from typing import Any
 from resonate.context import Context
 from resonate.retry import Exponential
 
-from workflows import failpoints, tracing
+from workflows import failpoints, plan_revisions, tracing
 from workflows.itinerary.finish import POSTED, FinishedPlan, finished_plan
 from workflows.llm import LlmOutcome
 from workflows.ports import Reply
@@ -99,6 +99,14 @@ class _Cancelled(Exception):
         self.by = by
 
 
+class _Closed(Exception):
+    """Someone said `@bot close` after a plan: the trip takes no more changes."""
+
+    def __init__(self, by: str) -> None:
+        super().__init__(by)
+        self.by = by
+
+
 class _Stopped(Exception):
     """The surface took the trip away (the app was uninstalled): end it
     without a word, since nothing can be posted there any more."""
@@ -114,13 +122,16 @@ class _Segment:
     `version` is the workflow version running it. Each version keeps its exact
     sequence of durable steps, since segments suspended on it replay that
     sequence: v1 as first released; v2 also knows its deadline (`expires_at`)
-    and ends before it, with the extra `now_step`s that needs."""
+    and ends before it, with the extra `now_step`s that needs; v3 also takes
+    changes after a plan (workflows/plan_revisions.py): the plan's segment
+    starts a successor that waits for a change with the lifetime timer only."""
 
     def __init__(self, ctx: Context, state: TripState, version: int) -> None:
         self.ctx = ctx
         self.s = state
         self.svc = ctx.get_dependency(TripServices)
         self.time = SegmentTime(ctx, state, self.svc.clock, knows_deadline=version >= 2)
+        self.takes_changes = version >= 3
         self.posts = 0
         self.turns_here = 0
         self.steps_here = 0
@@ -171,16 +182,17 @@ class _Segment:
     async def show_state(self, state: str, plan_key: str = "") -> None:
         await self.durably(SHOW_STATE_STEP, self.s.trip_id, self.s.thread, state, plan_key)
 
-    async def wait_for_replies(self) -> list[Reply]:
+    async def wait_for_replies(self, *, quiet_timers: bool = True) -> list[Reply]:
         """Wait for people. Remind once after a quiet period, park the trip
         after a further one, close it at its end; any reply wakes it.
-        The timers are durable (Resonate sleeps): no process has to live."""
+        The timers are durable (Resonate sleeps): no process has to live.
+        Without `quiet_timers` (a plan waiting for changes) only the end counts."""
         while True:
             p = self.ctx.promise(timeout=UNTIL_TRIP_DEADLINE)  # its own argument; options are ignored
             promise_id = await p.id()
             await self.durably(PUBLISH_WAITER_STEP, self.s.trip_id, promise_id)
             try:
-                parked = await self._quiet_phases(p)
+                parked = await self._quiet_phases(p, quiet_timers)
             except TripExpired:
                 if self.time.knows_deadline:
                     # Nobody waits for replies any more: settle their promise, or
@@ -197,7 +209,7 @@ class _Segment:
             if replies or vote_closed:
                 return replies
 
-    async def _quiet_phases(self, p: Any) -> bool:
+    async def _quiet_phases(self, p: Any, quiet_timers: bool = True) -> bool:
         """Remind, park, expire, until the reply promise `p` settles; True if
         the trip was parked meanwhile."""
         settings = self.svc.settings
@@ -206,7 +218,7 @@ class _Segment:
             (timedelta(hours=settings.remind_after_hours), "remind"),
             (timedelta(hours=settings.park_after_hours), "park"),
             (UNTIL_TRIP_DEADLINE, "expire"),
-        )
+        ) if quiet_timers else ((UNTIL_TRIP_DEADLINE, "expire"),)
         for pause, then in phases:
             timer, then = await self.time.bounded_timer(pause, then)
             vote_timers = self.votes.timers()  # none unless a vote is open
@@ -241,6 +253,8 @@ class _Segment:
                 raise _Stopped(r.text)
             if r.kind == "cancel":
                 raise _Cancelled(r.author)
+            if r.kind == "close" and self.s.plan_version:
+                raise _Closed(r.author)
             if r.kind == "finish":
                 self.s.finishing = True
             elif r.kind == "continue" and self._over_budget():
@@ -266,8 +280,11 @@ class _Segment:
         # Edited rarely and in one go, so requests share their prefix (workflows/transcript.py).
         budget = self.svc.settings.context_chars - total_chars(extra)
         self.s.messages = compact_in_steps(self.s.messages, budget)
+        system = system_prompt(self.s.today, self.svc.untrusted_rule)
+        if self.s.plan_version:  # a change after the plan: the planner sees the plan it wrote
+            system += "\n\n" + plan_revisions.plan_context(self.s.plan_version, self.s.plan)
         messages = [
-            {"role": "system", "content": system_prompt(self.s.today, self.svc.untrusted_rule)},
+            {"role": "system", "content": system},
             *self.s.messages,
             *extra,
         ]
@@ -302,14 +319,26 @@ class _Segment:
             await self.votes.close_all("the trip was cancelled")
             await self.show_state("cancelled")
             return {"status": "cancelled", "by": cancel.by, "usage": self.s.usage}
+        except _Closed as close:
+            self.time.closing = True
+            notice = plan_revisions.closed_notice(close.by, self.s.plan_version)
+            await self.post(Notice(notice), {"last_question": ""})
+            await self.show_state("closed", plan_key=self.s.plan_key)
+            return {"status": "closed", "by": close.by, "plan": self.s.plan, "usage": self.s.usage}
         except TripExpired:
             self.time.closing = True
+            if self.s.plan_version:  # planned: nothing failed, the plan stays, changes stop
+                await self.post(Notice(plan_revisions.lifetime_over_notice(self.s.plan_version)), {"last_question": ""})
+                await self.show_state("closed", plan_key=self.s.plan_key)
+                return {"status": "closed", "by": "", "plan": self.s.plan, "usage": self.s.usage}
             await self.post(Notice(EXPIRED_NOTICE), {"last_question": ""})
             await self.votes.close_all("the trip ended")
             await self.show_state("expired")
             return {"status": "expired", "usage": self.s.usage}
 
     async def _loop(self) -> dict[str, Any]:
+        if self.s.awaiting_changes:
+            await self.wait_for_changes()
         while not self.s.messages:
             if self.s.request:
                 self.s.messages.append(
@@ -427,9 +456,28 @@ class _Segment:
         plan = strip_sentinel(plan)[0]
         footer = usage_footer(self.s.usage, self.svc.settings.price_per_mtok)
         await self.votes.close_all("the plan was made")
-        key = await self.post(Plan(plan, footer, itinerary), {"last_question": "", "usage": self.s.usage})
+        if not self.takes_changes:  # v1/v2: the trip ends at its plan
+            key = await self.post(Plan(plan, footer, itinerary), {"last_question": "", "usage": self.s.usage})
+            await self.show_state("done", plan_key=key)
+            return {"status": "done", "plan": plan, "usage": self.s.usage}
+        version = self.s.plan_version + 1
+        fields = {"last_question": "", "usage": self.s.usage, "plan_versions": version}
+        key = await self.post(Plan(plan, footer, itinerary, version), fields)
         await self.show_state("done", plan_key=key)
-        return {"status": "done", "plan": plan, "usage": self.s.usage}
+        self.s.plan_version, self.s.plan, self.s.plan_key = version, plan, key
+        self.s.awaiting_changes, self.s.finishing, self.s.last_question = True, False, ""
+        handed = await self.hand_over()  # the successor waits for changes; this segment's work stays bounded
+        return {"status": "done", "plan": plan, "version": version, "usage": self.s.usage,
+                "successor": handed["successor"]}
+
+    async def wait_for_changes(self) -> None:
+        """After a plan: wait, with only the trip's lifetime timer (no reminder,
+        no parking), until someone asks for a change; `@bot close` ends the trip."""
+        while True:
+            replies = await self.wait_for_replies(quiet_timers=False)
+            if self.take(replies):
+                self.s.awaiting_changes = False
+                return
 
     def _segment_is_full(self) -> bool:
         limits = self.svc.settings
@@ -477,4 +525,10 @@ async def trip_v2(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
     return await _run_segment(ctx, state, 2)
 
 
-TRIP_VERSIONS = TripVersions(registered={1: trip_v1, 2: trip_v2}, current=2)
+async def trip_v3(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
+    """Version 3: after a plan the trip takes changes (a revised "Plan v2",
+    ...) until its lifetime ends or someone says `@bot close`."""
+    return await _run_segment(ctx, state, 3)
+
+
+TRIP_VERSIONS = TripVersions(registered={1: trip_v1, 2: trip_v2, 3: trip_v3}, current=3)

@@ -26,6 +26,11 @@ class TripState:
     expires_at: int = 0  # epoch ms the trip ends at if it is still open (v2; 0: not known yet)
     votes: list[dict[str, Any]] = field(default_factory=list)  # open team votes (workflows/votes.OpenVote)
     started_at_ms: int = 0  # wall time this segment was started, for its trace span only (0: unknown)
+    # Changes after the plan (v3, workflows/plan_revisions.py):
+    plan_version: int = 0  # plans posted so far (the latest is "Plan v{plan_version}")
+    plan: str = ""  # the latest plan's text, shown to the planner with every change
+    plan_key: str = ""  # the latest plan post's key (the root message links to it)
+    awaiting_changes: bool = False  # this segment starts by waiting for a change (lifetime timer only)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -6,6 +6,7 @@
   and the `@bot cancel | finish | status` commands in a trip thread).
 - `actions`: the Finish / Cancel / Continue buttons (`block_actions`).
 - `vote_actions`: a team vote's buttons (stored before the ack).
+- `feedback`: the 👍/👎 under every plan version (`feedback_buttons`).
 - `home`: the App Home tab (`app_home_opened`).
 - `trip_form`: the Home tab's "Plan a trip" button and its modal.
 - `uninstall`: `app_uninstalled` / `tokens_revoked` (forget the workspace,
@@ -28,6 +29,7 @@ from bot.listeners import (
     direct_messages,
     events,
     fallback,
+    feedback,
     home,
     trip_form,
     uninstall,
@@ -42,6 +44,7 @@ def register_listeners(app: AsyncApp, services: BotServices, *, command: str = "
     events.register(app, services)
     actions.register(app, services)
     vote_actions.register(app, services)
+    feedback.register(app, services)
     home.register(app, services)
     trip_form.register(app, services)
     uninstall.register(app, services)

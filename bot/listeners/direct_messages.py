@@ -36,7 +36,8 @@ from bot.services import BotServices
 from workflows import failpoints
 
 COMMAND_HELP = (
-    "To cancel, finish or check on a trip, write `cancel`, `finish` or `status` in that trip's thread. "
+    "To cancel, finish or check on a trip, write `cancel`, `finish` or `status` in that trip's thread "
+    "(`close` once its plan is final). "
     "To plan a new trip, tell me where and when, e.g. _Rome for a long weekend in May_."
 )
 

@@ -28,7 +28,7 @@ links -> `label (url)`; for answers, edits and trip requests alike.
 
 Mentions: a top-level `@bot <request>` starts a trip in that message's thread;
 a mention inside a trip thread is an answer, unless its text (mention
-stripped) is just `cancel`, `finish` or `status` (any case): then it is a
+stripped) is just `cancel`, `finish`, `status` or `close` (any case): then it is a
 command (`bot.controls`), on the `app_mention` event and on its `message`
 twin alike, so a command never reaches the planner as an answer. In the
 app's DM (`channel_type: "im"`) the bare word is a command, mention or not:

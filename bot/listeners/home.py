@@ -55,7 +55,9 @@ async def publish_home(services: BotServices, *, team: str, user: str) -> None:
             t for t in await services.directory.list_trips(starter=user)
             if not is_pending_start(t) and t.thread.get("team", team) == team  # this workspace's trips only
         ]
-        view = home_view(trips, await trip_links(services, trips, team))
+        votes = {t.trip_id: await services.feedback.trip_feedback(t.trip_id)
+                 for t in trips if t.plan_versions and services.feedback is not None}
+        view = home_view(trips, await trip_links(services, trips, team), votes)
         await (await services.client(team)).views_publish(user_id=user, view=view)
     except Exception as exc:  # the home tab is decoration
         services.logger.warning("could not publish the home tab for %s: %r", user, exc)

@@ -128,12 +128,15 @@ def _text_of(blocks: Sequence[dict[str, Any]]) -> str:
 
 
 def itinerary_messages(
-    itinerary: Itinerary, footer: str = "", *, trailing: Sequence[dict[str, Any]] = ()
+    itinerary: Itinerary, footer: str = "", *, trailing: Sequence[dict[str, Any]] = (), version: int = 1
 ) -> list[SlackMessage]:
-    """The itinerary as one message, or several when it has more blocks than one holds."""
+    """The itinerary as one message, or several when it has more blocks than one holds.
+
+    A revision (`version` 2 and up) is headed "Plan v2 · <title>"."""
+    title = f"Plan v{version} · {itinerary.title}" if version > 1 else itinerary.title
     intro = f"📅 {date_range(itinerary)} · 👥 {travellers_words(itinerary.travellers)}"
     body: list[dict[str, Any]] = [
-        header_block(itinerary.title),
+        header_block(title),
         {"type": "context", "elements": [{"type": "mrkdwn", "text": escape_mrkdwn(intro)}]},
     ]
     if itinerary.summary:
@@ -155,5 +158,5 @@ def itinerary_messages(
     if len(chunks[-1]) + len(tail) > MAX_BLOCKS:
         chunks.append([])
     chunks[-1].extend(tail[:MAX_BLOCKS])
-    heading = f"*{escape_mrkdwn(plain_title(itinerary.title))}*"
+    heading = f"*{escape_mrkdwn(plain_title(title))}*"
     return [SlackMessage(text=_text_of(chunk) or heading, blocks=chunk) for chunk in chunks]

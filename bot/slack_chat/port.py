@@ -20,6 +20,7 @@ from bot.formatting import (
     plan_messages,
     render,
 )
+from bot.plan_feedback import feedback_block
 from bot.root_message import choice_buttons, root_message
 from bot.slack_chat.errors import (
     NOT_INSTALLED,
@@ -111,37 +112,52 @@ class SlackChatPort:
             await self.post(thread, text, key=f"{key}/again", kind="progress")
 
     async def final_plan(
-        self, thread: ThreadRef, plan: str, *, key: str, footer: str = "", itinerary: dict[str, Any] | None = None
+        self,
+        thread: ThreadRef,
+        plan: str,
+        *,
+        key: str,
+        footer: str = "",
+        itinerary: dict[str, Any] | None = None,
+        version: int = 1,
     ) -> None:
         """The plan as a structured message (header, day sections, usage
-        footer; split into parts when long), then the whole plan as a Markdown
-        file in the thread; a structured `itinerary` is rendered from its
-        fields (`plan_blocks`) and also shared as an .ics calendar. Each
-        exactly once per `key`."""
+        footer; split into parts when long) with 👍/👎 under it, then the
+        whole plan as a Markdown file in the thread; a structured `itinerary`
+        is rendered from its fields (`plan_blocks`) and also shared as an .ics
+        calendar. Each exactly once per `key`. A revision (`version` 2 and up)
+        is headed "Plan v2" and its files are `<slug>-v2.md` / `.ics`; earlier
+        versions stay as they are."""
+        feedback = [feedback_block(version)]
         if itinerary is None:
-            messages = plan_messages(plan, footer, style=self._style, part_chars=self._part_chars)
+            messages = plan_messages(plan, footer, style=self._style, part_chars=self._part_chars, version=version)
+            await self.post(thread, plan, key=key, kind="plan", messages=messages, extra_blocks=feedback)
         else:
-            messages = itinerary_messages(Itinerary.from_dict(itinerary), footer)
-        await self.post(thread, plan, key=key, kind="plan", messages=messages)
-        await self.share_plan_file(thread, plan, key=key, footer=footer)
+            messages = itinerary_messages(Itinerary.from_dict(itinerary), footer, version=version, trailing=feedback)
+            await self.post(thread, plan, key=key, kind="plan", messages=messages)
+        await self.share_plan_file(thread, plan, key=key, footer=footer, version=version)
         if itinerary is not None:
             failpoints.reached("after:plan_file")  # the Markdown file shared, the calendar not yet
-            await self.share_calendar_file(thread, Itinerary.from_dict(itinerary), key=key)
+            await self.share_calendar_file(thread, Itinerary.from_dict(itinerary), key=key, version=version)
 
-    async def share_calendar_file(self, thread: ThreadRef, itinerary: Itinerary, *, key: str) -> str:
+    async def share_calendar_file(self, thread: ThreadRef, itinerary: Itinerary, *, key: str, version: int = 1) -> str:
         """The itinerary as an .ics file in the thread (exactly once per `key`): its file id.
 
         Its events' UIDs come from the trip; DTSTAMP is when it is built (an
         upload after a crash builds it again, and only one upload lands)."""
         calendar = itinerary_calendar(itinerary, trip_id=trip_id_of(key), stamp=self._clock())
-        filename = calendar_file_name(plan_file_name(itinerary.title))
+        filename = calendar_file_name(plan_file_name(itinerary.title, version))
         return await self._in_workspace(
             thread, lambda client: self._files.share_calendar(client, thread, calendar, key, filename, itinerary.title)
         )
 
-    async def share_plan_file(self, thread: ThreadRef, plan: str, *, key: str, footer: str = "") -> str:
+    async def share_plan_file(
+        self, thread: ThreadRef, plan: str, *, key: str, footer: str = "", version: int = 1
+    ) -> str:
         """The plan as a Markdown file in the thread (`PlanFiles.share`): its file id."""
-        return await self._in_workspace(thread, lambda client: self._files.share(client, thread, plan, key, footer))
+        return await self._in_workspace(
+            thread, lambda client: self._files.share(client, thread, plan, key, footer, version=version)
+        )
 
     async def show_state(self, thread: ThreadRef, state: str, *, trip: TripRecord, plan_key: str = "") -> None:
         """Rewrite the trip's root message: its state, and a link to the plan.
@@ -159,7 +175,7 @@ class SlackChatPort:
             plan_ts = await self._once.posted(f"{plan_key}#0")
             if plan_ts is not None:
                 link = await self._permalink(client, channel, plan_ts)
-        root = root_message(trip.starter, trip.request, state, link)
+        root = root_message(trip.starter, trip.request, state, link, trip.plan_versions)
         refusal = await self._sender.update(client, channel, root_ts, root)
         if refusal is not None:
             self._log.warning(

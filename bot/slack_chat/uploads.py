@@ -42,14 +42,16 @@ class PlanFiles:
         self._lost_answer_pause = lost_answer_pause
         self._log = log
 
-    async def share(self, client: AsyncWebClient, thread: ThreadRef, plan: str, key: str, footer: str) -> str:
+    async def share(
+        self, client: AsyncWebClient, thread: ThreadRef, plan: str, key: str, footer: str, *, version: int = 1
+    ) -> str:
         """Upload the plan as a Markdown file to the thread, exactly once per
         `key` (ledger key ``f"{key}#file"``). Returns the file id ("" when Slack
         refused it for good: the plan itself is already in the thread)."""
         title = split_plan_title(plan)[0] or "Trip plan"
         content = plan.strip() + ("\n\n---\n\n_" + footer.strip() + "_\n" if footer.strip() else "\n")
         return await self._share(
-            client, thread, content.encode("utf-8"), f"{key}#file", plan_file_name(title), title, "markdown"
+            client, thread, content.encode("utf-8"), f"{key}#file", plan_file_name(title, version), title, "markdown"
         )
 
     async def share_calendar(

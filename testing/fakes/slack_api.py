@@ -78,6 +78,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from testing.fakes.context_actions import context_actions_error
 from testing.fakes.slack_views import TriggerIds, ViewError, check_input_block, check_modal, view_submission
 from testing.loopback import LoopbackHTTP
 from testing.waiting import poll_until
@@ -1247,6 +1248,10 @@ def _check_blocks(blocks: Any, reject_markdown: bool, max_blocks: int = 50, *, t
                 raise _SlackFailure("invalid_blocks")
             for element in elements:
                 _check_element(element, action_ids)
+        elif kind == "context_actions":
+            error = context_actions_error(block)
+            if error:
+                raise _SlackFailure(error)
         elif kind == "input":
             try:
                 check_input_block(block)

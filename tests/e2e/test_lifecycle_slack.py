@@ -142,7 +142,8 @@ def test_a_trip_from_start_to_plan_with_controls_status_and_the_trips_command(sl
     assert {"is thinking…", "is searching the web…", ""} <= statuses
     [plan] = _posts(slack, root_ts, "plan")
     assert plan["blocks"][0]["type"] == "header" and plan["blocks"][0]["text"]["text"] == "Lisbon trip"
-    footer = plan["blocks"][-1]["elements"][0]["text"]
+    assert plan["blocks"][-1]["type"] == "context_actions"  # 👍/👎 under the plan
+    footer = plan["blocks"][-2]["elements"][0]["text"]
     assert "7 AI calls, 840 tokens and 4 web lookups (under $0.01)" in footer
     [shared] = slack.thread_files(CHANNEL, root_ts)
     assert shared["name"] == "lisbon-trip.md" and b"## Day 1" in shared["content"]
@@ -194,8 +195,8 @@ def test_the_budget_ledger_survives_a_sigkill(slack, tmp_path):
             slack.wait_for(lambda: _posts(slack, root_ts, "plan"), timeout=DEADLINE)
         crashed_calls = len(llm.calls) - calm_calls
 
-    calm_footer = _posts(slack, calm_ts, "plan")[0]["blocks"][-1]["elements"][0]["text"]
-    crashed_footer = _posts(slack, root_ts, "plan")[0]["blocks"][-1]["elements"][0]["text"]
+    calm_footer = _posts(slack, calm_ts, "plan")[0]["blocks"][-2]["elements"][0]["text"]
+    crashed_footer = _posts(slack, root_ts, "plan")[0]["blocks"][-2]["elements"][0]["text"]
     assert calm["usage"] == {"llm_calls": 7, "prompt_tokens": 700, "completion_tokens": 140, "tool_calls": 4}
     assert crashed_footer == calm_footer == "Planning used 7 AI calls, 840 tokens and 4 web lookups (about $0.19)."
     assert crashed_calls == 8  # the provider saw the call in flight at the kill twice; the ledger counts it once

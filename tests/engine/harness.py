@@ -73,7 +73,14 @@ class RecordingChat:
         self.changed.set()
 
     async def final_plan(
-        self, thread: ThreadRef, plan: str, *, key: str, footer: str = "", itinerary: dict[str, Any] | None = None
+        self,
+        thread: ThreadRef,
+        plan: str,
+        *,
+        key: str,
+        footer: str = "",
+        itinerary: dict[str, Any] | None = None,
+        version: int = 1,
     ) -> None:
         await self._post("plan", plan, key)
         self.footers.append(footer)

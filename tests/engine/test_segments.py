@@ -34,7 +34,7 @@ def test_a_trip_hands_over_to_successor_segments_and_loses_nothing(tmp_path):
 
         outcome, segments, chat = asyncio.run(scenario())
 
-    assert len(segments) == 3  # one successor per human turn
+    assert len(segments) == 4  # one successor per human turn, and the one that waits for changes after the plan
     assert chat.of("ask") == list(QUESTIONS)
     assert "[ana] May 1-4 | [ana] 2000 EUR | [ana] vegetarian" in outcome["plan"]
     assert llm.repeated_answers() == [] and len(llm.answered()) == 7

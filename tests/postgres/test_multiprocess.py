@@ -34,6 +34,7 @@ def test_a_whole_slack_trip_through_web_and_two_workers(tmp_path, resonate_db, p
         plans = c.slack.wait_for(lambda: _plans(c, root_ts), timeout=60)
         files = c.slack.wait_for(lambda: c.slack.thread_files(CHANNEL, root_ts), timeout=30)
         trip_id = trip_id_for_thread(TEAM_ID, CHANNEL, root_ts)
+        player.mention_reply(root_ts, "close", "U0ANA")  # the plan is final: no segment waits for changes
         c.slack.wait_for(lambda: _trip_rows(resonate_db, trip_id)[1] == 0, timeout=30)  # every segment settled
         rows_before = _trip_rows(resonate_db, trip_id)[0]
         gc = travel_planner("db", "gc", "--older-than-days", "0", env=c.env, tmp_path=tmp_path)

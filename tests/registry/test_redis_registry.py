@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from workflows.feedback import Feedback
 from workflows.ports import RegistryUnavailable
 import redis.asyncio as aioredis
 import redis.exceptions
@@ -194,6 +195,8 @@ _EVERY_OPERATION = {
     "post_record": lambda reg: reg.post_record(f"{T}:1"),
     "record_post_intent": lambda reg: reg.record_post_intent(f"{T}:1"),
     "record_post_done": lambda reg: reg.record_post_done(f"{T}:1", "ts"),
+    "record_feedback": lambda reg: reg.record_feedback(Feedback(T, 1, "U1", "positive")),
+    "trip_feedback": lambda reg: reg.trip_feedback(T),
 }
 
 

@@ -1,5 +1,6 @@
-"""`ThreadRegistry` is the four port Protocols and nothing more, and each
-store class is that whole (the per-part contracts test what each part does)."""
+"""`ThreadRegistry` is the four port Protocols and the feedback book, and
+nothing more, and each store class is that whole (the per-part contracts
+test what each part does)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import inspect
 import pytest
 
 from tests.registry.records import assert_implements
+from workflows.feedback import FeedbackBook
 from workflows.ports import DeliveryMarks, Inbox, PostLedger, ThreadRegistry, TripDirectory
 from workflows.registry import RedisThreadRegistry, SqliteThreadRegistry
 
-PARTS = (TripDirectory, DeliveryMarks, Inbox, PostLedger)
+PARTS = (TripDirectory, DeliveryMarks, Inbox, PostLedger, FeedbackBook)
 
 
 def _methods(protocol: type) -> set[str]:
@@ -24,9 +26,9 @@ def test_the_parts_share_no_method_and_the_whole_adds_none() -> None:
         assert not (_methods(part) & seen), part.__name__
         seen |= _methods(part)
     assert _methods(ThreadRegistry) == seen
-    assert len(seen) == 17
+    assert len(seen) == 19
 
 
 @pytest.mark.parametrize("cls", [SqliteThreadRegistry, RedisThreadRegistry])
 def test_each_store_implements_the_whole_registry(cls: type) -> None:
-    assert_implements(ThreadRegistry, cls, methods=17)
+    assert_implements(ThreadRegistry, cls, methods=19)

@@ -202,3 +202,16 @@ async def test_forget_trip_leaves_a_thread_mapping_that_moved_to_another_trip(
         assert await reg.trip_for_thread("shared") == "B"
         await reg.forget_trip("B")
         assert await reg.trip_for_thread("shared") is None
+
+
+async def test_plan_versions_is_a_count_kept_as_an_int(backend: Backend) -> None:
+    async with backend.registry() as reg:
+        await reg.register_trip(trip("T1"))
+        assert (await reg.get_trip("T1")).plan_versions == 0
+        await reg.update_trip("T1", plan_versions=3, state="closed")
+        record = await reg.get_trip("T1")
+        assert record.plan_versions == 3 and record.state == "closed"
+        for bad in ("3", -1, True, 2.0):
+            with pytest.raises(TypeError, match="plan_versions"):
+                await reg.update_trip("T1", plan_versions=bad)
+        assert (await reg.get_trip("T1")).plan_versions == 3

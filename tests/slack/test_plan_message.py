@@ -45,7 +45,8 @@ def test_the_plan_has_a_header_days_as_sections_links_and_the_usage_footer(chat:
     assert [s.splitlines()[0] for s in sections[1:]] == ["## Day 1: Alfama", "## Day 2: Sintra", "## Costs"]
     assert "[tickets](https://castelodesaojorge.pt/en/tickets?x=1&y=2)" in sections[1]  # links kept
     assert [b["type"] for b in blocks].count("divider") == 3
-    assert blocks[-1] == {"type": "context", "elements": [{"type": "mrkdwn", "text": FOOTER}]}
+    assert blocks[-2] == {"type": "context", "elements": [{"type": "mrkdwn", "text": FOOTER}]}
+    assert blocks[-1]["type"] == "context_actions"  # 👍/👎 under the plan
     assert post["text"].startswith("*Lisbon in May: 4 days for 4 people*")  # fallback text, mrkdwn
     assert "**" not in post["text"]
     assert "# Lisbon" not in "\n".join(sections)  # the title is the header, not repeated
@@ -99,7 +100,8 @@ def test_a_long_plan_is_split_every_part_once_within_limits(chat: Chat) -> None:
         assert sum(len(b["text"]) for b in post["blocks"] if b["type"] == "markdown") <= MARKDOWN_BLOCK_LIMIT
         assert 0 < len(post["text"]) <= 40_000
         assert (post["blocks"][0]["type"] == "header") == (i == 0)
-        assert (post["blocks"][-1]["type"] == "context") == (i == len(posts) - 1)
+        assert (post["blocks"][-1]["type"] == "context_actions") == (i == len(posts) - 1)
+        assert (post["blocks"][-2]["type"] == "context") == (i == len(posts) - 1)
     body = "\n\n".join(b["text"] for p in posts for b in p["blocks"] if b["type"] == "markdown")
     assert all(body.count(f"## Day {i}\n") == 1 for i in range(1, 31))
     assert len(chat.api.shared_files) == 1
@@ -123,7 +125,7 @@ def test_when_slack_rejects_markdown_blocks_the_plan_keeps_its_header_and_footer
     chat.run(chat.port.final_plan(chat.thread, PLAN, key=chat.key(4), footer=FOOTER))
     [post] = plan_posts(chat)
     kinds = [b["type"] for b in post["blocks"]]
-    assert kinds[0] == "header" and kinds[-1] == "context" and "markdown" not in kinds
+    assert kinds[0] == "header" and kinds[-2:] == ["context", "context_actions"] and "markdown" not in kinds
     assert "*Day 1: Alfama*" in str(post["blocks"])
 
 

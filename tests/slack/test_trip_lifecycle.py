@@ -66,8 +66,8 @@ def test_research_lines_are_rewritten_in_place_and_the_plan_is_shared_once(slack
     days = [b["text"] for b in blocks if b["type"] == "markdown"]
     assert any(d.startswith("## Day 1") for d in days) and any(d.startswith("## Day 2") for d in days)
     assert {"type": "divider"} in blocks
-    assert blocks[-1]["type"] == "context"
-    assert "7 AI calls" in blocks[-1]["elements"][0]["text"] and "4 web lookups" in blocks[-1]["elements"][0]["text"]
+    assert blocks[-2]["type"] == "context" and blocks[-1]["type"] == "context_actions"  # footer, then 👍/👎
+    assert "7 AI calls" in blocks[-2]["elements"][0]["text"] and "4 web lookups" in blocks[-2]["elements"][0]["text"]
     # ...and the whole plan as a Markdown file in the thread, once.
     [shared] = slack.thread_files(CHANNEL, root_ts)
     assert shared["name"] == "lisbon-trip.md"

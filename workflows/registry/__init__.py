@@ -22,6 +22,9 @@ the same way in both:
   the next `publish_waiter` reports the reply. `stranded_waiters` may list
   such a stale waiter; re-resolving it is equally harmless.
 - An empty claim is remembered too: repeating it returns [] again.
+- Both also keep the votes on plan versions (`workflows.feedback.FeedbackBook`,
+  `feedback` modules; tests/registry/test_feedback_contract.py); `forget_trip`
+  drops a trip's votes too.
 - `forget_trip(trip_id)` drops ledger keys equal to trip_id or starting with
   trip_id + ":" or trip_id + "/" (LEDGER_SEPARATORS), nothing else.
 - `first_time(key, ttl)`: ttl rounded up to whole seconds, at least 1; a

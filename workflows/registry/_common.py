@@ -22,7 +22,8 @@ RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclass_fields(TripReco
 UPDATABLE_FIELDS = frozenset(RECORD_FIELDS) - {"trip_id"}
 FLOAT_FIELDS = frozenset({"created_at", "updated_at"})
 DICT_FIELDS = frozenset({"thread", "usage"})
-STR_FIELDS = frozenset(RECORD_FIELDS) - FLOAT_FIELDS - DICT_FIELDS
+INT_FIELDS = frozenset({"plan_versions"})
+STR_FIELDS = frozenset(RECORD_FIELDS) - FLOAT_FIELDS - DICT_FIELDS - INT_FIELDS
 
 
 class UnknownTripError(LookupError):
@@ -81,6 +82,10 @@ def normalise_field(name: str, value: Any) -> Any:
         if not math.isfinite(number):
             raise ValueError(f"{name} must be a finite number, got {value!r}")
         return number
+    if name in INT_FIELDS:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise TypeError(f"{name} must be a non-negative int, got {value!r}")
+        return value
     if name == "thread":
         if not isinstance(value, Mapping):
             raise TypeError(f"thread must be a mapping, got {type(value).__name__}")

@@ -55,19 +55,22 @@ this needs a single Redis (or a primary), not Redis Cluster.
     P corrections:{id} hash answer key -> JSON of its latest correction
     P withdrawn:{id} hash  answer key -> what its deletion did (a tombstone)
     P event:{key}    str   dedupe mark, with a TTL (SET NX EX)
+    P feedback:{id}  hash  "{version}:{user}" -> positive | negative (FeedbackBook)
     P posts          hash  ledger key -> JSON {"state", "ref"}
     P postkeys       zset  ledger keys, all score 0 (prefix range deletes)
 """
 
 from workflows.registry.redis_registry.directory import RedisTripDirectory
+from workflows.registry.redis_registry.feedback import RedisFeedbackBook
 from workflows.registry.redis_registry.inbox import RedisInbox
 from workflows.registry.redis_registry.ledger import RedisPostLedger
 from workflows.registry.redis_registry.marks import RedisDeliveryMarks
 from workflows.registry.redis_registry.store import open_redis_client
 
 
-class RedisThreadRegistry(RedisTripDirectory, RedisDeliveryMarks, RedisInbox, RedisPostLedger):
-    """`workflows.ports.ThreadRegistry` (all four parts) on a `redis.asyncio.Redis` client."""
+class RedisThreadRegistry(RedisTripDirectory, RedisDeliveryMarks, RedisInbox, RedisPostLedger, RedisFeedbackBook):
+    """`workflows.ports.ThreadRegistry` (all four parts) on a `redis.asyncio.Redis` client,
+    and the `FeedbackBook`."""
 
 
 __all__ = ["RedisThreadRegistry", "open_redis_client"]

@@ -9,6 +9,7 @@ from workflows.ports import TripRecord
 from workflows.registry._common import (
     DICT_FIELDS,
     FLOAT_FIELDS,
+    INT_FIELDS,
     RECORD_FIELDS,
     UnknownTripError,
     dumps,
@@ -24,6 +25,8 @@ def _encode_field(name: str, value: Any) -> str:
         return repr(float(value))
     if name in DICT_FIELDS:
         return dumps(value)
+    if name in INT_FIELDS:
+        return str(int(value))
     return value
 
 
@@ -42,6 +45,8 @@ def _decode_record(raw: Any) -> TripRecord | None:
             data[name] = float(text)
         elif name in DICT_FIELDS:
             data[name] = json.loads(text)
+        elif name in INT_FIELDS:
+            data[name] = int(text)
         elif name in RECORD_FIELDS:
             data[name] = text
     return TripRecord.from_dict(data)

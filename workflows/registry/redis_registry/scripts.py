@@ -70,7 +70,7 @@ redis.call('ZREM', p .. 'trips', id)
 redis.call('SREM', p .. 'waiting', id)
 redis.call('DEL', tk, p .. 'waiter:' .. id, p .. 'seen:' .. id, p .. 'pending:' .. id,
            p .. 'claims:' .. id, p .. 'controls:' .. id, p .. 'edited:' .. id,
-           p .. 'corrections:' .. id, p .. 'withdrawn:' .. id)
+           p .. 'corrections:' .. id, p .. 'withdrawn:' .. id, p .. 'feedback:' .. id)
 local posts, postkeys = p .. 'posts', p .. 'postkeys'
 redis.call('HDEL', posts, id)
 redis.call('ZREM', postkeys, id)
@@ -203,4 +203,12 @@ for _, id in ipairs(redis.call('SMEMBERS', p .. 'waiting')) do
   end
 end
 return out
+"""
+
+
+# KEYS: the trip's feedback hash; ARGV: field "{version}:{user}", label -> 1 if changed, 0 if the same vote
+FEEDBACK = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
 """

@@ -106,6 +106,7 @@ class RedisStore:
         self._publish = reg(scripts.PUBLISH)
         self._claim = reg(scripts.CLAIM)
         self._stranded = reg(scripts.STRANDED)
+        self._feedback = reg(scripts.FEEDBACK)
 
     @property
     def namespace(self) -> str:

@@ -23,6 +23,8 @@ caller-owned connection (transactions and savepoints: `store.py`):
                         the last edit applied, the key of its correction, and,
                         once deleted, the tombstone (what the deletion did)
                         that keeps a late re-delivery out.
+- `feedback.py` (`workflows.feedback.FeedbackBook`)
+    `registry_feedback` one vote per (trip, plan version, person).
 - `ledger.py` (`PostLedger`)
     `registry_posts`    the posting ledger: key -> ("intent" | "done", ref).
 
@@ -30,13 +32,15 @@ All tables are prefixed `registry_` and created if missing.
 """
 
 from workflows.registry.sqlite_registry.directory import SqliteTripDirectory
+from workflows.registry.sqlite_registry.feedback import SqliteFeedbackBook
 from workflows.registry.sqlite_registry.inbox import SqliteInbox
 from workflows.registry.sqlite_registry.ledger import SqlitePostLedger
 from workflows.registry.sqlite_registry.marks import SqliteDeliveryMarks
 
 
-class SqliteThreadRegistry(SqliteTripDirectory, SqliteDeliveryMarks, SqliteInbox, SqlitePostLedger):
-    """`workflows.ports.ThreadRegistry` (all four parts) on one sqlite3 connection."""
+class SqliteThreadRegistry(SqliteTripDirectory, SqliteDeliveryMarks, SqliteInbox, SqlitePostLedger, SqliteFeedbackBook):
+    """`workflows.ports.ThreadRegistry` (all four parts) on one sqlite3 connection,
+    and the `FeedbackBook`."""
 
 
 __all__ = ["SqliteThreadRegistry"]

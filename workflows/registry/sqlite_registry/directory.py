@@ -126,6 +126,7 @@ class SqliteTripDirectory(SqliteStore):
             cur.execute("DELETE FROM registry_inbox WHERE trip_id = ?", (trip_id,))
             cur.execute("DELETE FROM registry_claims WHERE trip_id = ?", (trip_id,))
             cur.execute("DELETE FROM registry_amendments WHERE trip_id = ?", (trip_id,))
+            cur.execute("DELETE FROM registry_feedback WHERE trip_id = ?", (trip_id,))
             cur.execute("DELETE FROM registry_posts WHERE key = ?", (trip_id,))
             for low, high in ledger_ranges(trip_id):
                 cur.execute("DELETE FROM registry_posts WHERE key >= ? AND key < ?", (low, high))

@@ -78,6 +78,14 @@ CREATE TABLE IF NOT EXISTS registry_events (
 );
 CREATE INDEX IF NOT EXISTS registry_events_by_expiry ON registry_events (expires_at);
 
+CREATE TABLE IF NOT EXISTS registry_feedback (
+    trip_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    user    TEXT NOT NULL,
+    label   TEXT NOT NULL,
+    PRIMARY KEY (trip_id, version, user)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS registry_posts (
     key   TEXT PRIMARY KEY,
     state TEXT NOT NULL,

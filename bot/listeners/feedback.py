@@ -1,0 +1,58 @@
+"""👍/👎 under a plan version (`block_actions` of the `feedback_buttons`).
+
+Ack first (a button click is acknowledged before any work, like the other
+buttons), then the vote is stored per (trip, plan version, person) in the
+registry's `FeedbackBook`: a second click by the same person replaces their
+vote, and the same click again (a double click, Slack's retry) changes
+nothing. A vote that changed something is told to the `FeedbackObserver`
+(an evaluation event on the trip's trace, processes/telemetry.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.listeners.actions import clicked_message
+from bot.plan_feedback import FEEDBACK_ACTION, read_feedback_value
+from bot.services import BotServices
+from bot.threads import trip_id_for_thread
+from workflows.feedback import Feedback
+
+
+def register(app: AsyncApp, services: BotServices) -> None:
+    async def on_feedback(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()  # first: nothing below may hold Slack up
+        await handle_feedback(services, body, action)
+
+    app.action(FEEDBACK_ACTION)(on_feedback)
+
+
+async def handle_feedback(services: BotServices, body: dict[str, Any], action: dict[str, Any]) -> str:
+    """Store one click; returns "recorded", "same" (nothing changed) or "ignored"."""
+    team, channel, _, root_ts = clicked_message(body)
+    user = str((body.get("user") or {}).get("id") or "")
+    vote = read_feedback_value(str(action.get("value") or ""))
+    if not (team and channel and root_ts and user) or vote is None or services.feedback is None:
+        services.logger.warning("a feedback click without team/channel/thread/user or a value of ours; ignored")
+        return "ignored"
+    try:
+        trip_id = trip_id_for_thread(team, channel, root_ts)
+    except ValueError:
+        return "ignored"
+    if await services.directory.get_trip(trip_id) is None:
+        return "ignored"
+    label, version = vote
+    feedback = Feedback(trip_id=trip_id, version=version, user=user, label=label)
+    if not await services.feedback.record_feedback(feedback):
+        return "same"
+    services.logger.info("feedback %s on plan v%d of %s by %s", label, version, trip_id, user)
+    if services.feedback_observer is not None:
+        try:
+            services.feedback_observer.feedback_recorded(feedback)
+        except Exception as exc:  # telemetry is decoration
+            services.logger.warning("the feedback observer failed for %s: %r", trip_id, exc)
+    return "recorded"
+
+
+__all__ = ["handle_feedback", "register"]
