@@ -50,9 +50,6 @@ def clicked_at(body: dict[str, Any]) -> tuple[str, str, str, str]:
     return team, channel, message_ts, root_ts
 
 
-clicked_message = _where  # also read by the feedback buttons (bot/listeners/feedback.py)
-
-
 async def handle_click(services: BotServices, body: dict[str, Any], action: dict[str, Any], kind: str) -> str:
     team, channel, message_ts, root_ts = clicked_at(body)
     user = str((body.get("user") or {}).get("id") or "")

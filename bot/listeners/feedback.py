@@ -13,7 +13,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.listeners.actions import clicked_message
+from bot.listeners.actions import clicked_at
 from bot.plan_feedback import FEEDBACK_ACTION, read_feedback_value
 from bot.services import BotServices
 from bot.threads import trip_id_for_thread
@@ -30,7 +30,7 @@ def register(app: AsyncApp, services: BotServices) -> None:
 
 async def handle_feedback(services: BotServices, body: dict[str, Any], action: dict[str, Any]) -> str:
     """Store one click; returns "recorded", "same" (nothing changed) or "ignored"."""
-    team, channel, _, root_ts = clicked_message(body)
+    team, channel, _, root_ts = clicked_at(body)
     user = str((body.get("user") or {}).get("id") or "")
     vote = read_feedback_value(str(action.get("value") or ""))
     if not (team and channel and root_ts and user) or vote is None or services.feedback is None:
