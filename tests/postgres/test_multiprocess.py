@@ -86,6 +86,9 @@ def test_sigkill_of_the_worker_inside_an_llm_call_moves_the_trip_to_the_other(
         player.reply(root_ts, "May 1-4", "U0ANA")
         victim = c.slack.wait_for(lambda: c.llm.in_flight.is_set() and c.worker_in_llm_call(), timeout=60)
         in_flight = c.llm.calls[-1].fingerprint
+        # The victim's first search span is exported before the kill (a span not
+        # exported yet dies with its process: the count below would be a race).
+        c.slack.wait_for(lambda: any(s.name.startswith("execute_tool ") for s in receiver.received_spans()), timeout=3)
         victim.kill()
         killed_at = time.monotonic()
         player.wait_questions(root_ts, 2, timeout=60)
