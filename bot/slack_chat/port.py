@@ -145,7 +145,7 @@ class SlackChatPort:
 
         Its events' UIDs come from the trip; DTSTAMP is when it is built (an
         upload after a crash builds it again, and only one upload lands)."""
-        calendar = itinerary_calendar(itinerary, trip_id=trip_id_of(key), stamp=self._clock())
+        calendar = itinerary_calendar(itinerary, trip_id=trip_id_of(key), stamp=self._clock(), sequence=version - 1)
         filename = calendar_file_name(plan_file_name(itinerary.title, version))
         return await self._in_workspace(
             thread, lambda client: self._files.share_calendar(client, thread, calendar, key, filename, itinerary.title)

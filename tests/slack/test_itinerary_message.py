@@ -55,7 +55,7 @@ def test_the_itinerary_renders_as_header_days_map_links_budget_table_and_footer(
     print("\n--- sample plan blocks ---\n" + json.dumps(blocks, indent=2, ensure_ascii=False))
     kinds = [b["type"] for b in blocks]
     assert kinds == ["header", "context", "section", "divider", "section", "divider", "section", "divider",
-                     "section", "divider", "section", "table", "context"]
+                     "section", "divider", "section", "table", "context", "context_actions"]
     assert blocks[0]["text"] == {"type": "plain_text", "text": "Lisbon & Sintra in May", "emoji": True}
     assert blocks[1]["elements"][0]["text"] == "📅 1 May – 3 May 2026 · 👥 4 travellers"
     day1 = blocks[4]["text"]["text"]
@@ -76,7 +76,8 @@ def test_the_itinerary_renders_as_header_days_map_links_budget_table_and_footer(
     ]
     assert all(c["type"] == "raw_text" for row in table["rows"] for c in row)
     assert table["column_settings"] == [{"is_wrapped": True}, {"align": "right"}, {"align": "right"}]
-    assert blocks[-1] == {"type": "context", "elements": [{"type": "mrkdwn", "text": FOOTER}]}
+    assert blocks[-2] == {"type": "context", "elements": [{"type": "mrkdwn", "text": FOOTER}]}
+    assert blocks[-1]["block_id"] == "plan_feedback_v1"  # 👍/👎 under the plan
     # The fallback text (notifications) is mrkdwn: the title in bold, escaped, then the days.
     assert post["text"].startswith("*Lisbon &amp; Sintra in May*\n📅 1 May – 3 May 2026")
     assert "*Day 3 · Sun 3 May*" in post["text"] and "*Budget per person*" in post["text"]
@@ -151,8 +152,8 @@ def test_where_slack_refuses_tables_the_budget_goes_out_as_text(clocked_chat: Ch
 
     [post] = plan_posts(chat)
     kinds = [b["type"] for b in post["blocks"]]
-    assert "table" not in kinds and kinds[0] == "header" and kinds[-1] == "context"
-    budget = post["blocks"][-2]["text"]["text"]
+    assert "table" not in kinds and kinds[0] == "header" and kinds[-2:] == ["context", "context_actions"]
+    budget = post["blocks"][-3]["text"]["text"]
     assert budget.startswith("```\nDay") and "Total         | 89.60 EUR  | 358.40 EUR" in budget
     refused = [c for c in chat.api.calls_to("chat.postMessage") if c.response and c.response.get("error") == "invalid_blocks"]
     assert len(refused) == 1  # refused once, then posted with the fallback
@@ -196,7 +197,7 @@ def test_a_month_long_itinerary_is_split_within_slacks_limits(clocked_chat: Chat
     assert all(f"Place {d}.{i}, Lisbon" in everything for d in range(1, 32) for i in range(12))
     assert "(continued)" in everything  # a day longer than a section goes on in the next one
     [table] = [b for p in posts for b in p["blocks"] if b["type"] == "table"]
-    assert len(table["rows"]) == 33 and posts[-1]["blocks"][-1]["type"] == "context"
+    assert len(table["rows"]) == 33 and posts[-1]["blocks"][-1]["type"] == "context_actions"
     assert len(chat.api.thread_files(chat.thread["channel"], chat.thread["thread_ts"])) == 2
 
 
@@ -213,3 +214,29 @@ def test_a_refused_calendar_upload_does_not_fail_the_plan(clocked_chat: Chat) ->
     _post_plan(chat, 5)
     assert len(plan_posts(chat)) == 1 and chat.api.shared_files == []
     assert chat.run(chat.registry.post_record(f"{chat.key(5)}#ics")) == PostRecord("done", "")
+
+
+def test_a_revised_itinerary_is_headed_plan_v2_with_its_own_files_and_feedback(clocked_chat: Chat) -> None:
+    chat = clocked_chat
+    plan = _finished()
+    chat.run(chat.port.final_plan(chat.thread, plan.text, key=chat.key(7), footer=FOOTER, itinerary=plan.itinerary))
+    chat.run(chat.port.final_plan(
+        chat.thread, plan.text, key=chat.key(9), footer=FOOTER, itinerary=plan.itinerary, version=2
+    ))
+
+    first, revised = plan_posts(chat)
+    assert first["blocks"][0]["text"]["text"] == "Lisbon & Sintra in May"  # v1 untouched
+    assert revised["blocks"][0]["text"]["text"] == "Plan v2 · Lisbon & Sintra in May"
+    assert [b["block_id"] for b in (first["blocks"][-1], revised["blocks"][-1])] == [
+        "plan_feedback_v1", "plan_feedback_v2"
+    ]
+    names = [f["name"] for f in chat.api.thread_files(chat.thread["channel"], chat.thread["thread_ts"])]
+    assert names == [
+        "lisbon-sintra-in-may.md", "lisbon-sintra-in-may.ics", "lisbon-sintra-in-may-v2.md", "lisbon-sintra-in-may-v2.ics"
+    ]
+    files = chat.api.thread_files(chat.thread["channel"], chat.thread["thread_ts"])
+    v1, v2 = (icalendar.Calendar.from_ical(files[n]["content"]) for n in (1, 3))
+    # The same events, revised: a calendar that imported v1 updates them.
+    assert [str(e["UID"]) for e in v1.walk("VEVENT")] == [str(e["UID"]) for e in v2.walk("VEVENT")]
+    assert {int(e["SEQUENCE"]) for e in v1.walk("VEVENT")} == {0}
+    assert {int(e["SEQUENCE"]) for e in v2.walk("VEVENT")} == {1}

@@ -50,8 +50,11 @@ def _end(day: Day, index: int, start: datetime) -> datetime:
     return end
 
 
-def itinerary_calendar(itinerary: Itinerary, *, trip_id: str, stamp: datetime) -> bytes:
-    """The .ics file's bytes; `stamp` (timezone-aware) is every event's DTSTAMP."""
+def itinerary_calendar(itinerary: Itinerary, *, trip_id: str, stamp: datetime, sequence: int = 0) -> bytes:
+    """The .ics file's bytes; `stamp` (timezone-aware) is every event's DTSTAMP.
+
+    `sequence` is the revision (Plan v2: 1): the UIDs stay per trip, day and
+    item, so a calendar that imported v1 updates those events (RFC 5545 SEQUENCE)."""
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -64,6 +67,7 @@ def itinerary_calendar(itinerary: Itinerary, *, trip_id: str, stamp: datetime) -
             event = icalendar.Event()
             event.add("uid", event_uid(trip_id, d, i))
             event.add("dtstamp", stamp)
+            event.add("sequence", sequence)
             event.add("summary", item.title)
             if item.time:
                 start = datetime.combine(when, _clock(item.time), tzinfo=zone)
