@@ -1,10 +1,12 @@
 """👍/👎 under a plan version (`block_actions` of the `feedback_buttons`).
 
-Ack first (a button click is acknowledged before any work, like the other
-buttons), then the vote is stored per (trip, plan version, person) in the
-registry's `FeedbackBook`: a second click by the same person replaces their
-vote, and the same click again (a double click, Slack's retry) changes
-nothing. A vote that changed something is told to the `FeedbackObserver`
+Stored before the ack, as a team vote's clicks are: the vote goes per
+(trip, plan version, person) into the registry's `FeedbackBook` (one local
+or Redis write), so a crash before Slack is answered loses nothing (Slack
+sends the click again, and it lands once). A second click by the same person
+replaces their vote, and the same click again (a double click, Slack's
+retry) changes nothing. If storing fails there is no ack: Slack tells the
+person the click failed, and they can click again. A vote that changed something is told to the `FeedbackObserver`
 (an evaluation event on the trip's trace, processes/telemetry.py)."""
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ from bot.listeners.actions import clicked_at
 from bot.plan_feedback import FEEDBACK_ACTION, read_feedback_value
 from bot.services import BotServices
 from bot.threads import trip_id_for_thread
+from workflows import failpoints
 from workflows.feedback import Feedback
 
 
 def register(app: AsyncApp, services: BotServices) -> None:
     async def on_feedback(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
-        await ack()  # first: nothing below may hold Slack up
         await handle_feedback(services, body, action)
+        failpoints.reached("after:feedback_click")  # stored, Slack not answered yet
+        await ack()
 
     app.action(FEEDBACK_ACTION)(on_feedback)
 
