@@ -41,6 +41,7 @@ from benchmarks.scripted_trip import REQUEST, ScriptedAnswers, ScriptedTrip
 from testing.fakes.llm_server import LlmCall, ScriptedLLM
 from testing.fakes.research import FakeSerper, PageSite
 from workflows.ports import Reply, ThreadRef, TripRecord
+from workflows.posts import Plan
 from workflows.prompts import replies_message
 from workflows.runtime import open_embedded, research_collaborators
 
@@ -99,17 +100,8 @@ class _Chat:
         self.questions.append(question)
         self.changed.set()
 
-    async def final_plan(
-        self,
-        thread: ThreadRef,
-        plan: str,
-        *,
-        key: str,
-        footer: str = "",
-        itinerary: dict[str, Any] | None = None,
-        version: int = 1,
-    ) -> None:
-        self.plans.append(plan)
+    async def final_plan(self, thread: ThreadRef, plan: Plan, *, key: str) -> None:
+        self.plans.append(plan.plan)
         self.changed.set()
 
     async def progress(self, thread: ThreadRef, text: str, *, key: str) -> None: ...

@@ -21,6 +21,7 @@ from typing import Any
 
 from workflows.llm import LlmOutcome
 from workflows.ports import Reply, ThreadRef, ThreadRegistry, TripRecord
+from workflows.posts import Plan
 from workflows.runtime import Collaborators, Runtime, open_embedded, open_server_mode
 from workflows.tools import TOOL_SPECS
 
@@ -99,17 +100,7 @@ class QuietChat:
 
     async def progress(self, thread: ThreadRef, text: str, *, key: str) -> None: ...
     async def progress_done(self, thread: ThreadRef, text: str, *, key: str) -> None: ...
-    async def final_plan(
-        self,
-        thread: ThreadRef,
-        plan: str,
-        *,
-        key: str,
-        footer: str = "",
-        itinerary: dict[str, Any] | None = None,
-        version: int = 1,
-    ) -> None:
-        ...
+    async def final_plan(self, thread: ThreadRef, plan: Plan, *, key: str) -> None: ...
     async def show_state(self, thread: ThreadRef, state: str, *, trip: TripRecord, plan_key: str = "") -> None: ...
     async def notice(self, thread: ThreadRef, text: str, *, key: str) -> None: ...
     async def set_status(self, thread: ThreadRef, status: str) -> None: ...

@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from workflows.errors import ConfigError
 from workflows.ports import PostLedger, ThreadRef, TripRecord
+from workflows.posts import Plan
 
 
 def slack_token(env: Mapping[str, str]) -> str:
@@ -67,19 +68,8 @@ class SurfaceChatPort:
     async def progress_done(self, thread: ThreadRef, text: str, *, key: str) -> None:
         await self._port(thread).progress_done(thread, text, key=key)
 
-    async def final_plan(
-        self,
-        thread: ThreadRef,
-        plan: str,
-        *,
-        key: str,
-        footer: str = "",
-        itinerary: dict[str, Any] | None = None,
-        version: int = 1,
-    ) -> None:
-        await self._port(thread).final_plan(
-            thread, plan, key=key, footer=footer, itinerary=itinerary, version=version
-        )
+    async def final_plan(self, thread: ThreadRef, plan: Plan, *, key: str) -> None:
+        await self._port(thread).final_plan(thread, plan, key=key)
 
     async def show_state(self, thread: ThreadRef, state: str, *, trip: TripRecord, plan_key: str = "") -> None:
         await self._port(thread).show_state(thread, state, trip=trip, plan_key=plan_key)

@@ -16,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TextIO
 
 from workflows.exactly_once import ExactlyOnce
 from workflows.ports import PostLedger, ThreadRef, TripRecord
+from workflows.posts import Plan
 from workflows.votes import VoteView
 
 PLANNER = "planner>"
@@ -102,18 +103,9 @@ class TerminalChatPort:
     async def progress_done(self, thread: ThreadRef, text: str, *, key: str) -> None:
         await self._print_once(f"{key}#done", f"  {text}")  # a terminal cannot rewrite a line above
 
-    async def final_plan(
-        self,
-        thread: ThreadRef,
-        plan: str,
-        *,
-        key: str,
-        footer: str = "",
-        itinerary: dict[str, Any] | None = None,
-        version: int = 1,
-    ) -> None:
+    async def final_plan(self, thread: ThreadRef, plan: Plan, *, key: str) -> None:
         async def send() -> str:
-            await self._print(_plan_block(plan, footer))
+            await self._print(_plan_block(plan.plan, plan.footer))
             self.plan_shown = True
             return ""
 

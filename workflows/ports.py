@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from workflows.posts import Plan
     from workflows.votes import VoteView
 
 from workflows.feedback import FeedbackBook
@@ -301,19 +302,10 @@ class ChatPort(Protocol):
         """Rewrite, in place, the round line posted under `key`."""
         ...
 
-    async def final_plan(
-        self,
-        thread: ThreadRef,
-        plan: str,
-        *,
-        key: str,
-        footer: str = "",
-        itinerary: dict[str, Any] | None = None,
-        version: int = 1,
-    ) -> None:
-        """Post the finished plan (and share it as files). `itinerary`: the
-        structured plan `plan` was written from (`Itinerary.to_dict()`), if
-        any; `version` 2 and up is a revision after a change ("Plan v2")."""
+    async def final_plan(self, thread: ThreadRef, plan: Plan, *, key: str) -> None:
+        """Post the finished plan and share it as files: its Markdown text,
+        usage footer, the structured itinerary it was written from (if any)
+        and its version (2 and up: a revision after a change, "Plan v2")."""
         ...
 
     async def show_state(self, thread: ThreadRef, state: str, *, trip: TripRecord, plan_key: str = "") -> None:

@@ -122,8 +122,8 @@ async def _post(chat: ChatPort, thread: ThreadRef, post: Post, key: str) -> None
         case ProgressDone(text):
             await chat.progress_done(thread, text, key=key)
             return
-        case Plan(plan=plan, footer=footer, itinerary=itinerary, version=version):  # by name: fields may be added
-            await chat.final_plan(thread, plan, key=key, footer=footer, itinerary=itinerary, version=version)
+        case Plan():
+            await chat.final_plan(thread, post, key=key)
         case Notice(text):
             await chat.notice(thread, text, key=key)
         case Vote(view):

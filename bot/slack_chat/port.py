@@ -41,6 +41,7 @@ from bot.workspaces import SingleWorkspace, WorkspaceUnknown, Workspaces
 from workflows import failpoints
 from workflows.exactly_once import ExactlyOnce
 from workflows.itinerary.calendar import calendar_file_name, itinerary_calendar
+from workflows.posts import Plan
 from workflows.itinerary.model import Itinerary
 from workflows.ports import PostLedger, ThreadRef, TripRecord
 from workflows.votes import VoteView
@@ -111,16 +112,7 @@ class SlackChatPort:
             )
             await self.post(thread, text, key=f"{key}/again", kind="progress")
 
-    async def final_plan(
-        self,
-        thread: ThreadRef,
-        plan: str,
-        *,
-        key: str,
-        footer: str = "",
-        itinerary: dict[str, Any] | None = None,
-        version: int = 1,
-    ) -> None:
+    async def final_plan(self, thread: ThreadRef, plan: Plan, *, key: str) -> None:
         """The plan as a structured message (header, day sections, usage
         footer; split into parts when long) with 👍/👎 under it, then the
         whole plan as a Markdown file in the thread; a structured `itinerary`
@@ -128,17 +120,19 @@ class SlackChatPort:
         calendar. Each exactly once per `key`. A revision (`version` 2 and up)
         is headed "Plan v2" and its files are `<slug>-v2.md` / `.ics`; earlier
         versions stay as they are."""
+        text, footer, version = plan.plan, plan.footer, plan.version
+        itinerary = Itinerary.from_dict(plan.itinerary) if plan.itinerary is not None else None
         feedback = [feedback_block(version)]
         if itinerary is None:
-            messages = plan_messages(plan, footer, style=self._style, part_chars=self._part_chars, version=version)
-            await self.post(thread, plan, key=key, kind="plan", messages=messages, extra_blocks=feedback)
+            messages = plan_messages(text, footer, style=self._style, part_chars=self._part_chars, version=version)
+            await self.post(thread, text, key=key, kind="plan", messages=messages, extra_blocks=feedback)
         else:
-            messages = itinerary_messages(Itinerary.from_dict(itinerary), footer, version=version, trailing=feedback)
-            await self.post(thread, plan, key=key, kind="plan", messages=messages)
-        await self.share_plan_file(thread, plan, key=key, footer=footer, version=version)
+            messages = itinerary_messages(itinerary, footer, version=version, trailing=feedback)
+            await self.post(thread, text, key=key, kind="plan", messages=messages)
+        await self.share_plan_file(thread, text, key=key, footer=footer, version=version)
         if itinerary is not None:
             failpoints.reached("after:plan_file")  # the Markdown file shared, the calendar not yet
-            await self.share_calendar_file(thread, Itinerary.from_dict(itinerary), key=key, version=version)
+            await self.share_calendar_file(thread, itinerary, key=key, version=version)
 
     async def share_calendar_file(self, thread: ThreadRef, itinerary: Itinerary, *, key: str, version: int = 1) -> str:
         """The itinerary as an .ics file in the thread (exactly once per `key`): its file id.

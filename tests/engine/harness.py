@@ -14,6 +14,7 @@ from typing import Any
 
 from workflows.exactly_once import ExactlyOnce
 from workflows.ports import PostLedger, Reply, ThreadRef, ThreadRegistry, TripRecord
+from workflows.posts import Plan
 from workflows.runtime import Runtime, open_embedded, research_collaborators
 from workflows.trip import TRIP_VERSIONS
 from workflows.versions import TripVersions
@@ -72,19 +73,10 @@ class RecordingChat:
                 post.text = text  # in place, like chat.update
         self.changed.set()
 
-    async def final_plan(
-        self,
-        thread: ThreadRef,
-        plan: str,
-        *,
-        key: str,
-        footer: str = "",
-        itinerary: dict[str, Any] | None = None,
-        version: int = 1,
-    ) -> None:
-        await self._post("plan", plan, key)
-        self.footers.append(footer)
-        self.itineraries.append(itinerary)
+    async def final_plan(self, thread: ThreadRef, plan: Plan, *, key: str) -> None:
+        await self._post("plan", plan.plan, key)
+        self.footers.append(plan.footer)
+        self.itineraries.append(plan.itinerary)
 
     async def show_state(self, thread: ThreadRef, state: str, *, trip: TripRecord, plan_key: str = "") -> None:
         self.states.append((state, plan_key))

@@ -24,6 +24,7 @@ from testing.loop import LoopThread
 from workflows.itinerary.finish import finished_plan
 from workflows.itinerary.model import Itinerary
 from workflows.ports import PostRecord
+from workflows.posts import Plan
 
 STAMP = datetime(2026, 4, 20, 8, 30, tzinfo=UTC)
 
@@ -43,7 +44,7 @@ def clocked_chat(api: FakeSlackWebAPI, loop: LoopThread):  # type: ignore[no-unt
 
 def _post_plan(chat: Chat, n: int = 7, args: dict | None = None) -> None:
     plan = _finished(args)
-    chat.run(chat.port.final_plan(chat.thread, plan.text, key=chat.key(n), footer=FOOTER, itinerary=plan.itinerary))
+    chat.run(chat.port.final_plan(chat.thread, Plan(plan.text, footer=FOOTER, itinerary=plan.itinerary), key=chat.key(n)))
 
 
 def test_the_itinerary_renders_as_header_days_map_links_budget_table_and_footer(clocked_chat: Chat) -> None:
@@ -138,7 +139,7 @@ def test_after_a_crash_between_the_files_the_calendar_goes_up_once(clocked_chat:
                             messages=itinerary_messages(Itinerary.from_dict(plan.itinerary or {}), FOOTER)))
     chat.run(chat.port.share_plan_file(chat.thread, plan.text, key=key, footer=FOOTER))
     chat.run(chat.registry.record_post_intent(f"{key}#ics"))
-    chat.run(chat.port.final_plan(chat.thread, plan.text, key=key, footer=FOOTER, itinerary=plan.itinerary))
+    chat.run(chat.port.final_plan(chat.thread, Plan(plan.text, footer=FOOTER, itinerary=plan.itinerary), key=key))
 
     assert len(plan_posts(chat)) == 1
     names = [f["name"] for f in chat.api.thread_files(chat.thread["channel"], chat.thread["thread_ts"])]
@@ -219,10 +220,8 @@ def test_a_refused_calendar_upload_does_not_fail_the_plan(clocked_chat: Chat) ->
 def test_a_revised_itinerary_is_headed_plan_v2_with_its_own_files_and_feedback(clocked_chat: Chat) -> None:
     chat = clocked_chat
     plan = _finished()
-    chat.run(chat.port.final_plan(chat.thread, plan.text, key=chat.key(7), footer=FOOTER, itinerary=plan.itinerary))
-    chat.run(chat.port.final_plan(
-        chat.thread, plan.text, key=chat.key(9), footer=FOOTER, itinerary=plan.itinerary, version=2
-    ))
+    chat.run(chat.port.final_plan(chat.thread, Plan(plan.text, footer=FOOTER, itinerary=plan.itinerary), key=chat.key(7)))
+    chat.run(chat.port.final_plan(chat.thread, Plan(plan.text, footer=FOOTER, itinerary=plan.itinerary, version=2), key=chat.key(9)))
 
     first, revised = plan_posts(chat)
     assert first["blocks"][0]["text"]["text"] == "Lisbon & Sintra in May"  # v1 untouched

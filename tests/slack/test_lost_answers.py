@@ -12,6 +12,7 @@ from bot.slack_client import make_web_client
 from testing.fakes.slack_api import DROPPED
 from tests.slack.chat_rig import Chat
 from workflows.ports import PostRecord
+from workflows.posts import Plan
 
 LOSSES = [pytest.param({"status": 500}, id="done-then-500"), pytest.param({"drop": True}, id="done-then-dropped")]
 PLAN = "# Rome: 3 days\n\n## Day 1\nColosseum at 9.\n\n## Day 2\nVatican."
@@ -40,7 +41,7 @@ def test_a_question_whose_answer_is_lost_is_posted_once(chat: Chat, loss: dict) 
 def test_the_plan_and_its_file_whose_answers_are_lost_land_once(chat: Chat, loss: dict) -> None:
     chat.api.fail("chat.postMessage", after_doing=True, **loss)
     chat.api.fail("files.completeUploadExternal", after_doing=True, **loss)
-    chat.run(chat.port.final_plan(chat.thread, PLAN, key=chat.key(2), footer="2 AI calls"))
+    chat.run(chat.port.final_plan(chat.thread, Plan(PLAN, footer="2 AI calls"), key=chat.key(2)))
 
     assert len(chat.posts()) == 1
     [shared] = chat.api.shared_files
@@ -48,7 +49,7 @@ def test_the_plan_and_its_file_whose_answers_are_lost_land_once(chat: Chat, loss
     assert len(chat.api.calls_to("files.completeUploadExternal")) == 1
     record = chat.run(chat.registry.post_record(f"{chat.key(2)}#file"))
     assert record == PostRecord("done", shared["id"])
-    chat.run(chat.port.final_plan(chat.thread, PLAN, key=chat.key(2), footer="2 AI calls"))
+    chat.run(chat.port.final_plan(chat.thread, Plan(PLAN, footer="2 AI calls"), key=chat.key(2)))
     assert len(chat.posts()) == 1 and len(chat.api.shared_files) == 1
 
 
@@ -106,7 +107,7 @@ def test_a_share_that_happened_before_a_crash_is_found_by_its_file_id(chat: Chat
 def test_rate_limits_are_still_retried_by_the_client(chat: Chat) -> None:
     chat.api.fail("chat.postMessage", status=429, times=2, retry_after=0)
     chat.api.fail("files.completeUploadExternal", status=429, times=1, retry_after=0)
-    chat.run(chat.port.final_plan(chat.thread, PLAN, key=chat.key(7)))
+    chat.run(chat.port.final_plan(chat.thread, Plan(PLAN), key=chat.key(7)))
     assert _statuses(chat, "chat.postMessage") == [429, 429, 200]
     assert _statuses(chat, "files.completeUploadExternal") == [429, 200]
     assert chat.api.calls_to("conversations.replies") == []  # nothing to look up: Slack did nothing

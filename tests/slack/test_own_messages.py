@@ -6,6 +6,7 @@ from __future__ import annotations
 from bot.slack_chat import SlackChatPort
 from testing.fakes.slack_bot import RunningSlackBot
 from tests.slack.test_events import start_trip
+from workflows.posts import Plan
 
 
 def test_own_posts_uploads_and_edits_are_acked_and_ignored(bot: RunningSlackBot) -> None:
@@ -15,7 +16,7 @@ def test_own_posts_uploads_and_edits_are_acked_and_ignored(bot: RunningSlackBot)
     bot.run(port.ask(trip.thread, "Which dates work for everyone?", key=f"{key}/ask1"))
     bot.run(port.progress(trip.thread, "🔎 Searched: hotels", key=f"{key}/progress1"))
     bot.run(port.progress_done(trip.thread, "✅ Searched: hotels", key=f"{key}/progress1"))
-    bot.run(port.final_plan(trip.thread, "# Rome\n\n## Day 1\nForum.", key=f"{key}/plan1"))
+    bot.run(port.final_plan(trip.thread, Plan("# Rome\n\n## Day 1\nForum."), key=f"{key}/plan1"))
     bot.run(port.aclose())
 
     def echoed() -> list[tuple[dict, str]]:

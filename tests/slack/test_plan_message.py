@@ -7,6 +7,7 @@ from __future__ import annotations
 from bot.formatting import HEADER_TEXT_LIMIT, MARKDOWN_BLOCK_LIMIT, MAX_BLOCKS, plan_messages, split_plan_title
 from tests.slack.chat_rig import Chat
 from workflows.ports import PostRecord
+from workflows.posts import Plan
 
 PLAN = """# Lisbon in May: 4 days for 4 people
 
@@ -32,7 +33,7 @@ def plan_posts(chat: Chat) -> list[dict]:
 
 
 def test_the_plan_has_a_header_days_as_sections_links_and_the_usage_footer(chat: Chat) -> None:
-    chat.run(chat.port.final_plan(chat.thread, PLAN, key=chat.key(7), footer=FOOTER))
+    chat.run(chat.port.final_plan(chat.thread, Plan(PLAN, footer=FOOTER), key=chat.key(7)))
 
     [post] = plan_posts(chat)
     blocks = post["blocks"]
@@ -54,7 +55,7 @@ def test_the_plan_has_a_header_days_as_sections_links_and_the_usage_footer(chat:
 
 def test_the_whole_plan_is_shared_as_a_markdown_file_exactly_once(chat: Chat) -> None:
     for _ in range(2):  # a replay of the post step
-        chat.run(chat.port.final_plan(chat.thread, PLAN, key=chat.key(7), footer=FOOTER))
+        chat.run(chat.port.final_plan(chat.thread, Plan(PLAN, footer=FOOTER), key=chat.key(7)))
 
     assert len(plan_posts(chat)) == 1
     [shared] = chat.api.shared_files
@@ -90,7 +91,7 @@ def test_a_long_plan_is_split_every_part_once_within_limits(chat: Chat) -> None:
     plan = "# A month in Portugal\n\n" + "\n\n".join(days)
     assert len(plan) > 5 * MARKDOWN_BLOCK_LIMIT
     for _ in range(2):
-        chat.run(chat.port.final_plan(chat.thread, plan, key=chat.key(9), footer=FOOTER))
+        chat.run(chat.port.final_plan(chat.thread, Plan(plan, footer=FOOTER), key=chat.key(9)))
 
     posts = plan_posts(chat)
     assert len(posts) >= 6
@@ -115,14 +116,14 @@ def test_titles_are_plain_text_within_150_characters(chat: Chat) -> None:
     # a `#` line inside a code block is not a title
     assert split_plan_title("```\n# not a title\n```\n# Real")[0] == "Real"
 
-    chat.run(chat.port.final_plan(chat.thread, "# " + "Very long title " * 20 + "\n\n## Day 1\nx", key=chat.key(3)))
+    chat.run(chat.port.final_plan(chat.thread, Plan("# " + "Very long title " * 20 + "\n\n## Day 1\nx"), key=chat.key(3)))
     [post] = plan_posts(chat)  # the fake refuses a header over 150 characters
     assert len(post["blocks"][0]["text"]["text"]) <= HEADER_TEXT_LIMIT
 
 
 def test_when_slack_rejects_markdown_blocks_the_plan_keeps_its_header_and_footer(chat: Chat) -> None:
     chat.api.reject_markdown_blocks = True
-    chat.run(chat.port.final_plan(chat.thread, PLAN, key=chat.key(4), footer=FOOTER))
+    chat.run(chat.port.final_plan(chat.thread, Plan(PLAN, footer=FOOTER), key=chat.key(4)))
     [post] = plan_posts(chat)
     kinds = [b["type"] for b in post["blocks"]]
     assert kinds[0] == "header" and kinds[-2:] == ["context", "context_actions"] and "markdown" not in kinds
@@ -131,7 +132,7 @@ def test_when_slack_rejects_markdown_blocks_the_plan_keeps_its_header_and_footer
 
 def test_a_refused_upload_does_not_fail_the_plan(chat: Chat) -> None:
     chat.api.error("files.getUploadURLExternal", "missing_scope", times=None)
-    chat.run(chat.port.final_plan(chat.thread, PLAN, key=chat.key(5), footer=FOOTER))
+    chat.run(chat.port.final_plan(chat.thread, Plan(PLAN, footer=FOOTER), key=chat.key(5)))
     assert len(plan_posts(chat)) == 1 and chat.api.shared_files == []
     assert chat.run(chat.registry.post_record(f"{chat.key(5)}#file")).state == "done"
 

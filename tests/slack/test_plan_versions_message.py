@@ -13,12 +13,13 @@ from slack_sdk.models.blocks import ContextActionsBlock
 from bot.plan_feedback import FEEDBACK_ACTION, feedback_block, read_feedback_value
 from tests.slack.chat_rig import Chat
 from tests.slack.test_plan_message import FOOTER, PLAN, plan_posts
+from workflows.posts import Plan
 
 
 def test_a_revision_is_headed_plan_v2_and_shared_as_its_own_file_beside_the_first(chat: Chat) -> None:
-    chat.run(chat.port.final_plan(chat.thread, PLAN, key=chat.key(1), footer=FOOTER))
+    chat.run(chat.port.final_plan(chat.thread, Plan(PLAN, footer=FOOTER), key=chat.key(1)))
     for _ in range(2):  # a replay of the revision's post step posts nothing twice
-        chat.run(chat.port.final_plan(chat.thread, PLAN, key=chat.key(2), footer=FOOTER, version=2))
+        chat.run(chat.port.final_plan(chat.thread, Plan(PLAN, footer=FOOTER, version=2), key=chat.key(2)))
 
     first, second = plan_posts(chat)
     assert first["blocks"][0]["text"]["text"] == "Lisbon in May: 4 days for 4 people"

@@ -15,6 +15,7 @@ from testing.loop import LoopThread
 from testing.fakes.slack_api import FakeSlackWebAPI
 from tests.slack.chat_rig import CHANNEL, Chat, make_chat
 from workflows.ports import PostRecord
+from workflows.posts import Plan
 
 RAW_MENTION = re.compile(r"<[!@#]")
 
@@ -33,7 +34,7 @@ def all_text(message: dict) -> str:
 def test_every_post_goes_to_the_thread_with_unfurls_off_and_metadata(chat: Chat) -> None:
     chat.run(chat.port.ask(chat.thread, "Where do you want to go?", key=chat.key(1)))
     chat.run(chat.port.progress(chat.thread, "Searching flights…", key=chat.key(2)))
-    chat.run(chat.port.final_plan(chat.thread, "# Plan\n\nDay 1: Colosseum", key=chat.key(3)))
+    chat.run(chat.port.final_plan(chat.thread, Plan("# Plan\n\nDay 1: Colosseum"), key=chat.key(3)))
     chat.run(chat.port.notice(chat.thread, "Search is down, retrying later.", key=chat.key(4)))
 
     posts = chat.posts()
@@ -114,8 +115,9 @@ def test_model_mentions_are_neutralised(chat: Chat) -> None:
         "Hey <!channel> and <!here|here> and <!everyone>, ping <!subteam^S0TEAM|@travel> "
         "and <@U0BOSS> in <#C0GENERAL|general>. Also @here and @channel!"
     )
-    for n, method in enumerate((chat.port.ask, chat.port.progress, chat.port.final_plan, chat.port.notice)):
+    for n, method in enumerate((chat.port.ask, chat.port.progress, chat.port.notice)):
         chat.run(method(chat.thread, text, key=chat.key(n)))
+    chat.run(chat.port.final_plan(chat.thread, Plan(text), key=chat.key(3)))
     for post in chat.posts():
         everything = all_text(post)
         assert not RAW_MENTION.search(everything), everything
