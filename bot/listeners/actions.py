@@ -15,6 +15,7 @@ again.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -50,16 +51,40 @@ def clicked_at(body: dict[str, Any]) -> tuple[str, str, str, str]:
     return team, channel, message_ts, root_ts
 
 
-async def handle_click(services: BotServices, body: dict[str, Any], action: dict[str, Any], kind: str) -> str:
+@dataclass(frozen=True, slots=True)
+class Click:
+    """Who clicked a button, on which message, in which trip's thread."""
+
+    team: str
+    channel: str
+    message_ts: str
+    root_ts: str
+    user: str
+    trip_id: str
+
+
+def read_click(body: dict[str, Any]) -> Click | None:
+    """The click in a `block_actions` body; None when it names no user or no
+    thread a trip could be in (a malformed payload: ignored, never guessed)."""
     team, channel, message_ts, root_ts = clicked_at(body)
     user = str((body.get("user") or {}).get("id") or "")
     if not (team and channel and root_ts and user):
-        services.logger.warning("a %s click without team/channel/message/user; ignored", kind)
-        return "ignored"
+        return None
     try:
         trip_id = trip_id_for_thread(team, channel, root_ts)
     except ValueError:
+        return None
+    return Click(team, channel, message_ts, root_ts, user, trip_id)
+
+
+async def handle_click(services: BotServices, body: dict[str, Any], action: dict[str, Any], kind: str) -> str:
+    click = read_click(body)
+    if click is None:
+        services.logger.warning("a %s click without team/channel/message/user; ignored", kind)
         return "ignored"
+    team, channel, message_ts, root_ts, user, trip_id = (
+        click.team, click.channel, click.message_ts, click.root_ts, click.user, click.trip_id
+    )
     action_ts = str(action.get("action_ts") or body.get("trigger_id") or "")
     request = ControlRequest(
         team=team,
@@ -103,4 +128,4 @@ async def _close_question(
         services.logger.info("could not close the question %s/%s: %r", channel, message_ts, exc)
 
 
-__all__ = ["clicked_at", "handle_click", "register"]
+__all__ = ["Click", "clicked_at", "handle_click", "read_click", "register"]

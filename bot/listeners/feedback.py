@@ -15,10 +15,9 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.listeners.actions import clicked_at
+from bot.listeners.actions import read_click
 from bot.plan_feedback import FEEDBACK_ACTION, read_feedback_value
 from bot.services import BotServices
-from bot.threads import trip_id_for_thread
 from workflows import failpoints
 from workflows.feedback import Feedback
 
@@ -34,23 +33,19 @@ def register(app: AsyncApp, services: BotServices) -> None:
 
 async def handle_feedback(services: BotServices, body: dict[str, Any], action: dict[str, Any]) -> str:
     """Store one click; returns "recorded", "same" (nothing changed) or "ignored"."""
-    team, channel, _, root_ts = clicked_at(body)
-    user = str((body.get("user") or {}).get("id") or "")
+    click = read_click(body)
     vote = read_feedback_value(str(action.get("value") or ""))
-    if not (team and channel and root_ts and user) or vote is None or services.feedback is None:
+    if click is None or vote is None or services.feedback is None:
         services.logger.warning("a feedback click without team/channel/thread/user or a value of ours; ignored")
         return "ignored"
-    try:
-        trip_id = trip_id_for_thread(team, channel, root_ts)
-    except ValueError:
-        return "ignored"
+    trip_id = click.trip_id
     if await services.directory.get_trip(trip_id) is None:
         return "ignored"
     label, version = vote
-    feedback = Feedback(trip_id=trip_id, version=version, user=user, label=label)
+    feedback = Feedback(trip_id=trip_id, version=version, user=click.user, label=label)
     if not await services.feedback.record_feedback(feedback):
         return "same"
-    services.logger.info("feedback %s on plan v%d of %s by %s", label, version, trip_id, user)
+    services.logger.info("feedback %s on plan v%d of %s by %s", label, version, trip_id, click.user)
     if services.feedback_observer is not None:
         try:
             services.feedback_observer.feedback_recorded(feedback)

@@ -16,11 +16,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.controls import RUNNING_STATES, finished_text
-from bot.listeners.actions import clicked_at
+from bot.listeners.actions import read_click
 from bot.people import NAME_LOOKUP_SECONDS
 from bot.services import BotServices
 from bot.slack_chat.vote_blocks import VOTE_ACTIONS, read_button
-from bot.threads import trip_id_for_thread
 from workflows import failpoints
 from workflows.votes import VoteClick
 
@@ -38,16 +37,11 @@ def register(app: AsyncApp, services: BotServices) -> None:
 
 async def handle_vote_click(services: BotServices, body: dict[str, Any], action: dict[str, Any]) -> str:
     """Deliver one click; "delivered", "duplicate", "not_running" or "ignored"."""
-    team, channel, _, root_ts = clicked_at(body)
-    user = str((body.get("user") or {}).get("id") or "")
-    button = read_button(action)
-    if not (team and channel and root_ts and user) or button is None:
+    where, button = read_click(body), read_button(action)
+    if where is None or button is None:
         services.logger.warning("a vote click without team/channel/message/user/vote; ignored")
         return "ignored"
-    try:
-        trip_id = trip_id_for_thread(team, channel, root_ts)
-    except ValueError:
-        return "ignored"
+    team, channel, root_ts, user, trip_id = where.team, where.channel, where.root_ts, where.user, where.trip_id
     record = await services.directory.get_trip(trip_id)
     if record is None:
         return "ignored"

@@ -19,12 +19,27 @@ from tests.slack.test_plan_changes import plans
 from workflows.tracing import EVALUATION_EVENT, trip_trace_id
 
 
-def _click(url: str, plan: dict, label: str, user: str, action_ts: str) -> None:
+def feedback_click(plan: dict, label: str, user: str, action_ts: str) -> dict:
+    """The `block_actions` body of a click on the plan's 👍 ("positive") or 👎 ("negative")."""
     [block] = [b for b in plan["blocks"] if b["type"] == "context_actions"]
-    body = block_actions(action_id=FEEDBACK_ACTION, user_id=user, channel_id=CHANNEL, message_ts=plan["ts"],
+    return block_actions(action_id=FEEDBACK_ACTION, user_id=user, channel_id=CHANNEL, message_ts=plan["ts"],
                          thread_ts=plan["thread_ts"], value=block["elements"][0][f"{label}_button"]["value"],
                          action_ts=action_ts)
-    assert send_signed(url, body, signing_secret=SIGNING_SECRET)[0] == 200
+
+
+def planned_lisbon_trip(api: FakeSlackWebAPI, events_url: str) -> tuple[str, dict]:
+    """The scripted Lisbon trip answered to its plan: (root ts, the plan message)."""
+    player = SlackPlayer(api, events_url)
+    root_ts = player.plan_trip("Lisbon in May, 4 people")["ts"]
+    for n, answer in enumerate(("May 1-4", "2000 EUR", "vegetarian"), start=1):
+        player.wait_questions(root_ts, n)
+        player.reply(root_ts, answer, "U0ANA")
+    [plan] = api.wait_for(lambda: plans(api, root_ts), timeout=DEADLINE)
+    return root_ts, plan
+
+
+def _click(url: str, plan: dict, label: str, user: str, action_ts: str) -> None:
+    assert send_signed(url, feedback_click(plan, label, user, action_ts), signing_secret=SIGNING_SECRET)[0] == 200
 
 
 def test_feedback_clicks_are_evaluation_events_on_the_trips_trace(tmp_path):
@@ -37,12 +52,7 @@ def test_feedback_clicks_are_evaluation_events_on_the_trips_trace(tmp_path):
             "OTEL_BLRP_SCHEDULE_DELAY": "50",
         }
         with running_bot(env, tmp_path / "bot.log") as bot:
-            player = SlackPlayer(api, bot.events_url)
-            root_ts = player.plan_trip("Lisbon in May, 4 people")["ts"]
-            for n, answer in enumerate(("May 1-4", "2000 EUR", "vegetarian"), start=1):
-                player.wait_questions(root_ts, n)
-                player.reply(root_ts, answer, "U0ANA")
-            [plan] = api.wait_for(lambda: plans(api, root_ts), timeout=DEADLINE)
+            root_ts, plan = planned_lisbon_trip(api, bot.events_url)
 
             def evaluations() -> list:
                 return [r for r in receiver.received_logs() if r.event_name == EVALUATION_EVENT]
