@@ -15,6 +15,7 @@ again.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from bot.controls import ControlRequest, request_control
 from bot.root_message import CHOICE_ACTIONS, CHOICE_LABELS
 from bot.services import BotServices
 from bot.threads import trip_id_for_thread
+from workflows import failpoints
 
 
 def register(app: AsyncApp, services: BotServices) -> None:
@@ -37,6 +39,25 @@ def _listener(services: BotServices, kind: str) -> Any:
         await handle_click(services, body, action, kind)
 
     on_click.__name__ = f"on_{kind}_click"
+    return on_click
+
+
+type ClickHandler = Callable[[BotServices, dict[str, Any], dict[str, Any]], Awaitable[str]]
+
+
+def stored_before_ack(services: BotServices, handle: ClickHandler, failpoint: str) -> Any:
+    """A listener for clicks that must not be lost (votes, feedback): `handle`
+    stores the click, then Slack is acked. A crash in between loses nothing
+    (Slack sends the request again, and the stored click dedupes it); if
+    storing fails there is no ack, and Slack tells the person it failed.
+    `failpoint` names the point between the two for the crash tests."""
+
+    async def on_click(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await handle(services, body, action)
+        failpoints.reached(failpoint)  # stored, Slack not answered yet
+        await ack()
+
+    on_click.__name__ = f"on_{failpoint.removeprefix('after:')}"
     return on_click
 
 
@@ -128,4 +149,4 @@ async def _close_question(
         services.logger.info("could not close the question %s/%s: %r", channel, message_ts, exc)
 
 
-__all__ = ["Click", "clicked_at", "handle_click", "read_click", "register"]
+__all__ = ["Click", "clicked_at", "handle_click", "read_click", "register", "stored_before_ack"]

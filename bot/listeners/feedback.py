@@ -15,20 +15,14 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.listeners.actions import read_click
+from bot.listeners.actions import read_click, stored_before_ack
 from bot.plan_feedback import FEEDBACK_ACTION, read_feedback_value
 from bot.services import BotServices
-from workflows import failpoints
 from workflows.feedback import Feedback
 
 
 def register(app: AsyncApp, services: BotServices) -> None:
-    async def on_feedback(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
-        await handle_feedback(services, body, action)
-        failpoints.reached("after:feedback_click")  # stored, Slack not answered yet
-        await ack()
-
-    app.action(FEEDBACK_ACTION)(on_feedback)
+    app.action(FEEDBACK_ACTION)(stored_before_ack(services, handle_feedback, "after:feedback_click"))
 
 
 async def handle_feedback(services: BotServices, body: dict[str, Any], action: dict[str, Any]) -> str:

@@ -16,23 +16,15 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.controls import RUNNING_STATES, finished_text
-from bot.listeners.actions import read_click
+from bot.listeners.actions import read_click, stored_before_ack
 from bot.people import NAME_LOOKUP_SECONDS
 from bot.services import BotServices
 from bot.slack_chat.vote_blocks import VOTE_ACTIONS, read_button
-from workflows import failpoints
 from workflows.votes import VoteClick
 
 
 def register(app: AsyncApp, services: BotServices) -> None:
-    async def on_vote_click(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
-        # Stored first (see the module docstring). If storing fails, no ack:
-        # Slack shows the person the click failed, and they can click again.
-        await handle_vote_click(services, body, action)
-        failpoints.reached("after:vote_click")  # stored, Slack not answered yet
-        await ack()
-
-    app.action(VOTE_ACTIONS)(on_vote_click)
+    app.action(VOTE_ACTIONS)(stored_before_ack(services, handle_vote_click, "after:vote_click"))
 
 
 async def handle_vote_click(services: BotServices, body: dict[str, Any], action: dict[str, Any]) -> str:
