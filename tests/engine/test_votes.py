@@ -273,7 +273,7 @@ def test_a_vote_closing_during_the_budget_question_is_no_answer_to_it(tmp_path):
                 [_, budget] = await p.wait_for("ask", 2)
                 await p.runtime.engine.deliver_reply("trip-q", click(vote_id, "U0ANA", 2, 1))  # the quorum of 1
                 await until(lambda: p.chat.votes[vote_id][-1].closed)
-                await asyncio.sleep(0.5)
+                await until(p.settled_on_a_timer)  # back to waiting on the question: no LLM call on the way
                 calls_before_continue = len(llm.calls)
                 await p.runtime.engine.deliver_reply("trip-q", Reply(key="c1", author="Ben", text="continue", kind="continue"))
                 return await p.outcome("trip-q"), p.chat, budget, calls_before_continue

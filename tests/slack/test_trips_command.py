@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.engine.harness import planner
+from tests.engine.harness import planner, until
 from testing.research_fakes import research_env, research_fakes
 from testing.fakes.scenario import QUESTIONS, lisbon_script
 from travel_planner.cli import main
@@ -36,7 +36,7 @@ async def two_questions_in(env: dict[str, str], trip_id: str = "lisbon") -> None
         await p.wait_for("ask", 1)
         await p.reply(trip_id, "May 1-4")
         await p.wait_for("ask", 2)
-        await asyncio.sleep(0.2)  # the wait for Q2 is published
+        await until(p.settled_on_a_timer)  # the wait for Q2 is published, the trip suspended on it
 
 
 def test_no_state_yet(monkeypatch, capsys, tmp_path) -> None:
