@@ -65,7 +65,7 @@ class TripSettings:
     """How trips behave: lifetimes, budgets for context and resume cost."""
 
     lifetime_days: float = 30.0
-    context_chars: int = 48_000
+    context_chars: int = 44_000
     turns_per_segment: int = 5
     steps_per_segment: int = 40
     retention_days: float = 7.0
