@@ -107,6 +107,8 @@ def test_replies_after_the_plan_get_plan_v2_then_v3_each_once_then_close(slack, 
             player.reply(root_ts, "one more change please", "U0ANA")  # after close: nobody reads it
             sp.wait(lambda: sp.run(sp.runtime.registry.unclaimed_replies(trip_id)))
             record = sp.trip(root_ts)
+            # The state is booked first, then the root message is rewritten.
+            sp.wait(lambda: "Closed for changes" in str((slack.message(CHANNEL, root_ts) or {}).get("blocks")))
             root = slack.message(CHANNEL, root_ts)
 
     assert first["status"] == "done" and first["version"] == 1
@@ -153,6 +155,8 @@ def test_votes_show_on_the_home_tab_with_the_plan_versions(slack, tmp_path):
             sp.outcome(root_ts)
             player.reply(root_ts, SWAP, "U0BEN")
             sp.wait(lambda: len(plans(slack, root_ts)) == 2)
+            # The post step posts, then books the version in the trip record.
+            sp.wait(lambda: sp.trip(root_ts).plan_versions == 2)
             v2 = plans(slack, root_ts)[1]
             click_feedback(sp, v2, "negative", "U0BEN", "3.1")
             trip_id = trip_id_for_thread(TEAM_ID, CHANNEL, root_ts)
