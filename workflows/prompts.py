@@ -90,6 +90,18 @@ def research_line(calls: Sequence[tuple[str, dict]]) -> str:
     return "🔎 " + " · ".join(parts) if parts else "🔎 Researching…"
 
 
+#: While finishing, structured plans refused this many times in a row: offer
+#: the finish tool for a Markdown plan only; twice that: stop and tell people.
+PLAN_TRIES_BEFORE_TEXT = 2
+PLAN_TRIES = 4
+FINISH_AS_TEXT = (
+    "Your structured plans were refused. Call finish_trip with the whole plan as Markdown in 'plan'."
+)
+PLAN_REFUSED_NOTICE = (
+    f"I could not write the plan in a form I can post ({PLAN_TRIES} tries). Tell me what to change, "
+    "or say finish to let me try again."
+)
+
 FINISH_NOW = (
     "The team asked you to finish now with what you already know. Call finish_trip with "
     "the best complete plan you can make; note any open questions inside the plan."

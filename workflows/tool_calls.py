@@ -34,6 +34,23 @@ FINISH_TOOL_SPEC: dict[str, Any] = {
 }
 
 
+#: The finish tool as offered to a model whose structured plans were refused
+#: while the team waits for the plan: the whole plan as Markdown, nothing else.
+FINISH_TEXT_SPEC: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": FINISH_TOOL,
+        "description": "Call once with the whole plan as Markdown. Ends the planning conversation.",
+        "parameters": {
+            "type": "object",
+            "properties": {"plan": {"type": "string", "description": "The whole plan in Markdown."}},
+            "required": ["plan"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+
 @dataclass(frozen=True, slots=True)
 class ToolCall:
     call_id: str

@@ -30,8 +30,12 @@ from workflows.posts import Ask, Notice, Plan, Post, Progress, ProgressDone
 from workflows.prompts import (
     ASK_FOR_REQUEST,
     EXPIRED_NOTICE,
+    FINISH_AS_TEXT,
     FINISH_NOW,
     NUDGE_CUT,
+    PLAN_REFUSED_NOTICE,
+    PLAN_TRIES,
+    PLAN_TRIES_BEFORE_TEXT,
     NUDGE_EMPTY,
     budget_question,
     cancelled_notice,
@@ -66,6 +70,7 @@ from workflows.usage import token_count
 from workflows.versions import TripVersions
 from workflows.tool_calls import (
     FINISH_TOOL,
+    FINISH_TEXT_SPEC,
     FINISH_TOOL_SPEC,
     BrokenToolCall,
     parse_tool_call,
@@ -256,7 +261,7 @@ class _Segment:
             if r.kind == "close" and self.s.plan_version:
                 raise _Closed(r.author)
             if r.kind == "finish":
-                self.s.finishing = True
+                self.s.finishing, self.s.broken_plans = True, 0  # its tries count from here
             elif r.kind == "continue" and self._over_budget():
                 self.s.budget_level += 1  # a second click on the same question counts once
         if words:
@@ -277,6 +282,9 @@ class _Segment:
         if self.s.finishing:
             extra = [*extra, {"role": "user", "content": FINISH_NOW}]
             tools = [FINISH_TOOL_SPEC]
+            if self.takes_changes and self.s.broken_plans >= PLAN_TRIES_BEFORE_TEXT:
+                extra.append({"role": "user", "content": FINISH_AS_TEXT})
+                tools = [FINISH_TEXT_SPEC]
         # Edited rarely and in one go, so requests share their prefix (workflows/transcript.py).
         budget = self.svc.settings.context_chars - total_chars(extra)
         self.s.messages = compact_in_steps(self.s.messages, budget)
@@ -356,6 +364,11 @@ class _Segment:
         while True:
             if self._segment_is_full():
                 return await self.hand_over()
+            if self.s.finishing and self.takes_changes and self.s.broken_plans >= PLAN_TRIES:
+                # No budget question while finishing: this bounds a model that cannot write the plan.
+                self.s.finishing, self.s.broken_plans = False, 0
+                await self.ask_and_wait(PLAN_REFUSED_NOTICE)
+                continue
             if not self.s.finishing and self._over_budget():
                 level = self.s.budget_level
                 replies = await self.ask_and_wait(budget_question(self.s.usage, self._caps()), choices=("continue", "finish"))
@@ -436,10 +449,14 @@ class _Segment:
         for p in parsed:
             if isinstance(p, BrokenToolCall):
                 content = p.error
+                if p.name == FINISH_TOOL and self.takes_changes:
+                    self.s.broken_plans += 1
             elif p.name == FINISH_TOOL:
                 finished = finished_plan(FINISH_TOOL, p.arguments)  # a broken plan goes back to the LLM
                 content = finished if isinstance(finished, str) else POSTED
                 finish_plan = finish_plan if isinstance(finished, str) else finished
+                if self.takes_changes:
+                    self.s.broken_plans = self.s.broken_plans + 1 if isinstance(finished, str) else 0
             elif p.name == VOTE_TOOL:
                 content = await self.votes.open_vote(p)
             else:

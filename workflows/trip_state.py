@@ -22,6 +22,7 @@ class TripState:
     usage: dict[str, int] = field(default_factory=dict)
     budget_level: int = 0  # times people chose to continue past the budget
     finishing: bool = False  # people asked for the plan with what we have
+    broken_plans: int = 0  # finish calls in a row whose plan was refused (v3: bounds the tries while finishing)
     last_question: str = ""
     expires_at: int = 0  # epoch ms the trip ends at if it is still open (v2; 0: not known yet)
     votes: list[dict[str, Any]] = field(default_factory=list)  # open team votes (workflows/votes.OpenVote)
