@@ -18,19 +18,27 @@ from testing.research_fakes import research_fakes
 HOTELS = ["Casa Alfama", "Baixa Inn", "Belem Suites"]
 
 
-def _results(messages: list[dict[str, Any]]) -> list[str]:
+def vote_results(messages: list[dict[str, Any]]) -> list[str]:
+    """The "Team vote result" messages the LLM was sent."""
     return [m["content"] for m in messages if m["role"] == "user" and m["content"].startswith("Team vote result")]
 
 
-def _script(site_url: str):  # type: ignore[no-untyped-def]
-    def script(messages: list[dict[str, Any]]) -> dict[str, Any]:
-        if len(messages) == 1:
-            return call_tools(("ask_team_vote", {"question": "Which hotel?", "options": HOTELS, "closes_in_hours": 24, "quorum": 2}))
-        if _results(messages):
-            return call_tools(("finish_trip", {"plan": "# Lisbon\n\n## Day 1\nCheck in."}))
-        return say("While you vote: which dates?")
+def vote_then_plan(options: list[str], closes_in_hours: float, quorum: int):  # type: ignore[no-untyped-def]
+    """A script that opens a hotel vote on `options`, asks the dates meanwhile, and posts
+    the plan once the vote's result arrives."""
 
-    return script
+    def factory(site_url: str):  # type: ignore[no-untyped-def]
+        def script(messages: list[dict[str, Any]]) -> dict[str, Any]:
+            if len(messages) == 1:
+                return call_tools(("ask_team_vote", {"question": "Which hotel?", "options": options,
+                                                     "closes_in_hours": closes_in_hours, "quorum": quorum}))
+            if vote_results(messages):
+                return call_tools(("finish_trip", {"plan": "# Lisbon\n\n## Day 1\nCheck in."}))
+            return say("While you vote: which dates?")
+
+        return script
+
+    return factory
 
 
 def _kind(message: dict[str, Any]) -> str:
@@ -38,7 +46,7 @@ def _kind(message: dict[str, Any]) -> str:
 
 
 def test_a_vote_click_killed_before_the_ack_is_tallied_once_after_the_restart(slack, tmp_path):
-    with research_fakes(_script) as (llm, serper, site):
+    with research_fakes(vote_then_plan(HOTELS, closes_in_hours=24, quorum=2)) as (llm, serper, site):
         env = bot_env(slack, llm, serper, tmp_path / "state", free_port())
         bot = BotProcess({**env, "TRAVEL_PLANNER_FAILPOINT": "after:vote_click:1"}, tmp_path / "bot.log")
         player = SlackPlayer(slack, bot.events_url)
@@ -72,7 +80,7 @@ def test_a_vote_click_killed_before_the_ack_is_tallied_once_after_the_restart(sl
     assert closed["blocks"][1]["text"]["text"] == "*Casa Alfama* · 1 vote: Ana\n*Baixa Inn* · 1 vote: Ben\n*Belem Suites* · 0 votes"
     # The resent click found the first one in the inbox: stored before the kill.
     assert re.search(r"vote click vote:U0ANA:1700000001\.000001:vote_option_0 for \S+ by U0ANA duplicate", output)
-    assert _results(llm.calls[-1].messages) == [
+    assert vote_results(llm.calls[-1].messages) == [
         'Team vote result for "Which hotel?" (closed: quorum of 2 reached; 2 voted):\n'
         "- Casa Alfama: 1 vote (Ana)\n- Baixa Inn: 1 vote (Ben)\n- Belem Suites: 0 votes\n"
         "Tie between Casa Alfama and Baixa Inn: the team has not decided."

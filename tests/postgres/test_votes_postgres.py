@@ -9,27 +9,15 @@ from typing import Any
 
 from testing.bot_process import CHANNEL, DEADLINE, SIGNING_SECRET, duplicate_posts
 from testing.cluster import running_cluster
-from testing.fakes.llm_server import call_tools, say
 from testing.fakes.slack_requests import button_click, send_signed
 from testing.redis_server import RedisServer
+from tests.e2e.test_vote_crash import vote_results, vote_then_plan
 
 HOTELS = ["Casa Alfama", "Baixa Inn"]
 
 
-def _results(messages: list[dict[str, Any]]) -> list[str]:
-    return [m["content"] for m in messages if m["role"] == "user" and m["content"].startswith("Team vote result")]
-
-
-def _script(site_url: str):  # type: ignore[no-untyped-def]
-    def script(messages: list[dict[str, Any]]) -> dict[str, Any]:
-        if len(messages) == 1:  # closes after 14.4 seconds, unless 5 people vote first
-            return call_tools(("ask_team_vote", {"question": "Which hotel?", "options": HOTELS,
-                                                 "closes_in_hours": 0.004, "quorum": 5}))
-        if _results(messages):
-            return call_tools(("finish_trip", {"plan": "# Lisbon\n\n## Day 1\nCheck in."}))
-        return say("While you vote: which dates?")
-
-    return script
+#: Closes after 14.4 seconds, unless 5 people vote first.
+_script = vote_then_plan(HOTELS, closes_in_hours=0.004, quorum=5)
 
 
 def _kind(message: dict[str, Any]) -> str:
@@ -57,5 +45,5 @@ def test_a_vote_on_postgres_tallies_clicks_from_the_web_process_and_closes_at_it
         llm = c.llm
 
     assert closed["blocks"][-1]["elements"][0]["text"] == "🔒 *Closed* (its time ran out). Winner: Baixa Inn (2 votes)"
-    assert _results(llm.calls[-1].messages)[0].startswith('Team vote result for "Which hotel?" (closed: its time ran out; 2 voted)')
+    assert vote_results(llm.calls[-1].messages)[0].startswith('Team vote result for "Which hotel?" (closed: its time ran out; 2 voted)')
     assert duplicate_posts(slack) == []

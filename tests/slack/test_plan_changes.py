@@ -64,6 +64,13 @@ def click_feedback(sp: SlackPlanner, plan: dict[str, Any], label: str, user: str
     assert status == 200
 
 
+def answer_the_questions(player: SlackPlayer, root_ts: str) -> None:
+    """Ana answers the scripted trip's three questions, each once it is asked."""
+    for n, answer in enumerate(("May 1-4", "2000 EUR", "vegetarian"), start=1):
+        player.wait_questions(root_ts, n, timeout=15)
+        player.reply(root_ts, answer, "U0ANA")
+
+
 def read_once(calls: list[Any], text: str) -> int:
     """How many LLM requests answered `text` as the newest message; and no
     request may hold it twice."""
@@ -77,9 +84,7 @@ def test_replies_after_the_plan_get_plan_v2_then_v3_each_once_then_close(slack, 
         with slack_planner(slack, env) as sp:
             player = SlackPlayer(slack, sp.events_url)
             root_ts = player.plan_trip("Lisbon in May, 4 people")["ts"]
-            for n, answer in enumerate(("May 1-4", "2000 EUR", "vegetarian"), start=1):
-                player.wait_questions(root_ts, n, timeout=15)
-                player.reply(root_ts, answer, "U0ANA")
+            answer_the_questions(player, root_ts)
             first = sp.outcome(root_ts)
             player.reply(root_ts, SWAP, "U0BEN", retries=1)  # Slack's retry is the same reply
             sp.wait(lambda: len(plans(slack, root_ts)) == 2)
@@ -149,9 +154,7 @@ def test_votes_show_on_the_home_tab_with_the_plan_versions(slack, tmp_path):
         with slack_planner(slack, env) as sp:
             player = SlackPlayer(slack, sp.events_url)
             root_ts = player.plan_trip("Lisbon in May, 4 people")["ts"]
-            for n, answer in enumerate(("May 1-4", "2000 EUR", "vegetarian"), start=1):
-                player.wait_questions(root_ts, n, timeout=15)
-                player.reply(root_ts, answer, "U0ANA")
+            answer_the_questions(player, root_ts)
             sp.outcome(root_ts)
             player.reply(root_ts, SWAP, "U0BEN")
             sp.wait(lambda: len(plans(slack, root_ts)) == 2)
