@@ -27,13 +27,12 @@ from bot.formatting import escape_mrkdwn, neutralise_mentions, truncate
 from bot.people import CONTROL_NAME_LOOKUP_SECONDS, NAME_LOOKUP_SECONDS, People
 from bot.services import BotServices
 from workflows.plan_revisions import takes_changes
-from workflows.ports import TripRecord
+from workflows.ports import RUNNING_STATES, TripRecord
 from workflows.usage import NO_PRICES, Prices, usage_words
 
 #: Words that, sent to the bot alone in a trip thread, are commands.
 COMMANDS = ("cancel", "finish", "status", "close")
 #: States in which a trip can still be steered.
-RUNNING_STATES = frozenset({"active", "waiting", "parked"})
 
 STATE_WORDS = {
     "active": "🗺️ Planning (researching or thinking)",
@@ -195,7 +194,6 @@ async def answer_status(
 
 __all__ = [
     "COMMANDS",
-    "RUNNING_STATES",
     "ControlRequest",
     "answer_status",
     "command_word",

@@ -44,6 +44,8 @@ from typing import Any, Literal
 
 from markdown_to_mrkdwn import SlackMarkdownConverter
 
+from workflows.plan_revisions import plan_label
+
 #: Slack's documented limits.
 MARKDOWN_BLOCK_LIMIT = 12_000  # one markdown block, and all of them in one payload
 SECTION_TEXT_LIMIT = 3_000  # text of one section block
@@ -434,9 +436,7 @@ def plan_messages(
     In "mrkdwn" style the body is converted to `section` blocks instead.
     """
     title, body = split_plan_title((plan or "").strip())
-    title = title or DEFAULT_PLAN_TITLE
-    if version > 1:
-        title = f"Plan v{version} · {title}"
+    title = plan_label(version, title or DEFAULT_PLAN_TITLE)
     if not body.strip():
         body = EMPTY_TEXT
     footer_blocks = [footer_block(footer)] if footer.strip() else []

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.formatting import SlackMessage, escape_mrkdwn, neutralise_mentions
+from workflows.ports import RUNNING_STATES
 
 #: block_actions ids of the root message's buttons (and the budget question's).
 FINISH_ACTION = "trip_finish"
@@ -15,7 +16,6 @@ CHOICE_ACTIONS = {"finish": FINISH_ACTION, "cancel": CANCEL_ACTION, "continue": 
 CHOICE_LABELS = {"finish": "Finish with what you have", "cancel": "Cancel trip", "continue": "Continue"}
 
 #: States in which the trip can still be steered.
-_RUNNING = frozenset({"active", "waiting", "parked"})
 
 
 def _state_line(state: str, plan_link: str, plan_version: int = 0) -> str:
@@ -80,6 +80,6 @@ def root_message(
         {"type": "section", "text": {"type": "mrkdwn", "text": headline[:3000]}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": status}]},
     ]
-    if state in _RUNNING:
+    if state in RUNNING_STATES:
         blocks.append(choice_buttons(("finish", "cancel")))
     return SlackMessage(text=f"{headline}\n{status}"[:3000], blocks=blocks)

@@ -10,10 +10,7 @@ always sees the plan it wrote, and the request for a change below it.
 
 from __future__ import annotations
 
-from workflows.ports import TripRecord
-
-#: States of a trip that is still steered by its people (it waits or works).
-_RUNNING = frozenset({"active", "waiting", "parked"})
+from workflows.ports import RUNNING_STATES, TripRecord
 
 #: How much of the latest plan the planner is shown again (the whole plan
 #: normally; a runaway one is cut rather than crowding out the request).
@@ -23,7 +20,7 @@ _PLAN_CHARS = 12_000
 def takes_changes(record: TripRecord) -> bool:
     """A trip with a plan (v3) that is still open: a message changes its plan,
     `close` ends it; not finished, though its state may read "done"."""
-    return record.plan_versions > 0 and (record.state == "done" or record.state in _RUNNING)
+    return record.plan_versions > 0 and (record.state == "done" or record.state in RUNNING_STATES)
 
 
 def plan_context(version: int, plan: str) -> str:
@@ -38,9 +35,9 @@ def plan_context(version: int, plan: str) -> str:
     )
 
 
-def plan_label(version: int) -> str:
-    """How a plan version is named in the thread: "Plan v2" (the first is just the plan)."""
-    return f"Plan v{version}"
+def plan_label(version: int, title: str) -> str:
+    """How a plan version is headed in the thread: "Plan v2 · <title>" (the first is just its title)."""
+    return f"Plan v{version} · {title}" if version > 1 else title
 
 
 def closed_notice(by: str, version: int) -> str:

@@ -25,6 +25,10 @@ type ThreadRef = Mapping[str, str]
 #: What a person can ask of a trip besides answering it; "stop" comes from
 #: the surface itself (the app was removed: the trip ends and tells nobody).
 CONTROLS = ("cancel", "finish", "continue", "stop", "close")
+#: The controls that stop an LLM call before it is made (the trip acts on them first).
+INTERRUPTS = frozenset(CONTROLS) - {"continue"}
+#: States of a trip that is still steered by its people (it waits or works).
+RUNNING_STATES = frozenset({"active", "waiting", "parked"})
 
 
 @dataclass(frozen=True, slots=True)

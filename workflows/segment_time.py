@@ -85,13 +85,9 @@ class SegmentTime:
         due = now + int(pause.total_seconds() * 1000)
         if due >= self.s.expires_at:
             due, then = self.s.expires_at, "expire"
-        return self._timer_due_at(due), then
+        return self.timer_at(due), then
 
     def timer_at(self, due_ms: int) -> Any:
-        """A durable timer due at `due_ms` (epoch ms), whatever the version."""
-        return self._timer_due_at(due_ms)
-
-    def _timer_due_at(self, due_ms: int) -> Any:
         """A durable timer due at `due_ms` (epoch ms).
 
         The SDK makes a timer due at its clock's now plus the duration, read

@@ -21,7 +21,7 @@ from resonate.context import Context
 from workflows import failpoints, tracing
 from workflows.failpoints import boundary
 from workflows.llm import LlmOutcome
-from workflows.ports import ChatPort, Inbox, PostFailed, Reply, ThreadRef
+from workflows.ports import INTERRUPTS, ChatPort, Inbox, PostFailed, Reply, ThreadRef
 from workflows.posts import Ask, Notice, Plan, Post, Progress, ProgressDone, Vote
 from workflows.services import TripServices
 from workflows.tool_calls import ToolCall
@@ -44,7 +44,7 @@ async def llm_step(
     """One LLM call, unless people asked to cancel or finish: then no call at all."""
     svc = ctx.get_dependency(TripServices)
     waiting = await svc.inbox.unclaimed_replies(trip_id)
-    controls = sorted({r.kind for r in waiting if r.kind in ("cancel", "finish", "stop", "close")})
+    controls = sorted({r.kind for r in waiting if r.kind in INTERRUPTS})
     if controls:
         return LlmOutcome(failure="control", detail=",".join(controls)).to_dict()
     await svc.chat.set_status(thread, THINKING_STATUS)

@@ -230,11 +230,11 @@ def compact_in_steps(messages: list[Message], budget_chars: int) -> list[Message
     the budget, counted in one note that replaces any earlier one. A latest
     unit bigger than the whole budget drops nothing (no history would make it
     fit): `fit_to_budget` cuts it when it is sent."""
-    if total_chars(messages) <= budget_chars:
+    size = total_chars(messages)
+    if size <= budget_chars:
         return messages
     units = _units(messages)
     rounds = [i for i, u in enumerate(units) if _is_round(u)]
-    size = total_chars(messages)
     for i in reversed(rounds[:-1]):
         digested = _digest_round(units[i])
         size += total_chars(digested) - total_chars(units[i])

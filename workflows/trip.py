@@ -328,21 +328,22 @@ class _Segment:
             await self.show_state("cancelled")
             return {"status": "cancelled", "by": cancel.by, "usage": self.s.usage}
         except _Closed as close:
-            self.time.closing = True
-            notice = plan_revisions.closed_notice(close.by, self.s.plan_version)
-            await self.post(Notice(notice), {"last_question": ""})
-            await self.show_state("closed", plan_key=self.s.plan_key)
-            return {"status": "closed", "by": close.by, "plan": self.s.plan, "usage": self.s.usage}
+            return await self._end_planned(plan_revisions.closed_notice(close.by, self.s.plan_version), close.by)
         except TripExpired:
-            self.time.closing = True
             if self.s.plan_version:  # planned: nothing failed, the plan stays, changes stop
-                await self.post(Notice(plan_revisions.lifetime_over_notice(self.s.plan_version)), {"last_question": ""})
-                await self.show_state("closed", plan_key=self.s.plan_key)
-                return {"status": "closed", "by": "", "plan": self.s.plan, "usage": self.s.usage}
+                return await self._end_planned(plan_revisions.lifetime_over_notice(self.s.plan_version), "")
+            self.time.closing = True
             await self.post(Notice(EXPIRED_NOTICE), {"last_question": ""})
             await self.votes.close_all("the trip ended")
             await self.show_state("expired")
             return {"status": "expired", "usage": self.s.usage}
+
+    async def _end_planned(self, notice: str, by: str) -> dict[str, Any]:
+        """End a trip that has a plan (closed, or its lifetime over): the plan stays."""
+        self.time.closing = True
+        await self.post(Notice(notice), {"last_question": ""})
+        await self.show_state("closed", plan_key=self.s.plan_key)
+        return {"status": "closed", "by": by, "plan": self.s.plan, "usage": self.s.usage}
 
     async def _loop(self) -> dict[str, Any]:
         if self.s.awaiting_changes:
@@ -473,14 +474,14 @@ class _Segment:
         plan = strip_sentinel(plan)[0]
         footer = usage_footer(self.s.usage, self.svc.settings.price_per_mtok)
         await self.votes.close_all("the plan was made")
-        if not self.takes_changes:  # v1/v2: the trip ends at its plan
-            key = await self.post(Plan(plan, footer, itinerary), {"last_question": "", "usage": self.s.usage})
-            await self.show_state("done", plan_key=key)
-            return {"status": "done", "plan": plan, "usage": self.s.usage}
-        version = self.s.plan_version + 1
-        fields = {"last_question": "", "usage": self.s.usage, "plan_versions": version}
+        version = self.s.plan_version + 1  # v1/v2: always 1
+        fields: dict[str, Any] = {"last_question": "", "usage": self.s.usage}
+        if self.takes_changes:
+            fields["plan_versions"] = version
         key = await self.post(Plan(plan, footer, itinerary, version), fields)
         await self.show_state("done", plan_key=key)
+        if not self.takes_changes:  # v1/v2: the trip ends at its plan
+            return {"status": "done", "plan": plan, "usage": self.s.usage}
         self.s.plan_version, self.s.plan, self.s.plan_key = version, plan, key
         self.s.awaiting_changes, self.s.finishing, self.s.last_question = True, False, ""
         handed = await self.hand_over()  # the successor waits for changes; this segment's work stays bounded

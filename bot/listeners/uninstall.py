@@ -12,10 +12,9 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.controls import RUNNING_STATES
 from bot.services import BotServices
 from bot.trip_starts import is_pending_start
-from workflows.ports import Reply
+from workflows.ports import RUNNING_STATES, Reply
 
 
 def register(app: AsyncApp, services: BotServices) -> None:

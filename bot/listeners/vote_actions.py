@@ -15,11 +15,12 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.controls import RUNNING_STATES, finished_text
+from bot.controls import finished_text
 from bot.listeners.actions import read_click, stored_before_ack
 from bot.people import NAME_LOOKUP_SECONDS
 from bot.services import BotServices
 from bot.slack_chat.vote_blocks import VOTE_ACTIONS, read_button
+from workflows.ports import RUNNING_STATES
 from workflows.votes import VoteClick
 
 

@@ -29,6 +29,7 @@ from bot.formatting import (
 )
 from workflows.itinerary.markdown import date_range, day_cost, day_heading, money, total_cost, travellers_words
 from workflows.itinerary.model import Day, Item, Itinerary
+from workflows.plan_revisions import plan_label
 
 MAPS_SEARCH = "https://www.google.com/maps/search/?api=1&query="
 #: Slack: at most 100 rows and 20 cells a row in a table, one table a message.
@@ -133,7 +134,7 @@ def itinerary_messages(
     """The itinerary as one message, or several when it has more blocks than one holds.
 
     A revision (`version` 2 and up) is headed "Plan v2 · <title>"."""
-    title = f"Plan v{version} · {itinerary.title}" if version > 1 else itinerary.title
+    title = plan_label(version, itinerary.title)
     intro = f"📅 {date_range(itinerary)} · 👥 {travellers_words(itinerary.travellers)}"
     body: list[dict[str, Any]] = [
         header_block(title),

@@ -23,7 +23,6 @@ UPDATABLE_FIELDS = frozenset(RECORD_FIELDS) - {"trip_id"}
 FLOAT_FIELDS = frozenset({"created_at", "updated_at"})
 DICT_FIELDS = frozenset({"thread", "usage"})
 INT_FIELDS = frozenset({"plan_versions"})
-STR_FIELDS = frozenset(RECORD_FIELDS) - FLOAT_FIELDS - DICT_FIELDS - INT_FIELDS
 
 
 class UnknownTripError(LookupError):
