@@ -13,11 +13,22 @@ _BUTTON_KEYS = frozenset({"text", "value", "accessibility_label"})
 _FEEDBACK_KEYS = frozenset({"type", "action_id", "positive_button", "negative_button"})
 
 
-def context_actions_error(block: dict[str, Any]) -> str | None:
-    """Why Slack would refuse this `context_actions` block, or None."""
+#: A button's value, at most (Slack's block kit limit, every kind of button).
+MAX_BUTTON_VALUE = 2000
+
+
+def button_text_error(text: Any) -> bool:
+    """Whether Slack refuses this as a button's label: plain_text of 1 to 75 characters."""
+    if not isinstance(text, dict) or text.get("type") != "plain_text":
+        return True
+    return not isinstance(text.get("text"), str) or not 1 <= len(text["text"]) <= 75
+
+
+def context_actions_error(block: dict[str, Any], action_ids: set[str]) -> str | None:
+    """Why Slack would refuse this `context_actions` block, or None. Its
+    action_ids join `action_ids`, the message's, which must stay unique (the
+    block_id is checked with every block's)."""
     if set(block) - {"type", "elements", "block_id"}:
-        return "invalid_blocks"
-    if len(str(block.get("block_id", ""))) > 255:
         return "invalid_blocks"
     elements = block.get("elements")
     if not isinstance(elements, list) or not 1 <= len(elements) <= 5:
@@ -30,8 +41,9 @@ def context_actions_error(block: dict[str, Any]) -> str | None:
         if element.get("type") != "feedback_buttons" or set(element) - _FEEDBACK_KEYS:
             return "invalid_blocks"
         action_id = element.get("action_id")
-        if not isinstance(action_id, str) or not 1 <= len(action_id) <= 255:
+        if not isinstance(action_id, str) or not 1 <= len(action_id) <= 255 or action_id in action_ids:
             return "invalid_blocks"
+        action_ids.add(action_id)
         for side in ("positive_button", "negative_button"):
             if _button_error(element.get(side)):
                 return "invalid_blocks"
@@ -39,15 +51,12 @@ def context_actions_error(block: dict[str, Any]) -> str | None:
 
 
 def _button_error(button: Any) -> bool:
-    if not isinstance(button, dict) or set(button) - _BUTTON_KEYS:
+    if not isinstance(button, dict) or set(button) - _BUTTON_KEYS or button_text_error(button.get("text")):
         return True
-    text = button.get("text")
-    if not isinstance(text, dict) or text.get("type") != "plain_text":
-        return True
-    if not isinstance(text.get("text"), str) or not 1 <= len(text["text"]) <= 75:
+    if len(str(button.get("accessibility_label", ""))) > 75:
         return True
     value = button.get("value")
-    return not isinstance(value, str) or not 1 <= len(value) <= 2000
+    return not isinstance(value, str) or not 1 <= len(value) <= MAX_BUTTON_VALUE
 
 
-__all__ = ["context_actions_error"]
+__all__ = ["MAX_BUTTON_VALUE", "button_text_error", "context_actions_error"]

@@ -78,7 +78,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from testing.fakes.context_actions import context_actions_error
+from testing.fakes.context_actions import MAX_BUTTON_VALUE, button_text_error, context_actions_error
 from testing.fakes.slack_views import TriggerIds, ViewError, check_input_block, check_modal, view_submission
 from testing.loopback import LoopbackHTTP
 from testing.waiting import poll_until
@@ -1162,8 +1162,8 @@ _ELEMENT_TYPES = frozenset({
     "static_select", "external_select", "users_select", "conversations_select", "channels_select",
     "multi_static_select", "multi_users_select", "multi_conversations_select", "multi_channels_select",
     "multi_external_select", "image", "workflow_button", "rich_text_input", "plain_text_input",
-    "email_text_input", "url_text_input", "number_input", "file_input", "feedback_buttons", "icon_button",
-})
+    "email_text_input", "url_text_input", "number_input", "file_input",
+})  # feedback_buttons and icon_button: only in a context_actions block
 
 
 def _check_element(element: Any, action_ids: set[str]) -> None:
@@ -1180,12 +1180,9 @@ def _check_element(element: Any, action_ids: set[str]) -> None:
         action_ids.add(action_id)
     if element["type"] != "button":
         return
-    label = element.get("text") or {}
-    if not isinstance(label, dict) or label.get("type") != "plain_text":
+    if button_text_error(element.get("text")):
         raise _SlackFailure("invalid_blocks")
-    if not isinstance(label.get("text"), str) or not 1 <= len(label["text"]) <= 75:
-        raise _SlackFailure("invalid_blocks")
-    if len(str(element.get("value", ""))) > 2000 or len(str(element.get("url", ""))) > 3000:
+    if len(str(element.get("value", ""))) > MAX_BUTTON_VALUE or len(str(element.get("url", ""))) > 3000:
         raise _SlackFailure("invalid_blocks")
     if element.get("style") not in (None, "primary", "danger"):
         raise _SlackFailure("invalid_blocks")
@@ -1199,8 +1196,6 @@ def _check_blocks(blocks: Any, reject_markdown: bool, max_blocks: int = 50, *, t
     if len(blocks) > max_blocks:
         raise _SlackFailure("invalid_blocks")
     if any(b.get("type") not in KNOWN_BLOCK_TYPES for b in blocks):
-        raise _SlackFailure("invalid_blocks")
-    if any(len(str(b.get("block_id", ""))) > 255 for b in blocks):
         raise _SlackFailure("invalid_blocks")
     if sum(b.get("type") == "table" for b in blocks) > (1 if tables else 0):
         raise _SlackFailure("invalid_blocks")  # one table a message, none where tables are not taken
@@ -1249,7 +1244,7 @@ def _check_blocks(blocks: Any, reject_markdown: bool, max_blocks: int = 50, *, t
             for element in elements:
                 _check_element(element, action_ids)
         elif kind == "context_actions":
-            error = context_actions_error(block)
+            error = context_actions_error(block, action_ids)
             if error:
                 raise _SlackFailure(error)
         elif kind == "input":

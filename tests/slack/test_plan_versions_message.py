@@ -65,6 +65,9 @@ def _broken(change) -> dict:
         _broken(lambda b: b["elements"][0]["negative_button"].pop("value")),
         _broken(lambda b: b["elements"][0]["negative_button"].update(style="danger")),
         _broken(lambda b: b.update(text="stray")),
+        _broken(lambda b: b["elements"][0]["positive_button"].update(accessibility_label="x" * 76)),
+        _broken(lambda b: b.update(elements=b["elements"] * 2)),  # one action_id twice in a message
+        _broken(lambda b: b.update(type="actions")),  # feedback buttons live only in context_actions
     ],
 )
 def test_the_fake_refuses_a_malformed_context_actions_block_as_slack_does(chat: Chat, block: dict) -> None:
