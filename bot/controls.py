@@ -20,10 +20,9 @@ never the LLM.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 
-from bot.formatting import escape_mrkdwn, neutralise_mentions, truncate
+from bot.formatting import escape_mrkdwn, neutralise_mentions, slack_date, truncate
 from bot.people import CONTROL_NAME_LOOKUP_SECONDS, NAME_LOOKUP_SECONDS, People
 from bot.services import BotServices
 from workflows.plan_revisions import takes_changes
@@ -32,8 +31,6 @@ from workflows.usage import NO_PRICES, Prices, usage_words
 
 #: Words that, sent to the bot alone in a trip thread, are commands.
 COMMANDS = ("cancel", "finish", "status", "close")
-#: States in which a trip can still be steered.
-
 STATE_WORDS = {
     "active": "🗺️ Planning (researching or thinking)",
     "waiting": "💬 Waiting for an answer",
@@ -57,15 +54,6 @@ def command_word(text: str) -> str | None:
     return word if word in COMMANDS else None
 
 
-def _when(seconds: float, token: str = "{date_short_pretty} at {time}") -> str:
-    """A Slack date token that each reader sees in their own time zone."""
-    if not seconds:
-        return "unknown"
-    stamp = int(seconds)
-    plain = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stamp))
-    return f"<!date^{stamp}^{token}|{plain}>"
-
-
 def status_text(record: TripRecord, *, waiting_replies: int = 0, prices: Prices = NO_PRICES) -> str:
     """What `@bot status` answers, from the registry alone."""
     lines = [f"*Trip status:* {STATE_WORDS.get(record.state, record.state)}"]
@@ -78,7 +66,7 @@ def status_text(record: TripRecord, *, waiting_replies: int = 0, prices: Prices 
         lines.append(f"*Not read yet:* {waiting_replies} message{'s' if waiting_replies != 1 else ''} (I'll read them next)")
     lines.append(f"*Usage so far:* {usage_words(record.usage or {}, prices)}")
     starter = f"<@{record.starter}>" if re.fullmatch(r"[UW][A-Z0-9]+", record.starter or "") else (record.starter or "someone")
-    lines.append(f"*Started by* {starter} {_when(record.created_at)} · *last activity* {_when(record.updated_at, '{ago}')}")
+    lines.append(f"*Started by* {starter} {slack_date(record.created_at)} · *last activity* {slack_date(record.updated_at, '{ago}')}")
     if record.plan_versions:
         lines.append(f"*Plan versions:* {record.plan_versions}")
     if takes_changes(record):

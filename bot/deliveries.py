@@ -15,6 +15,7 @@ from collections import OrderedDict
 from bot.people import CONTROL_NAME_LOOKUP_SECONDS, NAME_LOOKUP_SECONDS, People
 from workflows import failpoints
 from workflows.ports import AmendOutcome, Reply, TripControl
+from workflows.votes import VoteClick
 
 log = logging.getLogger("bot")
 
@@ -86,6 +87,18 @@ class Deliveries:
                 self._recent_replies.pop(seen, None)
             raise
         self.logger.info("control %s for %s by %s %s", kind, trip_id, user, "accepted" if accepted else "duplicate")
+        return accepted
+
+    async def deliver_vote(
+        self, *, team: str, trip_id: str, user: str, vote_id: str, option: int, key: str, ts: str
+    ) -> bool:
+        """Hand a team vote's click to the trip's inbox (before Slack is acked:
+        bot/listeners/vote_actions.py). `key` is the click's, stable across
+        Slack's retries, so the inbox delivers it once."""
+        author = await self.people.author_name(user, NAME_LOOKUP_SECONDS, team=team)
+        click = VoteClick(vote_id, option, user, author, key=key, ts=ts)
+        accepted = await self.engine.deliver_reply(trip_id, click.to_reply())
+        self.logger.info("vote click %s for %s by %s %s", key, trip_id, user, "accepted" if accepted else "duplicate")
         return accepted
 
     async def revise_reply(

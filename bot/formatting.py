@@ -39,6 +39,7 @@ start of the next.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -300,12 +301,21 @@ def render_part_as_mrkdwn(markdown_part: str, max_blocks: int = MAX_BLOCKS) -> S
     if len(messages) == 1:
         return messages[0]
     first = messages[0]
-    blocks = first.blocks[: max_blocks - 1] + [_section("… (cut to fit one Slack message)")]
+    blocks = first.blocks[: max_blocks - 1] + [section_block("… (cut to fit one Slack message)")]
     return SlackMessage(text=first.text, blocks=blocks)
 
 
-def _section(text: str) -> dict[str, Any]:
+def section_block(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def slack_date(seconds: float, token: str = "{date_short_pretty} at {time}") -> str:
+    """A Slack date token each reader sees in their own time zone (its UTC
+    text as the fallback); "unknown" for no time."""
+    if not seconds:
+        return "unknown"
+    stamp = int(seconds)
+    return f"<!date^{stamp}^{token}|{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(stamp))}>"
 
 
 def _render_mrkdwn(markdown: str, max_blocks: int = MAX_BLOCKS) -> list[SlackMessage]:
@@ -327,7 +337,7 @@ def _render_mrkdwn(markdown: str, max_blocks: int = MAX_BLOCKS) -> list[SlackMes
 
 def _mrkdwn_message(sections: list[str]) -> SlackMessage:
     text = truncate("\n\n".join(sections), FALLBACK_TEXT_LIMIT)
-    return SlackMessage(text=text, blocks=[_section(s) for s in sections])
+    return SlackMessage(text=text, blocks=[section_block(s) for s in sections])
 
 
 # --------------------------------------------------------------------------
@@ -479,6 +489,8 @@ __all__ = [
     "MAX_PLAN_SECTIONS",
     "footer_block",
     "header_block",
+    "section_block",
+    "slack_date",
     "plain_title",
     "plan_file_name",
     "plan_messages",

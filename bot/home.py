@@ -6,10 +6,9 @@ first, each with a link to its thread. Within Block Kit's 100 blocks a view.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from bot.formatting import escape_mrkdwn, neutralise_mentions, truncate
+from bot.formatting import escape_mrkdwn, neutralise_mentions, slack_date, truncate
 from bot.trip_form import open_form_button
 from workflows.feedback import Feedback, tally_words
 from workflows.ports import TripRecord
@@ -47,13 +46,6 @@ def thread_url(record: TripRecord, workspace_url: str) -> str:
     return f"{workspace_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
 
 
-def _date(seconds: float, token: str) -> str:
-    if not seconds:
-        return "unknown"
-    stamp = int(seconds)
-    return f"<!date^{stamp}^{token}|{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(stamp))}>"
-
-
 def plan_words(record: TripRecord, votes: list[Feedback]) -> str:
     """"3 plan versions · latest 👍 2 👎 0" (the votes on the newest version), or ""."""
     if not record.plan_versions:
@@ -71,8 +63,8 @@ def trip_block(record: TripRecord, link: str = "", votes: list[Feedback] | None 
     channel = record.thread.get("channel", "")
     if channel:
         details.append("direct message" if channel.startswith("D") else f"<#{channel}>")
-    details.append(f"started {_date(record.created_at, '{date_short_pretty}')}")
-    details.append(f"last activity {_date(record.updated_at, '{ago}')}")
+    details.append(f"started {slack_date(record.created_at, '{date_short_pretty}')}")
+    details.append(f"last activity {slack_date(record.updated_at, '{ago}')}")
     if record.state in _CLOSED_WORDS:
         details.append(_CLOSED_WORDS[record.state])
     lines = [title, " · ".join(details)]

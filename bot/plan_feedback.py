@@ -14,7 +14,7 @@ from workflows.feedback import LABELS, NEGATIVE, POSITIVE
 
 #: block_actions `action_id` of the feedback buttons.
 FEEDBACK_ACTION = "plan_feedback"
-_VALUE = re.compile(r"^(positive|negative):([1-9][0-9]{0,5})$")
+_VALUE = re.compile(rf"^({'|'.join(LABELS)}):([1-9][0-9]{{0,5}})$")
 
 
 def feedback_block(version: int) -> dict[str, Any]:
@@ -44,7 +44,7 @@ def feedback_block(version: int) -> dict[str, Any]:
 def read_feedback_value(value: str) -> tuple[str, int] | None:
     """(label, version) of a clicked button's value; None if it is not ours."""
     match = _VALUE.match(value or "")
-    if match is None or match.group(1) not in LABELS:
+    if match is None:
         return None
     return match.group(1), int(match.group(2))
 

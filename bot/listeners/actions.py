@@ -101,7 +101,7 @@ def read_click(body: dict[str, Any]) -> Click | None:
 async def handle_click(services: BotServices, body: dict[str, Any], action: dict[str, Any], kind: str) -> str:
     click = read_click(body)
     if click is None:
-        services.logger.warning("a %s click without team/channel/message/user; ignored", kind)
+        services.logger.warning("a %s click without team/channel/message/user or a trip thread; ignored", kind)
         return "ignored"
     team, channel, message_ts, root_ts, user, trip_id = (
         click.team, click.channel, click.message_ts, click.root_ts, click.user, click.trip_id

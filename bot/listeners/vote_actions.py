@@ -17,11 +17,9 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.controls import finished_text
 from bot.listeners.actions import read_click, stored_before_ack
-from bot.people import NAME_LOOKUP_SECONDS
 from bot.services import BotServices
 from bot.slack_chat.vote_blocks import VOTE_ACTIONS, read_button
 from workflows.ports import RUNNING_STATES
-from workflows.votes import VoteClick
 
 
 def register(app: AsyncApp, services: BotServices) -> None:
@@ -32,7 +30,7 @@ async def handle_vote_click(services: BotServices, body: dict[str, Any], action:
     """Deliver one click; "delivered", "duplicate", "not_running" or "ignored"."""
     where, button = read_click(body), read_button(action)
     if where is None or button is None:
-        services.logger.warning("a vote click without team/channel/message/user/vote; ignored")
+        services.logger.warning("a vote click without team/channel/message/user/vote or a trip thread; ignored")
         return "ignored"
     team, channel, root_ts, user, trip_id = where.team, where.channel, where.root_ts, where.user, where.trip_id
     record = await services.directory.get_trip(trip_id)
@@ -46,10 +44,10 @@ async def handle_vote_click(services: BotServices, body: dict[str, Any], action:
         return "not_running"
     vote_id, option = button
     action_ts = str(action.get("action_ts") or "")
-    author = await services.people.author_name(user, NAME_LOOKUP_SECONDS, team=team)
-    click = VoteClick(vote_id, option, user, author, key=f"vote:{user}:{action_ts}:{action.get('action_id')}", ts=action_ts)
-    accepted = await services.engine.deliver_reply(trip_id, click.to_reply())
-    services.logger.info("vote click %s for %s by %s %s", click.key, trip_id, user, "accepted" if accepted else "duplicate")
+    accepted = await services.deliveries.deliver_vote(
+        team=team, trip_id=trip_id, user=user, vote_id=vote_id, option=option,
+        key=f"vote:{user}:{action_ts}:{action.get('action_id')}", ts=action_ts,
+    )
     return "delivered" if accepted else "duplicate"
 
 

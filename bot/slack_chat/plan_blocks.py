@@ -25,6 +25,7 @@ from bot.formatting import (
     header_block,
     neutralise_mentions,
     plain_title,
+    section_block,
     truncate,
 )
 from workflows.itinerary.markdown import date_range, day_cost, day_heading, money, total_cost, travellers_words
@@ -69,10 +70,6 @@ def _item_text(item: Item, currency: str) -> str:
     return line
 
 
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
 def _day_sections(number: int, day: Day, currency: str) -> list[dict[str, Any]]:
     """The day as sections of at most 3,000 characters, cut between items."""
     heading = f"*{_safe(day_heading(number, day))}*"
@@ -85,7 +82,7 @@ def _day_sections(number: int, day: Day, currency: str) -> list[dict[str, Any]]:
             current = f"{heading} (continued)"
         current += "\n" + line
     texts.append(current)
-    return [_section(t) for t in texts]
+    return [section_block(t) for t in texts]
 
 
 def _cell(text: str) -> dict[str, Any]:
@@ -141,13 +138,13 @@ def itinerary_messages(
         {"type": "context", "elements": [{"type": "mrkdwn", "text": escape_mrkdwn(intro)}]},
     ]
     if itinerary.summary:
-        body.append(_section(truncate(_safe(itinerary.summary), SECTION_TEXT_LIMIT)))
+        body.append(section_block(truncate(_safe(itinerary.summary), SECTION_TEXT_LIMIT)))
     for n, day in enumerate(itinerary.days, start=1):
         body.append({"type": "divider"})
         body.extend(_day_sections(n, day, itinerary.currency))
     tail: list[dict[str, Any]] = []
     if itinerary.costed():
-        tail += [{"type": "divider"}, _section("*Budget per person*"), budget_table(itinerary)]
+        tail += [{"type": "divider"}, section_block("*Budget per person*"), budget_table(itinerary)]
     if footer.strip():
         tail.append(footer_block(footer))
     tail.extend(trailing)

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from typing import Any
 
-from bot.formatting import SlackMessage, escape_mrkdwn, neutralise_mentions
+from bot.formatting import SlackMessage, escape_mrkdwn, neutralise_mentions, section_block, slack_date
 from workflows.votes import CLOSE, VoteView
 
 #: Each option's button is `vote_option_<index>`; the close button `vote_close`.
@@ -47,8 +46,8 @@ def read_button(action: dict[str, Any]) -> tuple[str, int] | None:
 def vote_message(view: VoteView) -> SlackMessage:
     question = _plain(view.question)
     blocks: list[dict[str, Any]] = [
-        _section(f"🗳️ *Team vote:* {question}"),
-        _section("\n".join(_tally_line(o, names) for o, names in zip(view.options, view.voters, strict=True))),
+        section_block(f"🗳️ *Team vote:* {question}"[:3000]),
+        section_block("\n".join(_tally_line(o, names) for o, names in zip(view.options, view.voters, strict=True))[:3000]),
     ]
     if view.closed:
         blocks.append(_context(f"🔒 *Closed* ({_plain(view.why)}). {_plain(view.outcome)}"))
@@ -56,7 +55,7 @@ def vote_message(view: VoteView) -> SlackMessage:
     else:
         blocks.append(_context(
             f"One vote each: click another option to change yours. Closes when {view.quorum} "
-            f"{'person has' if view.quorum == 1 else 'people have'} voted, or {_when(view.closes_at)}."
+            f"{'person has' if view.quorum == 1 else 'people have'} voted, or at the latest {slack_date(view.closes_at // 1000)}."
         ))
         buttons = [
             {"type": "button", "action_id": OPTION_ACTION.format(i), "text": _label(option), "value": button_value(view.vote_id, i)}
@@ -77,23 +76,12 @@ def _tally_line(option: str, names: tuple[str, ...]) -> str:
     return f"*{_plain(option)}* · {count}" + (f": {who}" if who else "")
 
 
-def _when(epoch_ms: int) -> str:
-    """A date each reader sees in their own time zone."""
-    stamp = epoch_ms // 1000
-    plain = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(stamp))
-    return f"at the latest <!date^{stamp}^{{date_short_pretty}} at {{time}}|{plain}>"
-
-
 def _plain(text: str) -> str:
     return escape_mrkdwn(neutralise_mentions(text))
 
 
 def _label(text: str) -> dict[str, Any]:
     return {"type": "plain_text", "text": text[:75], "emoji": True}
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
 
 
 def _context(text: str) -> dict[str, Any]:
