@@ -56,7 +56,7 @@ class SideCost:
 
     name: str
     request_tokens: list[int]
-    prefix_shares: list[float]  # of requests 2..N
+    shared_tokens: list[int]  # of requests 2..N: tokens of the prefix shared with the request before
     output_tokens: int
 
     @property
@@ -66,8 +66,12 @@ class SideCost:
     @property
     def uncached_tokens(self) -> int:
         """Input tokens outside the prefix each request shares with the one before (all of the first)."""
-        shared = sum(round(share * n) for share, n in zip(self.prefix_shares, self.request_tokens[1:]))
-        return self.input_tokens - shared
+        return self.input_tokens - sum(self.shared_tokens)
+
+    @property
+    def prefix_shares(self) -> list[float]:
+        """Of requests 2..N: the share of each that repeats the request before's prefix."""
+        return [s / n for s, n in zip(self.shared_tokens, self.request_tokens[1:])]
 
     @property
     def largest(self) -> int:
@@ -81,8 +85,8 @@ class SideCost:
 def measure(name: str, calls: list[LlmCall], served: list[dict[str, Any]]) -> SideCost:
     enc = o200k()
     sequences = [request_tokens(enc, c.messages, c.tool_specs) for c in calls]
-    shares = [shared_prefix(prev, cur) / len(cur) for prev, cur in zip(sequences, sequences[1:])]
-    return SideCost(name, [len(s) for s in sequences], shares, sum(answer_tokens(enc, a) for a in served))
+    shared = [shared_prefix(prev, cur) for prev, cur in zip(sequences, sequences[1:])]
+    return SideCost(name, [len(s) for s in sequences], shared, sum(answer_tokens(enc, a) for a in served))
 
 
 # -- our side ------------------------------------------------------------------
