@@ -342,6 +342,7 @@ class _Segment:
         """End a trip that has a plan (closed, or its lifetime over): the plan stays."""
         self.time.closing = True
         await self.post(Notice(notice), {"last_question": ""})
+        await self.votes.close_all("the trip was closed")
         await self.show_state("closed", plan_key=self.s.plan_key)
         return {"status": "closed", "by": by, "plan": self.s.plan, "usage": self.s.usage}
 

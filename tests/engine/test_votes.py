@@ -388,3 +388,33 @@ def test_a_click_on_a_closed_vote_wakes_nobody(tmp_path):
 
     assert outcome["status"] == "done" and outcome["plan"] == "# Lisbon\n\n[Ana] May 1-4"
     assert late == (0, 0)  # no LLM call, no rewrite
+
+
+def test_a_vote_opened_during_a_change_is_closed_when_the_trip_is_closed(tmp_path):
+    def script(messages: list[dict[str, Any]]) -> dict[str, Any]:
+        if not any(m["role"] == "assistant" for m in messages):
+            return call_tools(("finish_trip", {"plan": "# Lisbon\n\nCasa Alfama."}))
+        if messages[-1]["role"] == "user":  # a change after the plan: the team picks
+            return call_tools(("ask_team_vote", vote_args()))
+        return say("While you vote: anything else to change?")
+
+    with research_fakes(lambda url: script) as (llm, serper, site):
+
+        async def scenario():  # type: ignore[no-untyped-def]
+            async with planner(research_env(llm, serper, tmp_path)) as p:
+                await p.start("trip-c", "Lisbon")
+                await p.wait_for("plan", 1)
+                await p.reply("trip-c", "Another hotel, please", author="Ana")
+                await p.wait_for("ask", 1)
+                await p.runtime.engine.deliver_reply(
+                    "trip-c", Reply(key="control:close:1", author="Ben", text="close", kind="close")
+                )
+                [vote_id] = p.chat.votes
+                await until(lambda: p.chat.votes[vote_id][-1].closed)
+                return p.chat, vote_id
+
+        chat, vote_id = asyncio.run(scenario())
+
+    closed = chat.votes[vote_id][-1]
+    assert closed.why == "the trip was closed"  # no vote is left open under a closed trip
+    assert any(p.kind == "notice" and p.text.startswith("Trip closed by Ben") for p in chat.posts)
